@@ -40,7 +40,7 @@ from torch import nn
 
 from ebmlab.errors import ConfigError
 
-__all__ = ["LISTA", "shrink", "lipschitz_constant"]
+__all__ = ["LISTA", "code_error", "lipschitz_constant", "shrink"]
 
 
 def shrink(v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,19 @@ def shrink(v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 def lipschitz_constant(D: torch.Tensor) -> float:
     """L = ‖D‖₂², the largest eigenvalue of DᵀD (the Lipschitz constant of ∇½‖x − Dz‖²)."""
     return float(torch.linalg.matrix_norm(D.detach().double(), ord=2) ** 2)
+
+
+def code_error(Z: torch.Tensor, Z_star: torch.Tensor) -> float:
+    """Code prediction error Σ_i ‖Z_i − Z*_i‖² / Σ_i ‖Z*_i‖² over the rows (samples).
+
+    The paper's squared error between predicted and optimal codes, divided by
+    the squared norm of the optimal codes: 1 for Z = 0, 0 for Z = Z*.
+    """
+    if Z.shape != Z_star.shape:
+        raise ValueError(f"codes of shape {tuple(Z.shape)} and {tuple(Z_star.shape)} differ")
+    num = (Z.detach().double() - Z_star.detach().double()).pow(2).sum()
+    den = Z_star.detach().double().pow(2).sum().clamp_min(1e-300)
+    return float(num / den)
 
 
 class LISTA(nn.Module):
