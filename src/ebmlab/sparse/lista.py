@@ -39,21 +39,9 @@ import torch
 from torch import nn
 
 from ebmlab.errors import ConfigError
+from ebmlab.sparse.solvers import lipschitz_constant, soft_threshold
 
-__all__ = ["LISTA", "code_error", "lipschitz_constant", "shrink"]
-
-
-def shrink(v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Soft-thresholding h_θ(v) = sign(v)·max(|v| − θ, 0), θ broadcast over the last dim.
-
-    Written with ``relu`` so that its gradient reaches θ as well as v.
-    """
-    return torch.relu(v - theta) - torch.relu(-v - theta)
-
-
-def lipschitz_constant(D: torch.Tensor) -> float:
-    """L = ‖D‖₂², the largest eigenvalue of DᵀD (the Lipschitz constant of ∇½‖x − Dz‖²)."""
-    return float(torch.linalg.matrix_norm(D.detach().double(), ord=2) ** 2)
+__all__ = ["LISTA", "code_error"]
 
 
 def code_error(Z: torch.Tensor, Z_star: torch.Tensor) -> float:
@@ -103,8 +91,10 @@ class LISTA(nn.Module):
     def from_dictionary(cls, D: torch.Tensor, lam: float, steps: int = 3, L: float | None = None) -> "LISTA":
         """LISTA equal to ISTA on E(z) = ½‖x − Dz‖² + λ‖z‖₁: W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L.
 
-        ``D`` is n × m with atoms as columns; ``L`` defaults to ‖D‖₂² (the value
-        ISTA uses). Z(T) of the result is the (T + 1)-th ISTA iterate from z = 0.
+        ``D`` is n × m with atoms as columns; ``L`` defaults to the largest
+        eigenvalue of DᵀD, the value :func:`ebmlab.sparse.solvers.ista` uses.
+        The parameters take D's dtype and device. Z(T) of the result is the
+        (T + 1)-th ISTA iterate from z = 0.
         """
         if D.dim() != 2:
             raise ConfigError(f"the dictionary D must be a 2-D n×m tensor, got shape {tuple(D.shape)}")
@@ -112,15 +102,15 @@ class LISTA(nn.Module):
             raise ConfigError(f"λ must be ≥ 0, got {lam}")
         n, m = D.shape
         if L is None:
-            L = lipschitz_constant(D)
+            L = lipschitz_constant(D.detach().T @ D.detach())
         if not L > 0:
             raise ConfigError(f"the step constant L must be > 0, got {L}")
-        model = cls(n, m, steps=steps, theta=lam / L)
+        model = cls(n, m, steps=steps, theta=lam / L).to(device=D.device, dtype=D.dtype)
         Dd = D.detach().to(torch.float64)
         with torch.no_grad():
             model.W_e.copy_((Dd.T / L).to(model.W_e.dtype))
-            model.S.copy_((torch.eye(m, dtype=torch.float64) - Dd.T @ Dd / L).to(model.S.dtype))
-        return model.to(D.device)
+            model.S.copy_((torch.eye(m, dtype=torch.float64, device=Dd.device) - Dd.T @ Dd / L).to(model.S.dtype))
+        return model
 
     def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Code Z(T) for the rows of x (N × n → N × m); ``steps`` overrides T for this call."""
@@ -130,10 +120,10 @@ class LISTA(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"LISTA expects x of shape N×{self.n_features}, got {tuple(x.shape)}")
         B = x @ self.W_e.T  # B = W_e x, row-wise
-        Z = shrink(B, self.theta)  # Z(0) = h_θ(B)
+        Z = soft_threshold(B, self.theta)  # Z(0) = h_θ(B)
         St = self.S.T
         for _ in range(T):
-            Z = shrink(torch.addmm(B, Z, St), self.theta)  # Z(t+1) = h_θ(B + S Z(t))
+            Z = soft_threshold(torch.addmm(B, Z, St), self.theta)  # Z(t+1) = h_θ(B + S Z(t))
         return Z
 
     def extra_repr(self) -> str:
