@@ -291,7 +291,8 @@ def otsu_threshold(values: Tensor, bins: int = 256) -> float:
     """The threshold that maximises the between-group variance of a 1-D sample.
 
     Otsu's criterion on a histogram of ``values``; for a bimodal sample it
-    falls between the modes. Returns a value between min and max.
+    falls between the modes (in the middle of an empty gap between them).
+    Returns a value between min and max.
     """
     v = values.detach().double().flatten()
     lo, hi = float(v.min()), float(v.max())
@@ -306,7 +307,9 @@ def otsu_threshold(values: Tensor, bins: int = 256) -> float:
     m1 = (s0[-1] - s0) / w1.clamp_min(1e-12)
     between = w0 * w1 * (m0 - m1) ** 2
     between[(w0 == 0) | (w1 == 0)] = -1
-    k = int(torch.argmax(between))
+    # every cut inside an empty gap scores the same: take the middle of the gap
+    best = torch.nonzero(between >= between.max() * (1 - 1e-9)).flatten()
+    k = 0.5 * (int(best.min()) + int(best.max()))
     return lo + (k + 1) * (hi - lo) / bins  # upper edge of the last bin of group 0
 
 
