@@ -187,3 +187,92 @@ def test_unit_analysis_finds_the_constructed_split():
     assert s["categorical_mean_self_connection"] == pytest.approx(0.8)
     # an explicit threshold overrides Otsu's
     assert analyse_units(model, threshold=0.9).categorical.sum() == 0
+
+
+# ---------------------------------------------------------------- config and training loop
+from ebmlab.runtime import Run  # noqa: E402
+from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae  # noqa: E402
+
+
+def tiny_config(**kw):
+    base = dict(data="digits", units=16, steps=3, lam=0.1, unsup_epochs=1, sup_epochs=2,
+                batch_size=100, lr=3e-3, device="cpu", checkpoint_every=10, log_every=5)
+    base.update(kw)
+    return DrsaeConfig(**base)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(units=0), "--units"),
+        (dict(steps=0), "--steps"),
+        (dict(lam=-1.0), "--lam"),
+        (dict(sup_epochs=0), "--sup-epochs"),
+        (dict(lr=0.0), "--lr"),
+        (dict(optimizer="rmsprop"), "--optimizer"),
+        (dict(lr_decay="step"), "--lr-decay"),
+        (dict(data="cifar"), "--data"),
+        (dict(checkpoint_every=0), "--checkpoint-every"),
+    ],
+)
+def test_config_validation_errors(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        DrsaeConfig(**kw)
+
+
+def test_defaults_follow_the_paper():
+    cfg = DrsaeConfig()
+    assert (cfg.units, cfg.steps, cfg.data) == (400, 11, "mnist5k")
+
+
+def test_tiny_end_to_end_training(tmp_path):
+    cfg = tiny_config()
+    run = Run.create("sparse", "drsae", cfg, out=tmp_path / "run")
+    metrics = train_drsae(cfg, run)
+    run.finish(metrics)
+    assert 0.5 < metrics["test_accuracy"] <= 1.0  # 10 classes: chance is 0.1
+    assert metrics["n_part_units"] + metrics["n_categorical_units"] == 16
+    for key in ("train_accuracy", "test_reconstruction", "test_sparsity", "test_classification"):
+        assert key in metrics
+    for name in ("units_decoder.png", "units_measure.png", "units_activity.png", "drsae.safetensors",
+                 "metrics.json", "report.html"):
+        assert (tmp_path / "run" / name).exists(), name
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "run" / "drsae.safetensors")
+    torch.testing.assert_close(weights["D"].norm(dim=0), torch.ones(16))
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert any('"classification"' in line for line in lines)
+
+
+class _StopsEarly(Run):
+    """A real run whose loop is cut after ``stop`` steps (as if the process were killed)."""
+
+    stop = 20
+
+    def progress(self, iterable, total=None, desc=None, initial=0):
+        return [step for step in iterable if step < self.stop]
+
+
+def test_resume_gives_the_same_weights(tmp_path):
+    cfg = tiny_config(checkpoint_every=10)  # digits: 1347 train -> 13 steps/epoch, 39 in all
+    full = Run.create("sparse", "drsae", cfg, out=tmp_path / "full")
+    train_drsae(cfg, full)
+    cut = _StopsEarly.create("sparse", "drsae", cfg, out=tmp_path / "cut")
+    train_drsae(cfg, cut)  # stops after step 20 (a checkpoint), mid-way through the supervised phase
+    from safetensors.torch import load_file
+
+    partial = load_file(tmp_path / "cut" / "drsae.safetensors")
+    assert not torch.equal(partial["S"], load_file(tmp_path / "full" / "drsae.safetensors")["S"])
+    resumed = Run.resume(tmp_path / "cut", DrsaeConfig, "sparse", "drsae")
+    train_drsae(resumed.config, resumed)
+    import json
+
+    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    assert steps == sorted(set(steps)) and steps[-1] == 39  # continued from step 20, no step twice
+
+    a = load_file(tmp_path / "full" / "drsae.safetensors")
+    b = load_file(tmp_path / "cut" / "drsae.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ebmlab.data import epoch_batches, load_dataset
-from ebmlab.errors import ConfigError
-from ebmlab.runtime import Run, TrainConfig
+from ebmlab.data import dataset_names, epoch_batches, load_dataset
+from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
 from ebmlab.sparse.drsae import DrSAE, UnitAnalysis, analyse_units
 from ebmlab.sparse.optim import OPTIMIZERS, lr_factor, make_optimizer
 
@@ -31,46 +31,45 @@ __all__ = ["DrsaeConfig", "train_drsae", "accuracy", "drsae_figures"]
 class DrsaeConfig(TrainConfig):
     """DrSAE hyper-parameters (paper: 400 units, T = 11 iterations)."""
 
-    data: str = field(default="mnist5k", metadata={"help": "dataset: mnist5k, mnist, fashion-mnist, digits"})
-    data_dir: str = field(default="", metadata={"help": "folder with the IDX files (default: the usual places)"})
-    units: int = field(default=400, metadata={"help": "hidden units m of the recurrent encoder"})
-    steps: int = field(default=11, metadata={"help": "encoder iterations T (unrolled steps)"})
-    lam: float = field(default=0.3, metadata={"help": "λ, weight of the L1 penalty λ‖z(T)‖₁"})
-    cls_weight: float = field(default=5.0, metadata={"help": "w, weight of the classification loss in phase 2"})
-    unsup_epochs: int = field(default=2, metadata={"help": "epochs of unsupervised training (reconstruction + L1)"})
-    sup_epochs: int = field(default=20, metadata={"help": "epochs with the classification term added"})
-    lr: float = field(default=1e-3, metadata={"help": "learning rate"})
+    data: str = field(
+        default="mnist5k", metadata={"help": "Labelled image set to train and test on.", "choices": tuple(dataset_names())}
+    )
+    data_dir: str = field(default="", metadata={"help": "Folder with the IDX files of mnist/fashion-mnist (empty: $EBMLAB_DATA, /usr/share/datasets, the cache)."})
+    units: int = field(default=400, metadata={"help": "Hidden units m of the recurrent encoder (the code size)."})
+    steps: int = field(default=11, metadata={"help": "Encoder iterations T, the steps unrolled for back-propagation through time."})
+    lam: float = field(default=0.3, metadata={"help": "λ, the weight of the L1 penalty λ‖z(T)‖₁ on the code."})
+    cls_weight: float = field(default=5.0, metadata={"help": "w, the weight of the logistic loss in the supervised phase."})
+    unsup_epochs: int = field(default=2, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
+    sup_epochs: int = field(default=20, metadata={"help": "Epochs with the classification term added."})
+    lr: float = field(default=1e-3, metadata={"help": "Learning rate of E, S, b and D."})
     classifier_lr_scale: float = field(
         default=10.0,
-        metadata={"help": "learning-rate multiplier for the classifier C (it reads unit-norm codes)"},
+        metadata={"help": "Learning-rate multiplier for the classifier C: it reads unit-norm codes, so its weights must grow large."},
     )
     lr_decay: str = field(
-        default="cosine", metadata={"help": "learning-rate schedule over the supervised phase: cosine or none"}
+        default="cosine",
+        metadata={"help": "Learning-rate schedule over the supervised phase.", "choices": ("cosine", "none")},
     )
-    batch_size: int = field(default=100, metadata={"help": "global mini-batch size (split over DDP ranks)"})
-    optimizer: str = field(default="adam", metadata={"help": "adam or sgd (momentum 0.9)"})
-    center: bool = field(default=True, metadata={"help": "subtract the mean training image from every input"})
+    batch_size: int = field(default=100, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    optimizer: str = field(
+        default="adam", metadata={"help": "Optimiser: adam, or sgd with momentum 0.9.", "choices": OPTIMIZERS}
+    )
+    center: bool = field(default=True, metadata={"help": "Subtract the mean training image from every input (kept in the model)."})
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.units >= 1, f"--units must be ≥ 1, got {self.units}"),
-            (self.steps >= 1, f"--steps must be ≥ 1 (the encoder needs at least one iteration), got {self.steps}"),
-            (self.lam >= 0, f"--lam must be ≥ 0, got {self.lam}"),
-            (self.cls_weight >= 0, f"--cls-weight must be ≥ 0, got {self.cls_weight}"),
-            (self.unsup_epochs >= 0, f"--unsup-epochs must be ≥ 0, got {self.unsup_epochs}"),
-            (self.sup_epochs >= 1, f"--sup-epochs must be ≥ 1 (the classifier needs training), got {self.sup_epochs}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.classifier_lr_scale > 0, f"--classifier-lr-scale must be > 0, got {self.classifier_lr_scale}"),
-            (self.batch_size >= 1, f"--batch-size must be ≥ 1, got {self.batch_size}"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
-            (self.lr_decay in ("cosine", "none"), f"--lr-decay must be cosine or none, got {self.lr_decay!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        parent = getattr(super(), "__post_init__", None)
-        if parent is not None:
-            parent()
+        super().__post_init__()
+        check(self.units >= 1, f"--units must be >= 1, got {self.units}")
+        check(self.steps >= 1, f"--steps must be >= 1 (the encoder needs at least one iteration), got {self.steps}")
+        check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
+        check(self.cls_weight >= 0, f"--cls-weight must be >= 0, got {self.cls_weight}")
+        check(self.unsup_epochs >= 0, f"--unsup-epochs must be >= 0, got {self.unsup_epochs}")
+        check(self.sup_epochs >= 1, f"--sup-epochs must be >= 1 (the classifier needs training), got {self.sup_epochs}")
+        check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(self.classifier_lr_scale > 0, f"--classifier-lr-scale must be > 0, got {self.classifier_lr_scale}")
+        check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        check(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        check(self.lr_decay in ("cosine", "none"), f"--lr-decay must be cosine or none, got {self.lr_decay!r}")
+        check(self.data in dataset_names(), f"--data must be one of {', '.join(dataset_names())}, got {self.data!r}")
 
 
 @torch.no_grad()
@@ -96,13 +95,6 @@ class _LossOf(torch.nn.Module):
         return terms.total, torch.stack([terms.reconstruction.detach(), terms.sparsity.detach(), terms.classification.detach()])
 
 
-def _dist_info(run: Run) -> tuple[int, int]:
-    dist = getattr(run, "dist", None)
-    if dist is None:
-        return 0, 1
-    return int(getattr(dist, "rank", 0)), int(getattr(dist, "world_size", 1))
-
-
 def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     """Train a DrSAE (unsupervised, then discriminative) and report its accuracy.
 
@@ -111,11 +103,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     categorical-units found by :func:`ebmlab.sparse.drsae.analyse_units`.
     """
     device = run.device
-    rank, world = _dist_info(run)
-    if cfg.batch_size % world:
-        raise ConfigError(
-            f"--batch-size {cfg.batch_size} must be divisible by the number of processes ({world})"
-        )
+    rank, world = run.dist.rank, run.dist.world_size
     data_dir = cfg.data_dir or None
     train = load_dataset(cfg.data, split="train", data_dir=data_dir)
     test = load_dataset(cfg.data, split="test", data_dir=data_dir)
@@ -123,8 +111,6 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     x_test = test.images.reshape(test.images.shape[0], -1)
     y_train, y_test = train.labels, test.labels
     n, n_input = x_train.shape
-    if n < cfg.batch_size:
-        raise ConfigError(f"--batch-size {cfg.batch_size} is larger than the training set ({n} samples)")
 
     model = DrSAE(n_input, cfg.units, len(train.classes), cfg.steps, cfg.lam)
     if cfg.center:
@@ -137,11 +123,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
         cfg.lr,
     )
     base_lrs = [g["lr"] for g in opt.param_groups]
-    step_fn: torch.nn.Module = _LossOf(model)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        step_fn = DistributedDataParallel(step_fn, device_ids=[device.index] if device.type == "cuda" else None)
+    step_fn = wrap_model(_LossOf(model), run.dist)  # DDP averages gradients over ranks
 
     per_epoch = n // cfg.batch_size
     unsup_steps = cfg.unsup_epochs * per_epoch
@@ -151,7 +133,6 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     batches: list[torch.Tensor] = []
     running = torch.zeros(3, dtype=torch.float64)
     running_n = 0
-    log_every = max(1, int(getattr(cfg, "log_every", 50)))
     for step in run.progress(range(start, total), total=total, desc="drsae"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
@@ -166,12 +147,10 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
         loss.backward()
         opt.step()
         model.normalise_decoder_()
-        if world > 1:  # log the global mean over all ranks' samples
-            torch.distributed.all_reduce(terms)
-            terms = terms / world
-        running += terms.cpu().double()
+        # each rank averages over its slice; the mean over ranks is the global batch mean
+        running += all_reduce_mean(terms, run.dist).cpu().double()
         running_n += 1
-        if (step + 1) % log_every == 0 or step + 1 == total:
+        if run.should_log(step + 1, total):
             rec, spars, cls = (running / running_n).tolist()
             metrics = {"reconstruction": rec, "sparsity": spars, "loss": rec + spars}
             if supervised:
@@ -182,7 +161,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
             running_n = 0
         if (step + 1) % per_epoch == 0 and (step + 1) > unsup_steps and run.is_main:
             run.log(step + 1, test_accuracy_epoch=accuracy(model, x_test, y_test))
-        if run.should_checkpoint(step + 1):
+        if run.should_checkpoint(step + 1, total):
             run.save_checkpoint(step + 1, model=model, optimizer=opt)
 
     # -------------------------------------------------------------- evaluation
@@ -231,6 +210,8 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ebmlab.viz.grid import image_grid
+
     C, H, W = (1, *image_shape) if len(image_shape) == 2 else image_shape[-3:]
     order = torch.argsort(analysis.measure, descending=True)
     cat = [int(i) for i in order if analysis.categorical[i]][:count]
@@ -240,17 +221,10 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     def tiles(ax, vectors, title):
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-        if not vectors:
-            return
-        cols = 8
-        rows = (len(vectors) + cols - 1) // cols
-        canvas = torch.full((rows * (H + 1) + 1, cols * (W + 1) + 1), float("nan"))
-        for j, v in enumerate(vectors):
-            img = v.reshape(C, H, W)[0]
-            img = img / img.abs().max().clamp_min(1e-8)
-            r, c = divmod(j, cols)
-            canvas[1 + r * (H + 1) : 1 + r * (H + 1) + H, 1 + c * (W + 1) : 1 + c * (W + 1) + W] = img
-        ax.imshow(canvas.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+        if vectors:
+            images = torch.stack(vectors).reshape(len(vectors), C, H, W)
+            grid = image_grid(images, nrow=8, padding=1, normalize=True, scale_each=True)
+            ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1)
 
     figs = {}
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
