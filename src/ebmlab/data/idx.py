@@ -110,6 +110,7 @@ def encode_idx(array: np.ndarray) -> bytes:
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> Path:
     """Write an array as an IDX file; gzip it when ``compress`` (default: name ends in .gz)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = encode_idx(array)
     if compress is None:
         compress = path.suffix == ".gz"
