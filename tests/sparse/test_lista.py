@@ -123,8 +123,8 @@ def test_steps_parse_from_text():
         config_from_dict(ListaConfig, {"steps": "1,x"})
 
 
-TINY = dict(patch_size=4, n_atoms=12, lam=0.1, steps=(0, 2), n_train=200, n_test=100, dict_epochs=2,
-            target_iter=300, epochs=3, batch_size=50, solver_iters=(1, 3, 10, 30), checkpoint_every=5)
+TINY = dict(patch_size=4, n_atoms=12, lam=0.1, steps=(0, 2), n_train=200, n_test=100, dict_steps=20,
+            epochs=3, batch_size=50, solver_iters=(1, 3, 10, 30), checkpoint_every=5)
 
 
 def test_train_lista_end_to_end(tmp_path):
@@ -144,6 +144,7 @@ def test_train_lista_end_to_end(tmp_path):
     # more steps predict better; trained LISTA beats ISTA with as many shrinkages
     assert saved["code_error_T2"] < saved["code_error_T0"]
     assert saved["code_error_T2"] < saved["ista_code_error_k3"]
+    assert saved["untrained_code_error_T2"] == pytest.approx(saved["ista_code_error_k3"], rel=1e-4)
     for name in ("error_vs_iterations.png", "encoder_filters.png", "lista.safetensors", "report.html"):
         assert (tmp_path / "run" / name).exists()
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
