@@ -9,15 +9,17 @@ scikit-image:
   learned by ``ebmlab.sparse.dictionary.learn_dictionary`` on the training
   patches, λ = 0.1 for both (see LAM below: on unit-norm patches it gives codes
   with about 12 % (m = 100) and 5 % (m = 400) non-zeros);
-* optimal codes Z* by FISTA to convergence; LISTA encoders with T = 1, 2, 3, 5, 10
-  trained with Adam to predict them (``ebmlab.sparse.train_lista``);
+* exact optimal codes Z* (feature-sign search; FISTA run to convergence gives
+  the same codes to ~1e-7, about 100× slower); LISTA encoders with
+  T = 1, 2, 3, 5, 10 trained with Adam to predict them (``ebmlab.sparse.train_lista``);
 * on held-out patches: err(Z) = Σ‖Z − Z*‖² / Σ‖Z*‖² for LISTA with T steps and
   for ISTA, FISTA and CoD after k = 1 … 1000 iterations from z = 0 (CoD: one
   iteration = one coordinate update per patch, as in the paper's Algorithm 2);
   and the number of FISTA iterations needed to reach each LISTA's error;
 * encoding time of 10,000 other patches (one thread): LISTA with T steps vs
   FISTA run for exactly the iterations that reach the same error (median of
-  5 timings each, after one warm-up).
+  5 timings each, after one warm-up); FISTA is timed for T ∈ {1, 3, 5} only,
+  to keep the run within its time budget.
 
 Targets (issue 2): for T ∈ {1, 3, 5}, FISTA needs ≥ 10·T iterations to reach
 LISTA's error; encoding with a trained LISTA takes ≤ 1/10 of FISTA's time for
@@ -57,13 +59,15 @@ TARGET_T = (1, 3, 5)
 ITERS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, 500, 1000)
 
 # Sample sizes, chosen so that the full run takes about 10 minutes on 2 shared CPU cores.
+# The optimal codes are exact (feature-sign search), so training data is cheap; training
+# time is what limits n_train × epochs. Larger m overfits more: more patches, fewer epochs.
 FULL = {
-    100: dict(n_train=20000, n_test=1000, epochs=20, dict_epochs=5, lr=1e-3),
-    400: dict(n_train=30000, n_test=1000, epochs=10, dict_epochs=5, lr=1e-3),
+    100: dict(n_train=20000, n_test=1000, epochs=10, batch_size=100, lr=3e-3, dict_steps=1000),
+    400: dict(n_train=60000, n_test=1000, epochs=5, batch_size=300, lr=1e-3, dict_steps=1000),
 }
 QUICK = {
-    100: dict(n_train=2000, n_test=300, epochs=3, dict_epochs=2, lr=1e-3),
-    400: dict(n_train=2000, n_test=300, epochs=3, dict_epochs=2, lr=1e-3),
+    100: dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=3e-3, dict_steps=100),
+    400: dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100),
 }
 QUICK_ITERS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200)
 
@@ -79,9 +83,8 @@ def median_time(fn, repeats: int) -> float:
 
 
 def run_one(m: int, sizes: dict, iters, n_encode: int, repeats: int, workdir: Path) -> dict:
-    cfg = ListaConfig(n_atoms=m, lam=LAM, steps=STEPS, solver_iters=tuple(iters), batch_size=100,
-                      target_iter=2000, target_tol=1e-6, checkpoint_every=10**9, log_every=100,
-                      device="cpu", **sizes)
+    cfg = ListaConfig(n_atoms=m, lam=LAM, steps=STEPS, solver_iters=tuple(iters),
+                      checkpoint_every=10**9, log_every=100, device="cpu", **sizes)
     run = Run.create("sparse", "lista", cfg, out=workdir / f"lista-{m}")
     t0 = time.time()
     metrics = train_lista(cfg, run)
@@ -106,7 +109,7 @@ def run_one(m: int, sizes: dict, iters, n_encode: int, repeats: int, workdir: Pa
             model.load_state_dict({k.split(".", 1)[1]: v for k, v in weights.items() if k.startswith(f"T{T}.")})
             k_match = int(metrics[f"fista_iters_to_match_T{T}"])
             t_lista = median_time(lambda: model(X), repeats)
-            if k_match <= max(iters):
+            if T in TARGET_T and k_match <= max(iters):  # FISTA timed for the target T only (time budget)
                 if k_match not in fista_times:
                     fista_times[k_match] = median_time(lambda: fista(X, D, LAM, max_iter=k_match, tol=0.0), repeats)
                 t_fista = fista_times[k_match]
@@ -118,6 +121,7 @@ def run_one(m: int, sizes: dict, iters, n_encode: int, repeats: int, workdir: Pa
                 "fista_iters_to_match": k_match,
                 "lista_encode_s": t_lista,
                 "fista_encode_s": t_fista,
+                "untrained_code_error": metrics[f"untrained_code_error_T{T}"],
                 "time_ratio": t_lista / t_fista,
             }
     return result
@@ -148,7 +152,7 @@ def main() -> None:
         for T in TARGET_T:
             row = r["lista"][T]
             targets[f"m{m}_T{T}_fista_iters_ge_10T"] = row["fista_iters_to_match"] >= 10 * T
-        targets[f"m{m}_best_time_ratio_le_0.1"] = min(row["time_ratio"] for row in r["lista"].values()) <= 0.1
+            targets[f"m{m}_T{T}_time_ratio_le_0.1"] = row["time_ratio"] <= 0.1
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +165,9 @@ def main() -> None:
         "patch_size": 10,
         "preprocessing": "mean removed, contrast-normalised to unit L2 norm, no whitening",
         "error": "sum_i ||Z_i - Z*_i||^2 / sum_i ||Z*_i||^2 on held-out patches",
-        "optimizer": "Adam, cosine decay to 0.1 lr, batch 100",
+        "optimizer": "Adam, cosine decay of the learning rate to 0.1 of its start (sizes per m in config)",
+        "optimal_codes": "exact, feature-sign search (tolerance 1e-6 on the optimality conditions)",
+        "dictionary": "ebmlab.sparse.dictionary.learn_dictionary, FISTA inference (50 iterations), batches of 256",
         "iters": list(iters),
         "n_encode": n_encode,
         "timing": f"median of 5 after a warm-up, torch threads = {args.threads}, device cpu",
@@ -207,17 +213,18 @@ def save_figure(results: dict, iters, path: Path) -> None:
 
 def markdown(results: dict, iters) -> str:
     lines = [
-        "| m | T | LISTA error | FISTA iters to match (target ≥ 10·T) | ISTA error at T+1 iters | LISTA encode (s) | FISTA encode (s) | time ratio (target ≤ 0.1) |",
+        "| m | T | LISTA error | untrained (= ISTA, T+1 iters) | FISTA iters to match (target ≥ 10·T) | LISTA encode (s) | FISTA encode (s) | time ratio (target ≤ 0.1) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for m, r in results.items():
-        ista = dict(zip(iters, r["curves"]["ista"]))
         for T, row in r["lista"].items():
             k = row["fista_iters_to_match"]
             ks = f"{k}" if k <= max(iters) else f"> {max(iters)}"
-            ist = f"{ista[T + 1]:.3f}" if T + 1 in ista else "–"
-            lines.append(f"| {m} | {T} | {row['code_error']:.4f} | {ks} | {ist} | {row['lista_encode_s']:.4f} | "
-                         f"{row['fista_encode_s']:.4f} | {row['time_ratio']:.3f} |")
+            timed = row["fista_encode_s"] == row["fista_encode_s"]  # not NaN
+            tf = f"{row['fista_encode_s']:.3f}" if timed else "–"
+            ratio = f"{row['time_ratio']:.3f}" if timed else "–"
+            lines.append(f"| {m} | {T} | {row['code_error']:.4f} | {row['untrained_code_error']:.3f} | {ks} | "
+                         f"{row['lista_encode_s']:.4f} | {tf} | {ratio} |")
     return "\n".join(lines)
 
 
