@@ -165,7 +165,7 @@ def main() -> None:
         "patch_size": 10,
         "preprocessing": "mean removed, contrast-normalised to unit L2 norm, no whitening",
         "error": "sum_i ||Z_i - Z*_i||^2 / sum_i ||Z*_i||^2 on held-out patches",
-        "optimizer": "Adam, cosine decay of the learning rate to 0.1 of its start (sizes per m in config)",
+        "optimizer": "Adam, lr per encoder lr*min(1, (5/T)^2), cosine decay to 0.1 of its start (sizes per m in config)",
         "optimal_codes": "exact, feature-sign search (tolerance 1e-6 on the optimality conditions)",
         "dictionary": "ebmlab.sparse.dictionary.learn_dictionary, FISTA inference (50 iterations), batches of 256",
         "iters": list(iters),

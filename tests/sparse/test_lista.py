@@ -105,6 +105,7 @@ def test_training_lowers_the_code_error():
         {"data": "mnist"},
         {"solver_iters": (10, 5)},
         {"lr_decay": 0.0},
+        {"deep_lr_steps": 0},
     ],
 )
 def test_bad_config_values_raise_config_error(bad):
