@@ -150,7 +150,7 @@ def feature_sign(
     tol: float = 1e-4,
     z0=None,
     track: bool = False,
-    k_add: int = 4,
+    k_add: int = 2,
     k_first: int | None = None,
     max_inner: int = 50,
 ) -> SolverResult:
