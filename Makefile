@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  make demo   and   make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is installed first and pinned, so that pip never pulls a different build.
+# On a CUDA machine the same pin from PyPI is the CUDA build; override TORCH to choose another.
+TORCH  ?= torch==2.13.0
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: install demo test bench clean
+
+$(BIN)/ebmlab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/ebmlab
+
+demo: install
+	$(BIN)/ebmlab demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_solvers.py
+	$(BIN)/python benchmarks/bench_lista.py
+	$(BIN)/python benchmarks/bench_drsae.py --data mnist5k
+	$(BIN)/python benchmarks/bench_drsae.py --data fashion-mnist
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

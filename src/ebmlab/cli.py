@@ -1,0 +1,63 @@
+"""The ``ebmlab`` command. It only mounts the families' groups."""
+
+from __future__ import annotations
+
+import click
+
+from ebmlab import __version__
+from ebmlab.errors import UserError
+
+
+class _UserErrorExit(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # one line, no traceback
+        click.echo(f"ebmlab: error: {self.message}", err=True)
+
+
+class EbmlabGroup(click.Group):
+    """A click group that turns :class:`ebmlab.errors.UserError` into one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(str(exc)) from None
+
+
+@click.group(cls=EbmlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ebmlab")
+def cli() -> None:
+    """Energy-based self-supervised learning in PyTorch.
+
+    Every model is an energy F(x, z) over an observation x and a latent z.
+    Inference minimises it over z; learning minimises a loss over parameters.
+
+    \b
+    Start here:
+      ebmlab data list              datasets and whether they are available here
+      ebmlab sparse dict --help     learn a sparse-coding dictionary
+      ebmlab demo                   a short tour on data that needs no download
+      ebmlab report RUN             (re)build a run's report.html
+    """
+
+
+def _mount() -> None:
+    from ebmlab.data.cli import data
+    from ebmlab.sparse.cli import sparse
+    from ebmlab.viz.cli import report
+
+    for command in (data, sparse, report):
+        cli.add_command(command)
+
+
+_mount()
+
+
+def main() -> None:
+    """Entry point of the ``ebmlab`` console script."""
+    cli.main(prog_name="ebmlab")
+
+
+if __name__ == "__main__":
+    main()

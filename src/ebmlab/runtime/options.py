@@ -1,0 +1,93 @@
+"""Command-line options generated from a config dataclass: one mechanism for every family.
+
+``@train_command(group, "name", MyConfig, family="sparse")`` turns a function
+``fn(config, run) -> metrics`` into the sub-command ``ebmlab <family> <name>``
+with one ``--field-name`` option per config field, plus ``--config file.toml``,
+``--out DIR`` and ``--resume DIR``. The command resolves the config
+(defaults < TOML < options), creates or resumes the run folder, runs ``fn``,
+writes metrics.json and report.html, and prints where the report is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ebmlab.errors import ConfigError, UserError
+from ebmlab.runtime.config import field_types, resolve_config
+from ebmlab.runtime.run import Run
+
+_CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+
+
+def _option_for(field: dataclasses.Field, kind: Any) -> click.Option:
+    flag = "--" + field.name.replace("_", "-")
+    help_text = field.metadata.get("help", "")
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    if typing.get_origin(kind) is tuple:
+        shown = ",".join(str(v) for v in default)
+        return click.Option([flag, field.name], type=click.STRING, default=None,
+                            help=f"{help_text} Comma-separated. [default: {shown}]")
+    if kind is bool:
+        no_flag = "--no-" + field.name.replace("_", "-")
+        return click.Option([f"{flag}/{no_flag}", field.name], default=None,
+                            help=f"{help_text} [default: {'on' if default else 'off'}]")
+    choices = field.metadata.get("choices")
+    ctype = click.Choice(list(choices)) if choices else _CLICK_TYPES.get(kind, click.STRING)
+    return click.Option([flag, field.name], type=ctype, default=None, help=f"{help_text} [default: {default}]")
+
+
+def config_options(config_cls: type) -> list[click.Option]:
+    """One click option per field of ``config_cls``."""
+    types = field_types(config_cls)
+    return [_option_for(f, types[f.name]) for f in dataclasses.fields(config_cls)]
+
+
+def train_command(group: click.Group, name: str, config_cls: type, family: str) -> Callable:
+    """Register ``fn(config, run) -> dict`` as ``ebmlab <family> <name>`` (see module doc)."""
+
+    def decorate(fn: Callable[[Any, Run], dict]) -> Callable[[Any, Run], dict]:
+        def callback(config: str | None, out: str | None, resume: str | None, **values: Any) -> None:
+            given = sorted(k for k, v in values.items() if v is not None)
+            if resume is not None:
+                if given or config or out:
+                    names = ", ".join("--" + k.replace("_", "-") for k in given) or "--config/--out"
+                    raise ConfigError(f"--resume continues a run with its saved configuration; drop {names}")
+                run = Run.resume(resume, config_cls, family, name)
+            else:
+                cfg = resolve_config(config_cls, config, values)
+                run = Run.create(family, name, cfg, out)
+            try:
+                metrics = fn(run.config, run)
+            except (UserError, KeyboardInterrupt):
+                run.discard_if_empty()
+                raise
+            report = run.finish(metrics)
+            if run.is_main:
+                click.echo(f"run folder: {run.dir}")
+                click.echo(f"report: {report}")
+
+        params = [
+            click.Option(["--config", "config"], type=click.Path(dir_okay=False), default=None,
+                         help="TOML file of config values; options given on the command line win."),
+            click.Option(["--out", "out"], type=click.Path(file_okay=False), default=None,
+                         help=f"Run folder to create [default: runs/{family}-{name}-<time>]."),
+            click.Option(["--resume", "resume"], type=click.Path(file_okay=False), default=None,
+                         help="Continue the run in this folder from its last checkpoint."),
+            *config_options(config_cls),
+        ]
+        doc = (fn.__doc__ or "").strip()
+        command = click.Command(name, callback=callback, params=params, help=doc,
+                                short_help=doc.splitlines()[0] if doc else None)
+        group.add_command(command)
+        return fn
+
+    return decorate
+
+
+def ensure_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)

@@ -1,0 +1,45 @@
+"""``ebmlab sparse``: sparse coding with learned encoders."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("sparse")
+def sparse() -> None:
+    """Sparse coding: energy ½‖x − Dz‖² + λ‖z‖₁, its solvers and learned encoders.
+
+    \b
+    dict    learn a dictionary D by alternating inference and projected gradient steps
+    lista   train LISTA, an unrolled encoder that predicts the optimal codes
+    drsae   train a discriminative recurrent sparse auto-encoder (DrSAE)
+    """
+
+
+from ebmlab.runtime.options import train_command  # noqa: E402
+from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae  # noqa: E402
+
+
+@train_command(sparse, "drsae", DrsaeConfig, family="sparse")
+def drsae_cmd(cfg: DrsaeConfig, run) -> dict:
+    """Train a discriminative recurrent sparse auto-encoder (DrSAE) on labelled images.
+
+    Rolfe & LeCun, ICLR 2013. A recurrent encoder of rectified linear units,
+    z(t+1) = max(0, E x + S z(t) − b) for T steps, feeds a unit-norm
+    dictionary D (reconstruction) and a linear classifier C on z/‖z‖. Learning
+    minimises ½‖x − D z(T)‖² + λ‖z(T)‖₁ for --unsup-epochs, then adds
+    --cls-weight × the logistic loss for --sup-epochs. At the end the units are
+    split into part- and categorical-units (recurrent self-connection S_ii).
+
+    \b
+    Writes metrics.json (test_accuracy, train_accuracy, loss terms, numbers of
+    part/categorical units), figures of decoder columns and unit dynamics,
+    the weights (drsae.safetensors) and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse drsae                               # mnist5k, 400 units, T = 11
+      ebmlab sparse drsae --data fashion-mnist --sup-epochs 10 --out runs/drsae-fm
+      ebmlab sparse drsae --resume runs/drsae-fm        # continue an interrupted run
+    """
+    return train_drsae(cfg, run)
