@@ -28,6 +28,7 @@ Rows that satisfy (1) drop out of the work set.
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -199,7 +200,9 @@ def feature_sign(
         # correlations c = b − G z of the working rows (sparse CSR × dense)
         if K:
             crow = torch.arange(0, n * K + 1, K, device=dev)
-            zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1))
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1), check_invariants=False)
             C = torch.addmm(Bw, zs, Gx, alpha=-1)
         else:
             C = Bw.clone()
