@@ -33,6 +33,7 @@ import warnings
 import torch
 
 _DEBUG = bool(os.environ.get('EBMLAB_DEBUG_AS'))
+_PRUNE = True  # drop wrong-signed new atoms before the line search
 
 from ebmlab.sparse.solvers import SolverResult, _check, _check_iter, _finish
 
@@ -74,7 +75,7 @@ def _solve(I, v, th, bS, G64, lam):
     return znew, GSS, good
 
 
-def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, min_rows=64):
+def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, n_buckets=3, min_rows=64):
     """Lee et al.'s steps 3–4 on the candidate sets idx (live slots first), batched; work stays N×K.
 
     Repeats: z_S^new = G_SS⁻¹(b_S − λθ_S); rows where sign(z^new) = θ on S
@@ -92,7 +93,7 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
     theta = theta.clone()
     idx = idx.clone()
     stalled = torch.zeros(n, dtype=torch.bool, device=dev)
-    bS_all = Bw.gather(1, idx).double()
+    bS_all = bS.double()
     # first solve, grouped by support size
     cnt = (idx < m).sum(1)
     groups = torch.argsort(cnt).tensor_split(n_buckets) if (n >= 1000 and K >= 6) else [torch.arange(n, device=dev)]
@@ -106,6 +107,17 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
             good[r] = gr
     work = torch.arange(n, device=dev)
     GSS = None
+    if _PRUNE:
+        # newly activated atoms whose solved sign contradicts their activation sign leave S at once
+        wrong = (idx < m) & (val == 0) & (torch.sign(znew) != theta)
+        redo = wrong.any(1)
+        if bool(redo.any()):
+            r = redo.nonzero().squeeze(1)
+            idx[r] = torch.where(wrong[r], m, idx[r])
+            theta[r] = torch.where(wrong[r], 0.0, theta[r])
+            zr, _, gr = _solve(idx[r], val[r], theta[r], bS_all[r], G64, lam)
+            znew[r] = zr
+            good[r] = gr
     for _ in range(max_inner):
         I, v, th = idx[work], val[work], theta[work]
         live = I < m
@@ -151,20 +163,52 @@ def feature_sign(
     tol: float = 1e-4,
     z0=None,
     track: bool = False,
-    k_add: int = 2,
-    k_first: int | None = None,
+    k_add: int = 3,
     max_inner: int = 50,
+    threads: int | None = None,
 ) -> SolverResult:
     """Batched feature-sign search (Lee et al., NIPS 2007): exact Lasso codes for the rows of X.
 
     Same call as :func:`ebmlab.sparse.solvers.fista`; ``max_iter`` counts
     activation rounds (one correlation product each), ``tol`` is the KKT
     tolerance relative to λ in (1). ``k_add`` is how many violating atoms a row
-    may activate per round (``k_first`` in the first round from z = 0).
+    may activate per round.
+
+    On CPU the rows are split into ``threads`` blocks (default
+    ``torch.get_num_threads()``) solved concurrently by Python threads, each
+    running torch single-threaded (the rows are independent; the many small
+    operations parallelise better this way than inside each operation).
+    ``torch.set_num_threads`` is changed for the duration of the call.
     """
     X, D = _check(X, D, lam, z0)
     _check_iter(max_iter, tol)
     lam = float(lam)
+    N = X.shape[0]
+    threads = _default_threads() if threads is None else int(threads)
+    kw = dict(max_iter=int(max_iter), tol=float(tol), track=track, k_add=int(k_add), max_inner=int(max_inner))
+    if threads <= 1 or track or X.device.type != "cpu" or N < 512 * threads:
+        Z, it, history, converged = _feature_sign_rows(X, D, lam, z0=z0, **kw)
+        return _finish(X, D, Z, lam, it, history, converged)
+    from concurrent.futures import ThreadPoolExecutor
+
+    blocks = torch.arange(N).tensor_split(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda r: _feature_sign_rows(X[r], D, lam, z0=None if z0 is None else z0[r], **kw), blocks))
+    finally:
+        torch.set_num_threads(before)
+    Z = torch.cat([p[0] for p in parts])
+    return _finish(X, D, Z, lam, max(p[1] for p in parts), [], all(p[3] for p in parts))
+
+
+def _default_threads() -> int:
+    return torch.get_num_threads()
+
+
+def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
+    """The solver on one block of rows; returns (Z, rounds, history, converged)."""
     N, m = X.shape[0], D.shape[1]
     dt, dev = X.dtype, X.device
     # Gram and correlations extended by a dummy atom m (zero row/column) used for padding.
@@ -184,7 +228,10 @@ def feature_sign(
         Zx = torch.zeros(N, m + 1, dtype=dt, device=dev)
         Zx[:, :m] = z0.to(dt)
         idx, val = _compact(torch.where(Zx != 0, torch.arange(m + 1, device=dev), dummy), Zx, m)
-    Bw = B
+    Xw = X
+    DxT = torch.zeros(m + 1, X.shape[1], dtype=dt, device=dev)
+    DxT[:m] = D.T
+    Bflat = B.reshape(-1)
     stalled = torch.zeros(N, dtype=torch.bool, device=dev)
     n_stalls = torch.zeros(N, dtype=torch.long, device=dev)
     # KKT tolerance, not below what the working precision can resolve in c = b − Gz
@@ -197,28 +244,34 @@ def feature_sign(
         n, K = idx.shape
         if _DEBUG:
             print("round", it, "rows", n, "K", K)
-        # correlations c = b − G z of the working rows (sparse CSR × dense)
+        # correlations c = Dᵀ(x − Dz) of the working rows: residual by a sparse CSR product, then one GEMM
         if K:
             crow = torch.arange(0, n * K + 1, K, device=dev)
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
                 zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1), check_invariants=False)
-            C = torch.addmm(Bw, zs, Gx, alpha=-1)
+            R = torch.addmm(Xw, zs, DxT, alpha=-1)
         else:
-            C = Bw.clone()
-        # KKT (1): on S, |c_j − λθ_j| ≤ tol·λ; off S, |c_j| ≤ λ(1 + tol)
-        cS = C.gather(1, idx)
+            R = Xw
+        C = R @ D
+        # KKT (1): on S, |c_j − λθ_j| ≤ atol; off S, |c_j| ≤ λ + atol
         live = idx < m
+        cS = torch.where(live, C.gather(1, idx.clamp(max=m - 1)), torch.zeros((), dtype=dt, device=dev))
         on_err = torch.where(live, (cS - lam * torch.sign(val)).abs(), torch.zeros_like(cS))
         on_ok = on_err.amax(1) <= atol if K else torch.ones_like(stalled)
-        V = C.abs_()
-        V.scatter_(1, idx, 0.0)
-        V[:, m] = 0.0
         # activate when optimal on S (after a round that did not lower f: one atom, as in Lee et al.)
-        k_round = k_first if (it == 1 and z0 is None and k_first) else k_add
-        kk = torch.where(on_ok, torch.where(stalled, 1, k_round), 0)
+        kk = torch.where(on_ok, torch.where(stalled, 1, k_add), 0)
         k_max = max(int(kk.max()), 1)
-        vtop, jtop = torch.topk(V, k_max, dim=1) if k_max > 1 else V.max(1, keepdim=True)
+        # the k_max largest |c_j|, by repeated max; atoms of S (|c_j| ≤ λ + atol when on_ok) never pass the test below
+        V = C.abs()
+        vs, js = [], []
+        for r in range(k_max):
+            v, j_ = V.max(1)
+            vs.append(v)
+            js.append(j_)
+            if r + 1 < k_max:
+                V.scatter_(1, j_[:, None], 0.0)
+        vtop, jtop = torch.stack(vs, 1), torch.stack(js, 1)
         # done: (1) holds, or three rounds in a row could not lower f (precision limit)
         ok = (on_ok & (vtop[:, 0] <= lam + atol)) | (n_stalls >= 3)
         if bool(ok.any()):
@@ -226,7 +279,7 @@ def feature_sign(
             done_idx.append(idx[ok])
             done_val.append(val[ok])
             keep = ~ok
-            rows, idx, val, kk, Bw = rows[keep], idx[keep], val[keep], kk[keep], Bw[keep]
+            rows, idx, val, kk, Xw, C = rows[keep], idx[keep], val[keep], kk[keep], Xw[keep], C[keep]
             n_stalls = n_stalls[keep]
             vtop, jtop = vtop[keep], jtop[keep]
             if rows.numel() == 0:
@@ -237,12 +290,13 @@ def feature_sign(
         add = (vtop > lam + atol) & (slot < kk[:, None])
         new_idx = torch.where(add, jtop, dummy)
         idx = torch.cat([idx, new_idx], 1)
-        new_sign = torch.sign(cS_new(Bw, idx, val, new_idx, Gx, m)) * add
+        new_sign = torch.sign(C.gather(1, jtop)) * add
         theta = torch.cat([torch.sign(val), new_sign.to(dt)], 1).double()
         val = torch.cat([val, torch.zeros_like(new_idx, dtype=dt)], 1)
         order = torch.argsort((idx < m).to(torch.int8), dim=1, descending=True, stable=True)
         idx, val, theta = idx.gather(1, order), val.gather(1, order), theta.gather(1, order)
-        val64, stalled = _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner)
+        bS = Bflat.take(rows[:, None] * (m + 1) + idx)
+        val64, stalled = _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner)
         n_stalls = torch.where(stalled, n_stalls + 1, 0)
         val = val64.to(dt)
         idx, val = _compact(torch.where(val != 0, idx, dummy), None, m, val)
@@ -255,15 +309,7 @@ def feature_sign(
         done_idx.append(idx)
         done_val.append(val)
     Z = _assemble(N, m, dt, dev, done_rows, done_idx, done_val)
-    return _finish(X, D, Z[:, :m].contiguous(), lam, it, history, converged)
-
-
-def cS_new(Bw, idx, val, new_idx, Gx, m):
-    """Correlations c_j = b_j − Σ_k G_jk z_k at the newly activated atoms j (n×k_new)."""
-    K = val.shape[1]
-    old = idx[:, :K]
-    Gsub = Gx.reshape(-1).take(new_idx[:, :, None] * (m + 1) + old[:, None, :])
-    return Bw.gather(1, new_idx) - torch.bmm(Gsub, val[:, :, None]).squeeze(2)
+    return Z[:, :m].contiguous(), it, history, converged
 
 
 def _assemble(N, m, dt, dev, rows_l, idx_l, val_l):
