@@ -10,30 +10,30 @@ Feature-sign search keeps an active set S with signs θ_S and repeats:
 
 1. activate: add zero coordinates that violate (1), |c_j| > λ, with θ_j = sign(c_j)
    (the paper adds the largest one; here up to ``k_add`` per round per row, the
-   largest first, and falls back to one after a round that did not lower f);
+   largest first; one after a round that did not lower f, none while z is not
+   yet optimal on S);
 2. feature-sign step: the minimiser of the sign-fixed quadratic
    f_θ(z) = ½‖x − D_S z_S‖² + λ θ_Sᵀ z_S is  z_S^new = G_SS⁻¹ (b_S − λ θ_S);
-3. line search on the segment from z to z^new; f is convex and piecewise
-   quadratic along it, with kinks where coordinates cross zero. We minimise f
-   exactly on it (on each piece between kinks the minimiser is closed form);
-   coordinates that land on zero leave S.
+   new atoms whose sign in z^new contradicts θ leave S at once and the step is
+   redone (a shortcut: the line search below would remove them one by one);
+3. if sign(z^new) = θ the step is taken; otherwise a line search on the
+   segment from z to z^new: f is convex and piecewise quadratic along it, with
+   kinks where coordinates cross zero; we minimise it exactly (closed form on
+   each piece); coordinates that land on zero leave S; back to 2.
 
-until (1) holds to ``tol``·λ. All rows are processed together: the active set
-of each row is stored padded (indices N×K, a dummy index m for empty slots),
-G_SS is gathered as an N×K×K batch and solved by batched Cholesky (float64),
-so one round costs one product z·G (sparse CSR × dense) plus O(N·K³) work.
-Rows that satisfy (1) drop out of the work set.
+until (1) holds to ``tol``·λ. f decreases at every step, so the search ends.
+All rows are processed together: the active set of each row is stored padded
+(indices N×K, dummy index m in empty slots), G_SS is gathered as an N×K×K batch
+and solved by batched Cholesky in float64. One round costs a sparse product
+for the residuals x − Dz (N×n), one GEMM for c = Dᵀ(x − Dz) (N×m), and O(N·K³)
+for the solves; rows that satisfy (1) leave the work set.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
-
-_DEBUG = bool(os.environ.get('EBMLAB_DEBUG_AS'))
-_PRUNE = True  # drop wrong-signed new atoms before the line search
 
 from ebmlab.sparse.solvers import SolverResult, _check, _check_iter, _finish
 
@@ -44,7 +44,6 @@ def _line_search(z0, d, g, q, lam):
     φ(t) = t g + ½ t² q + λ Σ_j (|z0_j + t d_j| − |z0_j|), with g = −cᵀd and
     q = dᵀGd ≥ 0. Kinks at t_j = −z0_j/d_j ∈ (0, 1). Returns (t, φ(t)).
     """
-    N, K = z0.shape
     with torch.no_grad():
         ratio = -z0 / torch.where(d != 0, d, torch.ones_like(d))
         kink = torch.where((d != 0) & (ratio > 0) & (ratio < 1), ratio, torch.ones_like(ratio))
@@ -62,12 +61,14 @@ def _line_search(z0, d, g, q, lam):
         return t_best, best
 
 
-def _solve(I, v, th, bS, G64, lam):
+def _solve(I, v, th, bS, G64, lam, ridge):
     """z^new = G_SS⁻¹(b_S − λθ_S) for padded index sets I (dummy slots: identity); returns (znew, G_SS, ok)."""
     m1 = G64.shape[0]
     live = I < m1 - 1
     GSS = G64.take(I[:, :, None] * m1 + I[:, None, :])
-    GSS.diagonal(dim1=1, dim2=2).add_((~live).double())
+    # identity on dummy slots; a tiny ridge (1e-3 of the KKT tolerance) keeps G_SS definite when |S| > rank(D):
+    # z^new is then huge along the null direction and the line search stops where an atom reaches zero
+    GSS.diagonal(dim1=1, dim2=2).add_((~live).double() + ridge)
     L, info = torch.linalg.cholesky_ex(GSS)
     znew = torch.cholesky_solve((bS - lam * th)[:, :, None], L).squeeze(2)
     good = info == 0
@@ -75,7 +76,7 @@ def _solve(I, v, th, bS, G64, lam):
     return znew, GSS, good
 
 
-def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, n_buckets=3, min_rows=64):
+def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, ridge, n_buckets=3, min_rows=64):
     """Lee et al.'s steps 3–4 on the candidate sets idx (live slots first), batched; work stays N×K.
 
     Repeats: z_S^new = G_SS⁻¹(b_S − λθ_S); rows where sign(z^new) = θ on S
@@ -102,28 +103,25 @@ def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, n_buckets=3, m
     for r in groups:
         if r.numel():
             w = max(int(cnt[r].max()), 1)
-            zr, _, gr = _solve(idx[r, :w], val[r, :w], theta[r, :w], bS_all[r, :w], G64, lam)
+            zr, _, gr = _solve(idx[r, :w], val[r, :w], theta[r, :w], bS_all[r, :w], G64, lam, ridge)
             znew[r, :w] = zr
             good[r] = gr
     work = torch.arange(n, device=dev)
     GSS = None
-    if _PRUNE:
-        # newly activated atoms whose solved sign contradicts their activation sign leave S at once
-        wrong = (idx < m) & (val == 0) & (torch.sign(znew) != theta)
-        redo = wrong.any(1)
-        if bool(redo.any()):
-            r = redo.nonzero().squeeze(1)
-            idx[r] = torch.where(wrong[r], m, idx[r])
-            theta[r] = torch.where(wrong[r], 0.0, theta[r])
-            zr, _, gr = _solve(idx[r], val[r], theta[r], bS_all[r], G64, lam)
-            znew[r] = zr
-            good[r] = gr
+    # newly activated atoms whose solved sign contradicts their activation sign leave S at once
+    wrong = (idx < m) & (val == 0) & (torch.sign(znew) != theta)
+    redo = wrong.any(1)
+    if bool(redo.any()):
+        r = redo.nonzero().squeeze(1)
+        idx[r] = torch.where(wrong[r], m, idx[r])
+        theta[r] = torch.where(wrong[r], 0.0, theta[r])
+        zr, _, gr = _solve(idx[r], val[r], theta[r], bS_all[r], G64, lam, ridge)
+        znew[r] = zr
+        good[r] = gr
     for _ in range(max_inner):
         I, v, th = idx[work], val[work], theta[work]
         live = I < m
         consistent = ((torch.sign(znew) == th) | ~live).all(1) & good
-        if _DEBUG:
-            print("  inner", work.numel(), "K", K, "inconsistent", int((~consistent).sum()))
         # rows whose new point keeps the signs: f = f_θ on the segment, the minimiser is z^new
         val[work[consistent]] = znew[consistent]
         stalled[work[~good]] = True
@@ -137,7 +135,7 @@ def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, n_buckets=3, m
         g = -(cS * d).sum(1)
         q = (d * torch.bmm(G_b, d[:, :, None]).squeeze(2)).sum(1)
         t, phi = _line_search(v, d, g, q, lam)
-        moved = phi < 0
+        moved = phi < -1e-12 * (g.abs() + q + lam * d.abs().sum(1))  # a real decrease, not rounding
         newv = v + t[:, None] * d
         hit = (newv.abs() <= 1e-12 * (v.abs() + d.abs())) | (th_b == 0)
         newv = torch.where(hit, torch.zeros_like(newv), newv)
@@ -151,7 +149,7 @@ def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, n_buckets=3, m
         work = rows_b[moved]
         if work.numel() < min_rows:
             break
-        znew, GSS, good = _solve(idx[work], val[work], theta[work], bS_all[work], G64, lam)
+        znew, GSS, good = _solve(idx[work], val[work], theta[work], bS_all[work], G64, lam, ridge)
     return val, stalled
 
 
@@ -184,7 +182,9 @@ def feature_sign(
     _check_iter(max_iter, tol)
     lam = float(lam)
     N = X.shape[0]
-    threads = _default_threads() if threads is None else int(threads)
+    if N == 0:
+        return _finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
+    threads = torch.get_num_threads() if threads is None else int(threads)
     kw = dict(max_iter=int(max_iter), tol=float(tol), track=track, k_add=int(k_add), max_inner=int(max_inner))
     if threads <= 1 or track or X.device.type != "cpu" or N < 512 * threads:
         Z, it, history, converged = _feature_sign_rows(X, D, lam, z0=z0, **kw)
@@ -201,10 +201,6 @@ def feature_sign(
         torch.set_num_threads(before)
     Z = torch.cat([p[0] for p in parts])
     return _finish(X, D, Z, lam, max(p[1] for p in parts), [], all(p[3] for p in parts))
-
-
-def _default_threads() -> int:
-    return torch.get_num_threads()
 
 
 def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
@@ -239,11 +235,10 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
     done_rows, done_idx, done_val = [], [], []
     history: list[float] = []
     converged = N == 0
+    gave_up = False
     it = 0
     for it in range(1, int(max_iter) + 1):
         n, K = idx.shape
-        if _DEBUG:
-            print("round", it, "rows", n, "K", K)
         # correlations c = Dᵀ(x − Dz) of the working rows: residual by a sparse CSR product, then one GEMM
         if K:
             crow = torch.arange(0, n * K + 1, K, device=dev)
@@ -272,8 +267,10 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
             if r + 1 < k_max:
                 V.scatter_(1, j_[:, None], 0.0)
         vtop, jtop = torch.stack(vs, 1), torch.stack(js, 1)
-        # done: (1) holds, or three rounds in a row could not lower f (precision limit)
-        ok = (on_ok & (vtop[:, 0] <= lam + atol)) | (n_stalls >= 3)
+        # done: (1) holds, or three rounds in a row could not lower f (then not counted as converged)
+        kkt = on_ok & (vtop[:, 0] <= lam + atol)
+        ok = kkt | (n_stalls >= 3)
+        gave_up = gave_up or bool((ok & ~kkt).any())
         if bool(ok.any()):
             done_rows.append(rows[ok])
             done_idx.append(idx[ok])
@@ -285,7 +282,7 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
             if rows.numel() == 0:
                 converged = True
                 break
-        # activation: θ_j = sign(c_j) (C was overwritten by |C|, so c_j is recomputed at the new atoms)
+        # activation: θ_j = sign(c_j), new atoms start at 0
         slot = torch.arange(vtop.shape[1], device=dev)[None, :]
         add = (vtop > lam + atol) & (slot < kk[:, None])
         new_idx = torch.where(add, jtop, dummy)
@@ -296,7 +293,7 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
         order = torch.argsort((idx < m).to(torch.int8), dim=1, descending=True, stable=True)
         idx, val, theta = idx.gather(1, order), val.gather(1, order), theta.gather(1, order)
         bS = Bflat.take(rows[:, None] * (m + 1) + idx)
-        val64, stalled = _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner)
+        val64, stalled = _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, 1e-3 * atol)
         n_stalls = torch.where(stalled, n_stalls + 1, 0)
         val = val64.to(dt)
         idx, val = _compact(torch.where(val != 0, idx, dummy), None, m, val)
@@ -309,7 +306,7 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
         done_idx.append(idx)
         done_val.append(val)
     Z = _assemble(N, m, dt, dev, done_rows, done_idx, done_val)
-    return Z[:, :m].contiguous(), it, history, converged
+    return Z[:, :m].contiguous(), it, history, converged and not gave_up
 
 
 def _assemble(N, m, dt, dev, rows_l, idx_l, val_l):
