@@ -254,7 +254,7 @@ def main(argv=None) -> dict:
 
     result = {
         "claim": "ebmlab's fastest CPU solver reaches (1+1e-4)×LARS optimum ≥ 10× faster than sklearn's fastest, no slower than SPAMS",
-        "command": "python benchmarks/bench_solvers.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python benchmarks/bench_solvers.py", *(sys.argv[1:] if argv is None else argv)]),
         "n_patches": args.n, "patch": "8x8, mean removed, unit L2 norm (load_patches seed 0)",
         "n_atoms": 256, "lam": LAM, "dict_steps": args.dict_steps, "dict_learn_s": t_learn,
         "lars_energy": e_ref, "target_energy": target, "nonzero_fraction": nnz,
