@@ -239,8 +239,10 @@ class UnitAnalysis:
     * ``categorical``: bool mask; ``part`` = ~categorical.
     * ``classifier_norm``: ‖C_{:,i}‖, how much the classifier reads unit i.
     With data: ``mean_activation`` (T+1)×m mean z_i(t) over the samples;
-    ``early_fraction`` = mean z_i(1)/mean z_i(T) (small when the activity builds
-    up over the iterations); ``active`` (used by at least one sample at T);
+    ``buildup`` = (z̄_i(T) − z̄_i(1)) / (z̄_i(T) + z̄_i(1)) in [−1, 1] from the
+    mean activities: +1 when the activity builds up from nothing over the
+    iterations, 0 when the first step already gives it, −1 when it dies out
+    (0 for a unit never active); ``active`` (used by at least one sample at T);
     ``preferred_class`` (class with the largest mean z_i(T)) and
     ``selectivity`` (its share of the unit's total mean activation over classes).
     """
@@ -252,7 +254,7 @@ class UnitAnalysis:
     categorical: Tensor
     classifier_norm: Tensor
     mean_activation: Tensor | None = None
-    early_fraction: Tensor | None = None
+    buildup: Tensor | None = None
     active: Tensor | None = None
     preferred_class: Tensor | None = None
     selectivity: Tensor | None = None
@@ -274,10 +276,10 @@ class UnitAnalysis:
                 out[f"{name}_mean_self_connection"] = float(self.self_connection[mask].mean())
                 out[f"{name}_mean_enc_dec_cosine"] = float(self.enc_dec_cosine[mask].mean())
                 out[f"{name}_mean_classifier_norm"] = float(self.classifier_norm[mask].mean())
-                if self.early_fraction is not None:
-                    ef = self.early_fraction[mask & self.active]
-                    if ef.numel():
-                        out[f"{name}_mean_early_fraction"] = float(ef.mean())
+                if self.buildup is not None:
+                    bu = self.buildup[mask & self.active]
+                    if bu.numel():
+                        out[f"{name}_mean_buildup"] = float(bu.mean())
                 if self.selectivity is not None:
                     sel = self.selectivity[mask & self.active]
                     if sel.numel():
@@ -365,10 +367,9 @@ def analyse_units(
             per_class.index_add_(0, yb, zs[-1])
             counts += torch.bincount(yb, minlength=model.n_classes).double()
     mean_act = (total / max(n, 1)).float()
-    final = mean_act[-1]
-    early = torch.where(final > 0, mean_act[min(1, T)] / final.clamp_min(_EPS), torch.zeros_like(final))
+    final, first = mean_act[-1], mean_act[min(1, T)]
     out.mean_activation = mean_act
-    out.early_fraction = early
+    out.buildup = (final - first) / (final + first).clamp_min(_EPS)
     out.active = any_active
     if per_class is not None:
         class_mean = per_class / counts.clamp_min(1).unsqueeze(1)

@@ -253,15 +253,24 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     figs["units_measure"] = fig
 
     if analysis.mean_activation is not None:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
         act = analysis.mean_activation
         t = torch.arange(act.shape[0]).numpy()
-        for mask, name, colour in ((analysis.categorical, "categorical", "C3"), (analysis.part, "part", "C0")):
+        kinds = ((analysis.categorical, "categorical", "C3"), (analysis.part, "part", "C0"))
+        for mask, name, colour in kinds:
             if mask.any():
-                ax.plot(t, act[:, mask].mean(1).numpy(), marker="o", color=colour, label=f"{name} units (mean)")
-        ax.set_xlabel("iteration t")
-        ax.set_ylabel("mean activity z_i(t)")
-        ax.legend()
+                a1.plot(t, act[:, mask].mean(1).numpy(), marker="o", color=colour, label=f"{name} units")
+                live = [int(i) for i in torch.nonzero(mask & analysis.active).flatten()][:20]
+                for j, i in enumerate(live):
+                    curve = act[:, i] / act[:, i].max().clamp_min(1e-12)
+                    a2.plot(t, curve.numpy(), color=colour, alpha=0.5, lw=1, label=name if j == 0 else None)
+        a1.set_xlabel("iteration t")
+        a1.set_ylabel("mean activity z̄(t) over units of a kind")
+        a1.legend()
+        a2.set_xlabel("iteration t")
+        a2.set_ylabel("z̄_i(t) / max_t z̄_i(t)")
+        a2.set_title("single units (up to 20 of each kind)", fontsize=9)
+        a2.legend()
         fig.tight_layout()
         figs["units_activity"] = fig
     return figs
