@@ -215,7 +215,7 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     C, H, W = (1, *image_shape) if len(image_shape) == 2 else image_shape[-3:]
     order = torch.argsort(analysis.measure, descending=True)
     cat = [int(i) for i in order if analysis.categorical[i]][:count]
-    part = [int(i) for i in reversed(order.tolist()) if not analysis.categorical[i]][:count]
+    part = [int(i) for i in reversed(order.tolist()) if analysis.part[i]][:count]
     D, E = model.D.detach().cpu(), model.E.detach().cpu()
 
     def tiles(ax, vectors, title):
@@ -237,15 +237,18 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     s = analysis.self_connection.numpy()
-    a1.hist(s, bins=40, color="0.4")
+    a1.hist([s[analysis.part.numpy()], s[analysis.categorical.numpy()]], bins=40, stacked=True,
+             color=["C0", "C3"], label=["part", "categorical"])
     a1.axvline(analysis.threshold, color="C3", ls="--", label=f"split {analysis.threshold:.2f}")
     a1.set_xlabel("self-connection S_ii")
     a1.set_ylabel("units")
     a1.legend()
-    catm = analysis.categorical.numpy()
     cosv = analysis.enc_dec_cosine.numpy()
-    a2.scatter(s[~catm], cosv[~catm], s=8, label="part", color="C0")
-    a2.scatter(s[catm], cosv[catm], s=8, label="categorical", color="C3")
+    for mask, name, colour in ((~analysis.active, "inactive", "0.7"), (analysis.part, "part", "C0"),
+                               (analysis.categorical, "categorical", "C3")):
+        mask = mask.numpy()
+        if mask.any():
+            a2.scatter(s[mask], cosv[mask], s=8, label=name, color=colour)
     a2.set_xlabel("self-connection S_ii")
     a2.set_ylabel("cos(encoder row E_i, decoder column D_i)")
     a2.legend()
