@@ -1,5 +1,3 @@
-import numpy as np
-import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
 

@@ -82,12 +82,18 @@ def test_search_order(isolated, monkeypatch, idx_set):
         "arg/name": isolated / "arg" / "mnist",
     }
     monkeypatch.setenv("EBMLAB_DATA", str(isolated / "env"))
+    (isolated / "arg").mkdir()  # --data-dir must exist, even when empty
     for i, (key, folder) in enumerate(folders.items()):  # from last to first in the order
         idx_set(folder, n_test=3 + i, gz=i % 2 == 0)
         ds = load_dataset("mnist", "test", data_dir=isolated / "arg")
         assert len(ds) == 3 + i, f"{key} should win over the folders added before it"
         ok, where = availability("mnist", data_dir=isolated / "arg")
         assert ok and where == str(folder)
+
+
+def test_missing_data_dir_is_reported(isolated):
+    with pytest.raises(DataError, match="--data-dir .*nowhere is not a folder"):
+        load_dataset("mnist", data_dir=isolated / "nowhere")
 
 
 def test_partial_folder_is_reported(isolated, monkeypatch):
@@ -156,7 +162,7 @@ def mirror(tmp_path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()

@@ -17,6 +17,7 @@ mnist5k — the 5,000 real MNIST digits (28×28, pixels 0..255, x = p / 255)
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 from functools import lru_cache
 
@@ -79,8 +80,8 @@ def availability(name: str) -> tuple[bool, str]:
     """(available, where or why not) for "digits" or "mnist5k"; reads no data."""
     try:
         if name == "digits":
-            import sklearn.datasets  # noqa: F401
-
+            if importlib.util.find_spec("sklearn") is None:  # looks, does not import
+                raise ImportError(name="scikit-learn")
             return True, "bundled with scikit-learn"
         path = mnist5k_path()
     except ImportError as err:

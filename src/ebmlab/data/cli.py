@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import click
@@ -48,11 +49,9 @@ def _rows(data_dir: Path | None) -> list[tuple[str, ...]]:
         shape = "×".join(str(s) for s in info.image_shape)
         rows.append((name, shape, f"{info.n_train:,}", f"{info.n_test:,}", str(len(info.classes)),
                      "yes" if ok else "no", where))
-    try:
-        import skimage.data  # noqa: F401
-
+    if importlib.util.find_spec("skimage") is not None:
         patches = ("yes", f"scikit-image photographs: {', '.join(PHOTOGRAPHS)}")
-    except ImportError:
+    else:
         patches = ("no", "the Python package scikit-image is not installed")
     rows.append(("patches", "size²", "any", "-", "-", *patches))
     return rows

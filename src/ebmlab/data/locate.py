@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ebmlab.errors import DataError
+
 SYSTEM_DATASETS = Path("/usr/share/datasets")
 
 
@@ -28,7 +30,9 @@ def cache_root() -> Path:
 
 
 def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
-    """The folders searched for dataset ``name``, in order (they need not exist)."""
+    """The folders searched for dataset ``name``, in order (only data_dir must exist)."""
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder; pass the folder that holds the IDX files")
     dirs: list[Path] = []
     for root in (data_dir, os.environ.get("EBMLAB_DATA") or None):
         if root is not None:

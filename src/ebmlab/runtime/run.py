@@ -113,7 +113,11 @@ class Run:
         except (OSError, json.JSONDecodeError) as exc:
             raise RunFolderError(f"cannot read {directory / 'config.json'}: {exc}") from None
         config = config_from_dict(config_cls, values, source=str(directory / "config.json"))
-        return cls(directory, family, name, config, fresh=False)
+        run = cls(directory, family, name, config, fresh=False)
+        if run.is_main:  # temporary files of a write that a kill interrupted
+            for stale in directory.rglob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        return run
 
     # ------------------------------------------------------------------ state
     @property
