@@ -80,6 +80,12 @@ def centred(data_name: str, data_dir: str | None):
     return x - mean, train.labels, xt - mean, test.labels, len(train.classes)
 
 
+def _learned_dictionary(result) -> torch.Tensor:
+    """The n×m tensor D from what learn_dictionary returns (a LearningResult holding a Dictionary)."""
+    d = getattr(result, "dictionary", result)
+    return getattr(d, "weight", d).detach()
+
+
 def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     """Dictionary learning, FISTA codes of the training images, LISTA trained to predict them."""
     from ebmlab.data import epoch_batches
@@ -89,8 +95,7 @@ def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     from ebmlab.sparse.solvers import fista
 
     t0 = time.time()
-    learned = learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256, seed=seed)
-    D = learned.dictionary.weight.detach() if hasattr(learned, "dictionary") else learned
+    D = _learned_dictionary(learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256, seed=seed))
     t_dict = time.time() - t0
     z_star = fista(x, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
     zt_star = fista(xt, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
