@@ -41,6 +41,7 @@ __all__ = [
     "ista",
     "fista",
     "cod",
+    "feature_sign",
     "SOLVERS",
     "get_solver",
 ]
@@ -244,7 +245,18 @@ def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: boo
     return _finish(X, D, Z, lam, max(k, 0), history, converged)
 
 
-SOLVERS = {"ista": ista, "fista": fista, "cod": cod}
+def feature_sign(X, D, lam, max_iter: int = 100, tol: float = 1e-4, z0=None, track: bool = False) -> SolverResult:
+    """Exact batched active-set solver (feature-sign search, Lee et al., NIPS 2007).
+
+    ``max_iter`` counts active-set rounds; ``tol`` is the tolerance on the
+    optimality conditions relative to λ. See :mod:`ebmlab.sparse.active_set`.
+    """
+    from ebmlab.sparse.active_set import feature_sign as _feature_sign
+
+    return _feature_sign(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track)
+
+
+SOLVERS = {"ista": ista, "fista": fista, "cod": cod, "feature_sign": feature_sign}
 
 
 def get_solver(name: str):
