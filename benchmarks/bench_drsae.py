@@ -57,14 +57,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Settings per dataset: the same optimiser, lr, batch size and epochs for every model.
 SETTINGS = {
-    "fashion-mnist": dict(unsup_epochs=2, sup_epochs=20, batch_size=100, lista_epochs=4,
-                          dict_steps=600, fista_iter=100),
-    "mnist": dict(unsup_epochs=2, sup_epochs=20, batch_size=100, lista_epochs=4,
-                  dict_steps=600, fista_iter=100),
-    "mnist5k": dict(unsup_epochs=10, sup_epochs=60, batch_size=100, lista_epochs=20,
-                    dict_steps=600, fista_iter=200),
+    "fashion-mnist": dict(unsup_epochs=6, sup_epochs=16, batch_size=100, lista_epochs=3,
+                          dict_steps=300, dict_lr=2.0, fista_iter=60),
+    "mnist": dict(unsup_epochs=6, sup_epochs=16, batch_size=100, lista_epochs=3,
+                  dict_steps=300, dict_lr=2.0, fista_iter=60),
+    "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, lista_epochs=20,
+                    dict_steps=300, dict_lr=2.0, fista_iter=200),
 }
-QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lista_epochs=1, dict_steps=20, fista_iter=20)
+QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lista_epochs=1, dict_steps=20, dict_lr=2.0, fista_iter=20)
 TARGETS = {
     "fashion-mnist": "DrSAE (400 units) >= 90.5 % test accuracy and better than the same-width MLP",
     "mnist": "DrSAE (400 units) <= 1.2 % test error",
@@ -95,7 +95,8 @@ def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     from ebmlab.sparse.solvers import fista
 
     t0 = time.time()
-    D = _learned_dictionary(learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256, seed=seed))
+    D = _learned_dictionary(learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256,
+                                             lr=s["dict_lr"], seed=seed))
     t_dict = time.time() - t0
     z_star = fista(x, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
     zt_star = fista(xt, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
