@@ -106,7 +106,7 @@ class DrSAE(nn.Module):
         n_units: int = 400,
         n_classes: int = 10,
         steps: int = 11,
-        lam: float = 0.5,
+        lam: float = 0.3,
         dictionary: Tensor | None = None,
     ) -> None:
         super().__init__()
