@@ -27,6 +27,7 @@ from ebmlab.sparse.optim import OPTIMIZERS, lr_factor, make_optimizer
 
 __all__ = ["DrsaeConfig", "train_drsae", "accuracy", "drsae_figures"]
 
+
 @dataclass(frozen=True)
 class DrsaeConfig(TrainConfig):
     """DrSAE hyper-parameters (paper: 400 units, T = 11 iterations)."""
@@ -133,7 +134,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     batches: list[torch.Tensor] = []
     running = torch.zeros(3, dtype=torch.float64)
     running_n = 0
-    for step in run.progress(range(start, total), total=total, desc="drsae"):
+    for step in run.progress(range(start, total), total=total, initial=start, desc="drsae"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
             batches = list(epoch_batches(n, cfg.batch_size, cfg.seed, epoch, rank=rank, world_size=world))
