@@ -30,9 +30,10 @@ def _steps(quick: bool) -> list[tuple[str, str, Any, Callable]]:
              train_drsae),
         ]
     return [
-        ("sparse", "dict", DictConfig(), train_dictionary),
-        ("sparse", "lista", ListaConfig(n_train=5000, n_test=1000, epochs=10), train_lista),
-        ("sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=8), train_drsae),
+        ("sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
+        ("sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
+         train_lista),
+        ("sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
     ]
 
 
