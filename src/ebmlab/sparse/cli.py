@@ -69,3 +69,37 @@ def dict_cmd(cfg: DictConfig, run) -> dict:
       ebmlab sparse dict --resume runs/dict10             # continue an interrupted run
     """
     return train_dictionary(cfg, run)
+
+
+from ebmlab.sparse.train_lista import ListaConfig, train_lista  # noqa: E402
+
+
+@train_command(sparse, "lista", ListaConfig, family="sparse")
+def lista_cmd(cfg: ListaConfig, run) -> dict:
+    """Train LISTA, an unrolled encoder that predicts optimal sparse codes (amortised inference).
+
+    Gregor & LeCun, ICML 2010. On photograph patches (--patch-size², mean
+    removed, contrast-normalised) a dictionary D of --n-atoms atoms is learned
+    for the energy ½‖x − Dz‖² + λ‖z‖₁, FISTA run to convergence gives the
+    optimal codes Z*, and for every T in --steps an encoder
+
+    \b
+        Z(0) = h_θ(W_e x),   Z(t+1) = h_θ(W_e x + S Z(t)),   t < T,
+
+    initialised as ISTA (W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L) learns to
+    predict Z* (loss ½‖Z(T) − Z*‖², Adam or SGD). On held-out patches its code
+    error Σ‖Z − Z*‖² / Σ‖Z*‖² is compared with ISTA, FISTA and CoD after k
+    iterations, as in the paper's Figure 3.
+
+    \b
+    Writes metrics.json (code_error_T{T} per T, {ista,fista,cod}_code_error_k{k},
+    fista_iters_to_match_T{T}), error_vs_iterations.png, encoder_filters.png,
+    dictionary.png, the weights (lista.safetensors) and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse lista                                  # 10×10 patches, m = 100, T = 1,2,3,5,10
+      ebmlab sparse lista --n-atoms 400 --steps 1,3,5 --out runs/lista-400
+      ebmlab sparse lista --resume runs/lista-400          # continue an interrupted run
+    """
+    return train_lista(cfg, run)
