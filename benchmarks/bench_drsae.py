@@ -57,14 +57,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Settings per dataset: the same optimiser, lr, batch size and epochs for every model.
 SETTINGS = {
-    "fashion-mnist": dict(unsup_epochs=2, sup_epochs=20, batch_size=100, lista_epochs=4,
-                          dict_steps=600, fista_iter=100),
-    "mnist": dict(unsup_epochs=2, sup_epochs=20, batch_size=100, lista_epochs=4,
-                  dict_steps=600, fista_iter=100),
-    "mnist5k": dict(unsup_epochs=10, sup_epochs=60, batch_size=100, lista_epochs=20,
-                    dict_steps=600, fista_iter=200),
+    "fashion-mnist": dict(unsup_epochs=6, sup_epochs=16, batch_size=100, lista_epochs=3,
+                          dict_steps=300, dict_lr=2.0, fista_iter=60),
+    "mnist": dict(unsup_epochs=6, sup_epochs=16, batch_size=100, lista_epochs=3,
+                  dict_steps=300, dict_lr=2.0, fista_iter=60),
+    "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, lista_epochs=20,
+                    dict_steps=300, dict_lr=2.0, fista_iter=200),
 }
-QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lista_epochs=1, dict_steps=20, fista_iter=20)
+QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lista_epochs=1, dict_steps=20, dict_lr=2.0, fista_iter=20)
 TARGETS = {
     "fashion-mnist": "DrSAE (400 units) >= 90.5 % test accuracy and better than the same-width MLP",
     "mnist": "DrSAE (400 units) <= 1.2 % test error",
@@ -80,6 +80,12 @@ def centred(data_name: str, data_dir: str | None):
     return x - mean, train.labels, xt - mean, test.labels, len(train.classes)
 
 
+def _learned_dictionary(result) -> torch.Tensor:
+    """The n×m tensor D from what learn_dictionary returns (a LearningResult holding a Dictionary)."""
+    d = getattr(result, "dictionary", result)
+    return getattr(d, "weight", d).detach()
+
+
 def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     """Dictionary learning, FISTA codes of the training images, LISTA trained to predict them."""
     from ebmlab.data import epoch_batches
@@ -89,8 +95,8 @@ def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     from ebmlab.sparse.solvers import fista
 
     t0 = time.time()
-    learned = learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256, seed=seed)
-    D = learned.dictionary.weight.detach() if hasattr(learned, "dictionary") else learned
+    D = _learned_dictionary(learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256,
+                                             lr=s["dict_lr"], seed=seed))
     t_dict = time.time() - t0
     z_star = fista(x, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
     zt_star = fista(xt, D, lam, max_iter=s["fista_iter"], tol=1e-5).z

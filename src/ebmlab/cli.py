@@ -44,10 +44,11 @@ def cli() -> None:
 
 def _mount() -> None:
     from ebmlab.data.cli import data
+    from ebmlab.demo import demo
     from ebmlab.sparse.cli import sparse
     from ebmlab.viz.cli import report
 
-    for command in (data, sparse, report):
+    for command in (data, sparse, report, demo):
         cli.add_command(command)
 
 

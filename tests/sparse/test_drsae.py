@@ -170,23 +170,31 @@ def test_unit_analysis_finds_the_constructed_split():
     x[:, 3] = torch.rand(40)
     a = analyse_units(model, x, y)
     assert a.categorical.tolist() == [False, False, False, False, True, True]
-    assert a.part.sum() == 4
+    assert a.part.tolist() == [True, True, True, True, False, False]
     torch.testing.assert_close(a.self_connection, torch.tensor([0, 0, 0, 0, 0.8, 0.8]))
     torch.testing.assert_close(a.enc_dec_cosine[:4], torch.ones(4))
     torch.testing.assert_close(a.enc_dec_cosine[4:], torch.zeros(2))
-    # categorical activity builds up: z(1)/z(T) = 1/(1 + 0.8 + ... + 0.8^7)
-    expected = (1 - 0.8) / (1 - 0.8**8)
-    torch.testing.assert_close(a.early_fraction[4:], torch.full((2,), expected))
-    torch.testing.assert_close(a.early_fraction[2:4], torch.ones(2))
+    # categorical activity builds up: z(T) = z(1)·(1 + 0.8 + ... + 0.8^7) = z(1)·r
+    r = (1 - 0.8**8) / (1 - 0.8)
+    torch.testing.assert_close(a.buildup[4:], torch.full((2,), (r - 1) / (r + 1)))
+    torch.testing.assert_close(a.buildup[:4], torch.zeros(4))  # part units: no build-up
     assert a.mean_activation.shape == (9, 6)
     assert a.preferred_class[4:].tolist() == [0, 1]
     torch.testing.assert_close(a.selectivity[4:], torch.ones(2))
-    assert a.active.tolist() == [True, True, True, True, True, True]
+    assert a.active.all()
+    torch.testing.assert_close(a.active_fraction, torch.tensor([0.5, 0.5, 1, 1, 0.5, 0.5]))
     s = a.summary()
     assert s["n_categorical_units"] == 2 and s["n_part_units"] == 4
     assert s["categorical_mean_self_connection"] == pytest.approx(0.8)
+    assert s["categorical_mean_buildup"] > 0.5 and s["part_mean_buildup"] == pytest.approx(0.0)
     # an explicit threshold overrides Otsu's
     assert analyse_units(model, threshold=0.9).categorical.sum() == 0
+    # a unit no sample uses is inactive: neither kind, and left out of the split
+    x[:, 3] = 0.0
+    b = analyse_units(model, x, y)
+    assert b.active.tolist() == [True, True, True, False, True, True]
+    assert b.part.tolist() == [True, True, True, False, False, False]
+    assert b.summary()["n_inactive_units"] == 1
 
 
 # ---------------------------------------------------------------- config and training loop

@@ -10,28 +10,30 @@ Feature-sign search keeps an active set S with signs θ_S and repeats:
 
 1. activate: add zero coordinates that violate (1), |c_j| > λ, with θ_j = sign(c_j)
    (the paper adds the largest one; here up to ``k_add`` per round per row, the
-   largest first, and falls back to one after a round that did not lower f);
+   largest first; one after a round that did not lower f, none while z is not
+   yet optimal on S);
 2. feature-sign step: the minimiser of the sign-fixed quadratic
    f_θ(z) = ½‖x − D_S z_S‖² + λ θ_Sᵀ z_S is  z_S^new = G_SS⁻¹ (b_S − λ θ_S);
-3. line search on the segment from z to z^new; f is convex and piecewise
-   quadratic along it, with kinks where coordinates cross zero. We minimise f
-   exactly on it (on each piece between kinks the minimiser is closed form);
-   coordinates that land on zero leave S.
+   new atoms whose sign in z^new contradicts θ leave S at once and the step is
+   redone (a shortcut: the line search below would remove them one by one);
+3. if sign(z^new) = θ the step is taken; otherwise a line search on the
+   segment from z to z^new: f is convex and piecewise quadratic along it, with
+   kinks where coordinates cross zero; we minimise it exactly (closed form on
+   each piece); coordinates that land on zero leave S; back to 2.
 
-until (1) holds to ``tol``·λ. All rows are processed together: the active set
-of each row is stored padded (indices N×K, a dummy index m for empty slots),
-G_SS is gathered as an N×K×K batch and solved by batched Cholesky (float64),
-so one round costs one product z·G (sparse CSR × dense) plus O(N·K³) work.
-Rows that satisfy (1) drop out of the work set.
+until (1) holds to ``tol``·λ. f decreases at every step, so the search ends.
+All rows are processed together: the active set of each row is stored padded
+(indices N×K, dummy index m in empty slots), G_SS is gathered as an N×K×K batch
+and solved by batched Cholesky in float64. One round costs a sparse product
+for the residuals x − Dz (N×n), one GEMM for c = Dᵀ(x − Dz) (N×m), and O(N·K³)
+for the solves; rows that satisfy (1) leave the work set.
 """
 
 from __future__ import annotations
 
-import os
+import warnings
 
 import torch
-
-_DEBUG = bool(os.environ.get('EBMLAB_DEBUG_AS'))
 
 from ebmlab.sparse.solvers import SolverResult, _check, _check_iter, _finish
 
@@ -42,7 +44,6 @@ def _line_search(z0, d, g, q, lam):
     φ(t) = t g + ½ t² q + λ Σ_j (|z0_j + t d_j| − |z0_j|), with g = −cᵀd and
     q = dᵀGd ≥ 0. Kinks at t_j = −z0_j/d_j ∈ (0, 1). Returns (t, φ(t)).
     """
-    N, K = z0.shape
     with torch.no_grad():
         ratio = -z0 / torch.where(d != 0, d, torch.ones_like(d))
         kink = torch.where((d != 0) & (ratio > 0) & (ratio < 1), ratio, torch.ones_like(ratio))
@@ -60,12 +61,14 @@ def _line_search(z0, d, g, q, lam):
         return t_best, best
 
 
-def _solve(I, v, th, bS, G64, lam):
+def _solve(I, v, th, bS, G64, lam, ridge):
     """z^new = G_SS⁻¹(b_S − λθ_S) for padded index sets I (dummy slots: identity); returns (znew, G_SS, ok)."""
     m1 = G64.shape[0]
     live = I < m1 - 1
     GSS = G64.take(I[:, :, None] * m1 + I[:, None, :])
-    GSS.diagonal(dim1=1, dim2=2).add_((~live).double())
+    # identity on dummy slots; a tiny ridge (1e-3 of the KKT tolerance) keeps G_SS definite when |S| > rank(D):
+    # z^new is then huge along the null direction and the line search stops where an atom reaches zero
+    GSS.diagonal(dim1=1, dim2=2).add_((~live).double() + ridge)
     L, info = torch.linalg.cholesky_ex(GSS)
     znew = torch.cholesky_solve((bS - lam * th)[:, :, None], L).squeeze(2)
     good = info == 0
@@ -73,7 +76,7 @@ def _solve(I, v, th, bS, G64, lam):
     return znew, GSS, good
 
 
-def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, min_rows=64):
+def _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, ridge, n_buckets=3, min_rows=64):
     """Lee et al.'s steps 3–4 on the candidate sets idx (live slots first), batched; work stays N×K.
 
     Repeats: z_S^new = G_SS⁻¹(b_S − λθ_S); rows where sign(z^new) = θ on S
@@ -91,7 +94,7 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
     theta = theta.clone()
     idx = idx.clone()
     stalled = torch.zeros(n, dtype=torch.bool, device=dev)
-    bS_all = Bw.gather(1, idx).double()
+    bS_all = bS.double()
     # first solve, grouped by support size
     cnt = (idx < m).sum(1)
     groups = torch.argsort(cnt).tensor_split(n_buckets) if (n >= 1000 and K >= 6) else [torch.arange(n, device=dev)]
@@ -100,17 +103,25 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
     for r in groups:
         if r.numel():
             w = max(int(cnt[r].max()), 1)
-            zr, _, gr = _solve(idx[r, :w], val[r, :w], theta[r, :w], bS_all[r, :w], G64, lam)
+            zr, _, gr = _solve(idx[r, :w], val[r, :w], theta[r, :w], bS_all[r, :w], G64, lam, ridge)
             znew[r, :w] = zr
             good[r] = gr
     work = torch.arange(n, device=dev)
     GSS = None
+    # newly activated atoms whose solved sign contradicts their activation sign leave S at once
+    wrong = (idx < m) & (val == 0) & (torch.sign(znew) != theta)
+    redo = wrong.any(1)
+    if bool(redo.any()):
+        r = redo.nonzero().squeeze(1)
+        idx[r] = torch.where(wrong[r], m, idx[r])
+        theta[r] = torch.where(wrong[r], 0.0, theta[r])
+        zr, _, gr = _solve(idx[r], val[r], theta[r], bS_all[r], G64, lam, ridge)
+        znew[r] = zr
+        good[r] = gr
     for _ in range(max_inner):
         I, v, th = idx[work], val[work], theta[work]
         live = I < m
         consistent = ((torch.sign(znew) == th) | ~live).all(1) & good
-        if _DEBUG:
-            print("  inner", work.numel(), "K", K, "inconsistent", int((~consistent).sum()))
         # rows whose new point keeps the signs: f = f_θ on the segment, the minimiser is z^new
         val[work[consistent]] = znew[consistent]
         stalled[work[~good]] = True
@@ -124,7 +135,7 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
         g = -(cS * d).sum(1)
         q = (d * torch.bmm(G_b, d[:, :, None]).squeeze(2)).sum(1)
         t, phi = _line_search(v, d, g, q, lam)
-        moved = phi < 0
+        moved = phi < -1e-12 * (g.abs() + q + lam * d.abs().sum(1))  # a real decrease, not rounding
         newv = v + t[:, None] * d
         hit = (newv.abs() <= 1e-12 * (v.abs() + d.abs())) | (th_b == 0)
         newv = torch.where(hit, torch.zeros_like(newv), newv)
@@ -138,7 +149,7 @@ def _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner, n_buckets=3, m
         work = rows_b[moved]
         if work.numel() < min_rows:
             break
-        znew, GSS, good = _solve(idx[work], val[work], theta[work], bS_all[work], G64, lam)
+        znew, GSS, good = _solve(idx[work], val[work], theta[work], bS_all[work], G64, lam, ridge)
     return val, stalled
 
 
@@ -150,20 +161,50 @@ def feature_sign(
     tol: float = 1e-4,
     z0=None,
     track: bool = False,
-    k_add: int = 4,
-    k_first: int | None = None,
+    k_add: int = 3,
     max_inner: int = 50,
+    threads: int | None = None,
 ) -> SolverResult:
     """Batched feature-sign search (Lee et al., NIPS 2007): exact Lasso codes for the rows of X.
 
     Same call as :func:`ebmlab.sparse.solvers.fista`; ``max_iter`` counts
     activation rounds (one correlation product each), ``tol`` is the KKT
     tolerance relative to λ in (1). ``k_add`` is how many violating atoms a row
-    may activate per round (``k_first`` in the first round from z = 0).
+    may activate per round.
+
+    On CPU the rows are split into ``threads`` blocks (default
+    ``torch.get_num_threads()``) solved concurrently by Python threads, each
+    running torch single-threaded (the rows are independent; the many small
+    operations parallelise better this way than inside each operation).
+    ``torch.set_num_threads`` is changed for the duration of the call.
     """
     X, D = _check(X, D, lam, z0)
     _check_iter(max_iter, tol)
     lam = float(lam)
+    N = X.shape[0]
+    if N == 0:
+        return _finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    kw = dict(max_iter=int(max_iter), tol=float(tol), track=track, k_add=int(k_add), max_inner=int(max_inner))
+    if threads <= 1 or track or X.device.type != "cpu" or N < 512 * threads:
+        Z, it, history, converged = _feature_sign_rows(X, D, lam, z0=z0, **kw)
+        return _finish(X, D, Z, lam, it, history, converged)
+    from concurrent.futures import ThreadPoolExecutor
+
+    blocks = torch.arange(N).tensor_split(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda r: _feature_sign_rows(X[r], D, lam, z0=None if z0 is None else z0[r], **kw), blocks))
+    finally:
+        torch.set_num_threads(before)
+    Z = torch.cat([p[0] for p in parts])
+    return _finish(X, D, Z, lam, max(p[1] for p in parts), [], all(p[3] for p in parts))
+
+
+def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
+    """The solver on one block of rows; returns (Z, rounds, history, converged)."""
     N, m = X.shape[0], D.shape[1]
     dt, dev = X.dtype, X.device
     # Gram and correlations extended by a dummy atom m (zero row/column) used for padding.
@@ -183,7 +224,10 @@ def feature_sign(
         Zx = torch.zeros(N, m + 1, dtype=dt, device=dev)
         Zx[:, :m] = z0.to(dt)
         idx, val = _compact(torch.where(Zx != 0, torch.arange(m + 1, device=dev), dummy), Zx, m)
-    Bw = B
+    Xw = X
+    DxT = torch.zeros(m + 1, X.shape[1], dtype=dt, device=dev)
+    DxT[:m] = D.T
+    Bflat = B.reshape(-1)
     stalled = torch.zeros(N, dtype=torch.bool, device=dev)
     n_stalls = torch.zeros(N, dtype=torch.long, device=dev)
     # KKT tolerance, not below what the working precision can resolve in c = b − Gz
@@ -191,55 +235,65 @@ def feature_sign(
     done_rows, done_idx, done_val = [], [], []
     history: list[float] = []
     converged = N == 0
+    gave_up = False
     it = 0
     for it in range(1, int(max_iter) + 1):
         n, K = idx.shape
-        if _DEBUG:
-            print("round", it, "rows", n, "K", K)
-        # correlations c = b − G z of the working rows (sparse CSR × dense)
+        # correlations c = Dᵀ(x − Dz) of the working rows: residual by a sparse CSR product, then one GEMM
         if K:
             crow = torch.arange(0, n * K + 1, K, device=dev)
-            zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1))
-            C = torch.addmm(Bw, zs, Gx, alpha=-1)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1), check_invariants=False)
+            R = torch.addmm(Xw, zs, DxT, alpha=-1)
         else:
-            C = Bw.clone()
-        # KKT (1): on S, |c_j − λθ_j| ≤ tol·λ; off S, |c_j| ≤ λ(1 + tol)
-        cS = C.gather(1, idx)
+            R = Xw
+        C = R @ D
+        # KKT (1): on S, |c_j − λθ_j| ≤ atol; off S, |c_j| ≤ λ + atol
         live = idx < m
+        cS = torch.where(live, C.gather(1, idx.clamp(max=m - 1)), torch.zeros((), dtype=dt, device=dev))
         on_err = torch.where(live, (cS - lam * torch.sign(val)).abs(), torch.zeros_like(cS))
         on_ok = on_err.amax(1) <= atol if K else torch.ones_like(stalled)
-        V = C.abs_()
-        V.scatter_(1, idx, 0.0)
-        V[:, m] = 0.0
         # activate when optimal on S (after a round that did not lower f: one atom, as in Lee et al.)
-        k_round = k_first if (it == 1 and z0 is None and k_first) else k_add
-        kk = torch.where(on_ok, torch.where(stalled, 1, k_round), 0)
+        kk = torch.where(on_ok, torch.where(stalled, 1, k_add), 0)
         k_max = max(int(kk.max()), 1)
-        vtop, jtop = torch.topk(V, k_max, dim=1) if k_max > 1 else V.max(1, keepdim=True)
-        # done: (1) holds, or three rounds in a row could not lower f (precision limit)
-        ok = (on_ok & (vtop[:, 0] <= lam + atol)) | (n_stalls >= 3)
+        # the k_max largest |c_j|, by repeated max; atoms of S (|c_j| ≤ λ + atol when on_ok) never pass the test below
+        V = C.abs()
+        vs, js = [], []
+        for r in range(k_max):
+            v, j_ = V.max(1)
+            vs.append(v)
+            js.append(j_)
+            if r + 1 < k_max:
+                V.scatter_(1, j_[:, None], 0.0)
+        vtop, jtop = torch.stack(vs, 1), torch.stack(js, 1)
+        # done: (1) holds, or three rounds in a row could not lower f (then not counted as converged)
+        kkt = on_ok & (vtop[:, 0] <= lam + atol)
+        ok = kkt | (n_stalls >= 3)
+        gave_up = gave_up or bool((ok & ~kkt).any())
         if bool(ok.any()):
             done_rows.append(rows[ok])
             done_idx.append(idx[ok])
             done_val.append(val[ok])
             keep = ~ok
-            rows, idx, val, kk, Bw = rows[keep], idx[keep], val[keep], kk[keep], Bw[keep]
+            rows, idx, val, kk, Xw, C = rows[keep], idx[keep], val[keep], kk[keep], Xw[keep], C[keep]
             n_stalls = n_stalls[keep]
             vtop, jtop = vtop[keep], jtop[keep]
             if rows.numel() == 0:
                 converged = True
                 break
-        # activation: θ_j = sign(c_j) (C was overwritten by |C|, so c_j is recomputed at the new atoms)
+        # activation: θ_j = sign(c_j), new atoms start at 0
         slot = torch.arange(vtop.shape[1], device=dev)[None, :]
         add = (vtop > lam + atol) & (slot < kk[:, None])
         new_idx = torch.where(add, jtop, dummy)
         idx = torch.cat([idx, new_idx], 1)
-        new_sign = torch.sign(cS_new(Bw, idx, val, new_idx, Gx, m)) * add
+        new_sign = torch.sign(C.gather(1, jtop)) * add
         theta = torch.cat([torch.sign(val), new_sign.to(dt)], 1).double()
         val = torch.cat([val, torch.zeros_like(new_idx, dtype=dt)], 1)
         order = torch.argsort((idx < m).to(torch.int8), dim=1, descending=True, stable=True)
         idx, val, theta = idx.gather(1, order), val.gather(1, order), theta.gather(1, order)
-        val64, stalled = _feature_sign_steps(idx, val, theta, Bw, G64, lam, max_inner)
+        bS = Bflat.take(rows[:, None] * (m + 1) + idx)
+        val64, stalled = _feature_sign_steps(idx, val, theta, bS, G64, lam, max_inner, 1e-3 * atol)
         n_stalls = torch.where(stalled, n_stalls + 1, 0)
         val = val64.to(dt)
         idx, val = _compact(torch.where(val != 0, idx, dummy), None, m, val)
@@ -252,15 +306,7 @@ def feature_sign(
         done_idx.append(idx)
         done_val.append(val)
     Z = _assemble(N, m, dt, dev, done_rows, done_idx, done_val)
-    return _finish(X, D, Z[:, :m].contiguous(), lam, it, history, converged)
-
-
-def cS_new(Bw, idx, val, new_idx, Gx, m):
-    """Correlations c_j = b_j − Σ_k G_jk z_k at the newly activated atoms j (n×k_new)."""
-    K = val.shape[1]
-    old = idx[:, :K]
-    Gsub = Gx.reshape(-1).take(new_idx[:, :, None] * (m + 1) + old[:, None, :])
-    return Bw.gather(1, new_idx) - torch.bmm(Gsub, val[:, :, None]).squeeze(2)
+    return Z[:, :m].contiguous(), it, history, converged and not gave_up
 
 
 def _assemble(N, m, dt, dev, rows_l, idx_l, val_l):

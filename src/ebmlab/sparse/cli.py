@@ -45,6 +45,32 @@ def drsae_cmd(cfg: DrsaeConfig, run) -> dict:
     return train_drsae(cfg, run)
 
 
+from ebmlab.sparse.train_dict import DictConfig, train_dictionary  # noqa: E402
+
+
+@train_command(sparse, "dict", DictConfig, family="sparse")
+def dict_cmd(cfg: DictConfig, run) -> dict:
+    """Learn a dictionary D for sparse coding, online over mini-batches.
+
+    Energy ½‖x − Dz‖² + λ‖z‖₁ with unit-norm atoms (Olshausen & Field, 1996).
+    Each step infers the codes of a mini-batch with --solver (FISTA by
+    default), then takes a projected gradient step on D (step --lr, columns
+    renormalised to unit norm).
+
+    \b
+    Writes metrics.json (objective, nonzero_fraction, reconstruction_error on
+    held-out signals with exact codes), the atoms and energy-curve figures,
+    the dictionary (dictionary.safetensors, key "D", n×m) and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse dict                                  # 8×8 patches, 256 atoms, λ = 0.15
+      ebmlab sparse dict --n-atoms 100 --patch-size 10 --steps 500 --out runs/dict10
+      ebmlab sparse dict --resume runs/dict10             # continue an interrupted run
+    """
+    return train_dictionary(cfg, run)
+
+
 from ebmlab.sparse.train_lista import ListaConfig, train_lista  # noqa: E402
 
 

@@ -106,7 +106,7 @@ class DrSAE(nn.Module):
         n_units: int = 400,
         n_classes: int = 10,
         steps: int = 11,
-        lam: float = 0.5,
+        lam: float = 0.3,
         dictionary: Tensor | None = None,
     ) -> None:
         super().__init__()
@@ -234,56 +234,53 @@ class UnitAnalysis:
     * ``self_connection``: S_ii, the recurrent self-connection.
     * ``enc_dec_cosine``: cosine between encoder row E_i and decoder column D_i
       (≈ 1 for ISTA-like part-units).
-    * ``measure``: the quantity split into two groups (S_ii by default).
-    * ``threshold``: units with measure > threshold are categorical.
-    * ``categorical``: bool mask; ``part`` = ~categorical.
+    * ``measure``: the quantity split into two groups (S_ii).
+    * ``threshold``: active units with measure > threshold are categorical.
+    * ``active``: units used by at least ``min_active`` of the samples at T
+      (all units when no samples were given); inactive units are neither kind.
+    * ``categorical`` / ``part``: bool masks (disjoint, both within ``active``).
     * ``classifier_norm``: ‖C_{:,i}‖, how much the classifier reads unit i.
     With data: ``mean_activation`` (T+1)×m mean z_i(t) over the samples;
-    ``early_fraction`` = mean z_i(1)/mean z_i(T) (small when the activity builds
-    up over the iterations); ``active`` (used by at least one sample at T);
-    ``preferred_class`` (class with the largest mean z_i(T)) and
-    ``selectivity`` (its share of the unit's total mean activation over classes).
+    ``active_fraction``: share of samples with z_i(T) > 0;
+    ``buildup`` = (z̄_i(T) − z̄_i(1)) / (z̄_i(T) + z̄_i(1)) in [−1, 1] from the
+    mean activities: +1 when the activity builds up from nothing over the
+    iterations, 0 when the first step already gives it, −1 when it dies out;
+    with labels: ``preferred_class`` (class with the largest mean z_i(T)) and
+    ``selectivity`` (its share of the unit's summed class-mean activations).
     """
 
     self_connection: Tensor
     enc_dec_cosine: Tensor
     measure: Tensor
     threshold: float
+    active: Tensor
     categorical: Tensor
+    part: Tensor
     classifier_norm: Tensor
     mean_activation: Tensor | None = None
-    early_fraction: Tensor | None = None
-    active: Tensor | None = None
+    active_fraction: Tensor | None = None
+    buildup: Tensor | None = None
     preferred_class: Tensor | None = None
     selectivity: Tensor | None = None
 
-    @property
-    def part(self) -> Tensor:
-        return ~self.categorical
-
     def summary(self) -> dict[str, float]:
         """Flat numbers for metrics.json."""
-        cat, part = self.categorical, self.part
         out: dict[str, float] = {
-            "n_categorical_units": int(cat.sum()),
-            "n_part_units": int(part.sum()),
+            "n_categorical_units": int(self.categorical.sum()),
+            "n_part_units": int(self.part.sum()),
+            "n_inactive_units": int((~self.active).sum()),
             "unit_split_threshold": float(self.threshold),
         }
-        for name, mask in (("categorical", cat), ("part", part)):
-            if mask.any():
-                out[f"{name}_mean_self_connection"] = float(self.self_connection[mask].mean())
-                out[f"{name}_mean_enc_dec_cosine"] = float(self.enc_dec_cosine[mask].mean())
-                out[f"{name}_mean_classifier_norm"] = float(self.classifier_norm[mask].mean())
-                if self.early_fraction is not None:
-                    ef = self.early_fraction[mask & self.active]
-                    if ef.numel():
-                        out[f"{name}_mean_early_fraction"] = float(ef.mean())
-                if self.selectivity is not None:
-                    sel = self.selectivity[mask & self.active]
-                    if sel.numel():
-                        out[f"{name}_mean_selectivity"] = float(sel.mean())
-        if self.active is not None:
-            out["n_inactive_units"] = int((~self.active).sum())
+        for name, mask in (("categorical", self.categorical), ("part", self.part)):
+            if not mask.any():
+                continue
+            out[f"{name}_mean_self_connection"] = float(self.self_connection[mask].mean())
+            out[f"{name}_mean_enc_dec_cosine"] = float(self.enc_dec_cosine[mask].mean())
+            out[f"{name}_mean_classifier_norm"] = float(self.classifier_norm[mask].mean())
+            for key in ("active_fraction", "buildup", "selectivity"):
+                values = getattr(self, key)
+                if values is not None:
+                    out[f"{name}_mean_{key}"] = float(values[mask].mean())
         return out
 
 
@@ -319,6 +316,7 @@ def analyse_units(
     x: Tensor | None = None,
     y: Tensor | None = None,
     threshold: float | None = None,
+    min_active: float = 1e-3,
     batch_size: int = 1000,
 ) -> UnitAnalysis:
     """Split the units of a trained DrSAE into part- and categorical-units.
@@ -326,52 +324,63 @@ def analyse_units(
     The measure is the recurrent self-connection S_ii (Rolfe & LeCun 2013,
     Sec. 3): categorical-units integrate their input over the iterations
     through a large positive S_ii, part-units behave like ISTA units
-    (E_i ≈ D_iᵀ, small S_ii). Units with S_ii > ``threshold`` are
-    categorical; by default the threshold is Otsu's split of the S_ii values.
+    (E_i ≈ D_iᵀ, small S_ii). Active units with S_ii > ``threshold`` are
+    categorical, the other active units are part-units; by default the
+    threshold is Otsu's split of the active units' S_ii.
 
     With samples ``x`` (and labels ``y``) it also measures the mean activity
-    of every unit at every iteration (does it build up over time?) and its
+    of every unit at every iteration (does it build up over time?), how often
+    it is used (units used by fewer than ``min_active`` of the samples, and by
+    none, are inactive: their decoder columns are left unlearned) and its
     class selectivity.
     """
     E, D, S, C = model.E.detach(), model.D.detach(), model.S.detach(), model.C.detach()
-    self_conn = torch.diagonal(S).clone()
-    cos = (E * D.T).sum(1) / (E.norm(dim=1) * D.norm(dim=0)).clamp_min(_EPS)
+    m, T = model.n_units, model.steps
+    self_conn = torch.diagonal(S).clone().cpu()
+    cos = ((E * D.T).sum(1) / (E.norm(dim=1) * D.norm(dim=0)).clamp_min(_EPS)).cpu()
+    stats: dict[str, Tensor] = {}
+    active = torch.ones(m, dtype=torch.bool)
+    if x is not None:
+        total = torch.zeros(T + 1, m, dtype=torch.float64)
+        used = torch.zeros(m, dtype=torch.float64)
+        per_class = torch.zeros(model.n_classes, m, dtype=torch.float64)
+        counts = torch.zeros(model.n_classes, dtype=torch.float64)
+        n = x.shape[0]
+        for i in range(0, n, batch_size):
+            zs = model.encode(x[i : i + batch_size].to(E.device), return_all=True).double().cpu()  # (T+1)×B×m
+            total += zs.sum(1)
+            used += (zs[-1] > 0).sum(0)
+            if y is not None:
+                yb = y[i : i + batch_size].cpu()
+                per_class.index_add_(0, yb, zs[-1])
+                counts += torch.bincount(yb, minlength=model.n_classes).double()
+        mean_act = (total / max(n, 1)).float()
+        final, first = mean_act[-1], mean_act[min(1, T)]
+        fraction = (used / max(n, 1)).float()
+        active = (used > 0) & (fraction >= min_active)
+        stats = {
+            "mean_activation": mean_act,
+            "active_fraction": fraction,
+            "buildup": (final - first) / (final + first).clamp_min(_EPS),
+        }
+        if y is not None:
+            class_mean = per_class / counts.clamp_min(1).unsqueeze(1)
+            stats["preferred_class"] = class_mean.argmax(0)
+            stats["selectivity"] = (class_mean.max(0).values / class_mean.sum(0).clamp_min(_EPS)).float()
     measure = self_conn
-    thr = otsu_threshold(measure) if threshold is None else float(threshold)
-    categorical = measure > thr
-    out = UnitAnalysis(
+    if threshold is not None:
+        thr = float(threshold)
+    else:
+        thr = otsu_threshold(measure[active]) if active.any() else float(measure.max())
+    categorical = active & (measure > thr)
+    return UnitAnalysis(
         self_connection=self_conn,
         enc_dec_cosine=cos,
         measure=measure,
         threshold=thr,
+        active=active,
         categorical=categorical,
-        classifier_norm=C.norm(dim=0),
+        part=active & ~categorical,
+        classifier_norm=C.norm(dim=0).cpu(),
+        **stats,
     )
-    if x is None:
-        return out
-    m, T = model.n_units, model.steps
-    total = torch.zeros(T + 1, m, dtype=torch.float64)
-    any_active = torch.zeros(m, dtype=torch.bool)
-    per_class = torch.zeros(model.n_classes, m, dtype=torch.float64) if y is not None else None
-    counts = torch.zeros(model.n_classes, dtype=torch.float64) if y is not None else None
-    n = x.shape[0]
-    for i in range(0, n, batch_size):
-        xb = x[i : i + batch_size].to(E.device)
-        zs = model.encode(xb, return_all=True).double().cpu()  # (T+1)×B×m
-        total += zs.sum(1)
-        any_active |= (zs[-1] > 0).any(0)
-        if per_class is not None:
-            yb = y[i : i + batch_size].cpu()
-            per_class.index_add_(0, yb, zs[-1])
-            counts += torch.bincount(yb, minlength=model.n_classes).double()
-    mean_act = (total / max(n, 1)).float()
-    final = mean_act[-1]
-    early = torch.where(final > 0, mean_act[min(1, T)] / final.clamp_min(_EPS), torch.zeros_like(final))
-    out.mean_activation = mean_act
-    out.early_fraction = early
-    out.active = any_active
-    if per_class is not None:
-        class_mean = per_class / counts.clamp_min(1).unsqueeze(1)
-        out.preferred_class = class_mean.argmax(0)
-        out.selectivity = (class_mean.max(0).values / class_mean.sum(0).clamp_min(_EPS)).float()
-    return out

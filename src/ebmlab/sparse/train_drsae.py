@@ -27,6 +27,7 @@ from ebmlab.sparse.optim import OPTIMIZERS, lr_factor, make_optimizer
 
 __all__ = ["DrsaeConfig", "train_drsae", "accuracy", "drsae_figures"]
 
+
 @dataclass(frozen=True)
 class DrsaeConfig(TrainConfig):
     """DrSAE hyper-parameters (paper: 400 units, T = 11 iterations)."""
@@ -39,12 +40,12 @@ class DrsaeConfig(TrainConfig):
     steps: int = field(default=11, metadata={"help": "Encoder iterations T, the steps unrolled for back-propagation through time."})
     lam: float = field(default=0.3, metadata={"help": "λ, the weight of the L1 penalty λ‖z(T)‖₁ on the code."})
     cls_weight: float = field(default=5.0, metadata={"help": "w, the weight of the logistic loss in the supervised phase."})
-    unsup_epochs: int = field(default=2, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
-    sup_epochs: int = field(default=20, metadata={"help": "Epochs with the classification term added."})
-    lr: float = field(default=1e-3, metadata={"help": "Learning rate of E, S, b and D."})
+    unsup_epochs: int = field(default=6, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
+    sup_epochs: int = field(default=16, metadata={"help": "Epochs with the classification term added."})
+    lr: float = field(default=1e-3, metadata={"help": "Learning rate of E, S, b, D and C (C's times --classifier-lr-scale)."})
     classifier_lr_scale: float = field(
-        default=10.0,
-        metadata={"help": "Learning-rate multiplier for the classifier C: it reads unit-norm codes, so its weights must grow large."},
+        default=1.0,
+        metadata={"help": "Learning-rate multiplier for the classifier C (it reads unit-norm codes, so its weights grow large)."},
     )
     lr_decay: str = field(
         default="cosine",
@@ -133,7 +134,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     batches: list[torch.Tensor] = []
     running = torch.zeros(3, dtype=torch.float64)
     running_n = 0
-    for step in run.progress(range(start, total), total=total, desc="drsae"):
+    for step in run.progress(range(start, total), total=total, initial=start, desc="drsae"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
             batches = list(epoch_batches(n, cfg.batch_size, cfg.seed, epoch, rank=rank, world_size=world))
@@ -215,7 +216,7 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     C, H, W = (1, *image_shape) if len(image_shape) == 2 else image_shape[-3:]
     order = torch.argsort(analysis.measure, descending=True)
     cat = [int(i) for i in order if analysis.categorical[i]][:count]
-    part = [int(i) for i in reversed(order.tolist()) if not analysis.categorical[i]][:count]
+    part = [int(i) for i in reversed(order.tolist()) if analysis.part[i]][:count]
     D, E = model.D.detach().cpu(), model.E.detach().cpu()
 
     def tiles(ax, vectors, title):
@@ -237,15 +238,18 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     s = analysis.self_connection.numpy()
-    a1.hist(s, bins=40, color="0.4")
+    a1.hist([s[analysis.part.numpy()], s[analysis.categorical.numpy()]], bins=40, stacked=True,
+             color=["C0", "C3"], label=["part", "categorical"])
     a1.axvline(analysis.threshold, color="C3", ls="--", label=f"split {analysis.threshold:.2f}")
     a1.set_xlabel("self-connection S_ii")
     a1.set_ylabel("units")
     a1.legend()
-    catm = analysis.categorical.numpy()
     cosv = analysis.enc_dec_cosine.numpy()
-    a2.scatter(s[~catm], cosv[~catm], s=8, label="part", color="C0")
-    a2.scatter(s[catm], cosv[catm], s=8, label="categorical", color="C3")
+    for mask, name, colour in ((~analysis.active, "inactive", "0.7"), (analysis.part, "part", "C0"),
+                               (analysis.categorical, "categorical", "C3")):
+        mask = mask.numpy()
+        if mask.any():
+            a2.scatter(s[mask], cosv[mask], s=8, label=name, color=colour)
     a2.set_xlabel("self-connection S_ii")
     a2.set_ylabel("cos(encoder row E_i, decoder column D_i)")
     a2.legend()
@@ -253,15 +257,24 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
     figs["units_measure"] = fig
 
     if analysis.mean_activation is not None:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
         act = analysis.mean_activation
         t = torch.arange(act.shape[0]).numpy()
-        for mask, name, colour in ((analysis.categorical, "categorical", "C3"), (analysis.part, "part", "C0")):
+        kinds = ((analysis.categorical, "categorical", "C3"), (analysis.part, "part", "C0"))
+        for mask, name, colour in kinds:
             if mask.any():
-                ax.plot(t, act[:, mask].mean(1).numpy(), marker="o", color=colour, label=f"{name} units (mean)")
-        ax.set_xlabel("iteration t")
-        ax.set_ylabel("mean activity z_i(t)")
-        ax.legend()
+                a1.plot(t, act[:, mask].mean(1).numpy(), marker="o", color=colour, label=f"{name} units")
+                live = [int(i) for i in torch.nonzero(mask & analysis.active).flatten()][:20]
+                for j, i in enumerate(live):
+                    curve = act[:, i] / act[:, i].max().clamp_min(1e-12)
+                    a2.plot(t, curve.numpy(), color=colour, alpha=0.5, lw=1, label=name if j == 0 else None)
+        a1.set_xlabel("iteration t")
+        a1.set_ylabel("mean activity z̄(t) over units of a kind")
+        a1.legend()
+        a2.set_xlabel("iteration t")
+        a2.set_ylabel("z̄_i(t) / max_t z̄_i(t)")
+        a2.set_title("single units (up to 20 of each kind)", fontsize=9)
+        a2.legend()
         fig.tight_layout()
         figs["units_activity"] = fig
     return figs
