@@ -27,7 +27,7 @@ the same error.
 
 Writes benchmarks/results/lista.json and benchmarks/results/lista_error_vs_iterations.png
 and prints a markdown table. ``--quick`` runs a small version (2,000 training patches,
-3 epochs; about 1–2 minutes) that checks the pipeline: its numbers are not the claim.
+3 epochs; under a minute) that checks the pipeline: its numbers are not the claim.
 
     python benchmarks/bench_lista.py            # full run, ~10 minutes on 2 CPU cores
     python benchmarks/bench_lista.py --quick
