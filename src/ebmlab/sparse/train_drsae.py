@@ -40,8 +40,8 @@ class DrsaeConfig(TrainConfig):
     steps: int = field(default=11, metadata={"help": "Encoder iterations T, the steps unrolled for back-propagation through time."})
     lam: float = field(default=0.3, metadata={"help": "λ, the weight of the L1 penalty λ‖z(T)‖₁ on the code."})
     cls_weight: float = field(default=5.0, metadata={"help": "w, the weight of the logistic loss in the supervised phase."})
-    unsup_epochs: int = field(default=6, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
-    sup_epochs: int = field(default=16, metadata={"help": "Epochs with the classification term added."})
+    unsup_epochs: int = field(default=10, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
+    sup_epochs: int = field(default=12, metadata={"help": "Epochs with the classification term added."})
     lr: float = field(default=1e-3, metadata={"help": "Learning rate of E, S, b, D and C (C's times --classifier-lr-scale)."})
     classifier_lr_scale: float = field(
         default=1.0,
