@@ -55,7 +55,7 @@ def _coerce(cls: type, name: str, kind: Any, value: Any) -> Any:
         if isinstance(value, str):
             value = [v for v in value.replace(",", " ").split() if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list, got {value!r}")
+            raise ConfigError(f"--{name.replace('_', '-')} must be a list, got {value!r}")
         return tuple(_coerce(cls, name, item, v) for v in value)
     try:
         if kind is bool:
@@ -70,7 +70,8 @@ def _coerce(cls: type, name: str, kind: Any, value: Any) -> Any:
             raise ValueError(value)
         return kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be of type {getattr(kind, '__name__', kind)}, got {value!r}") from None
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} must be of type {getattr(kind, '__name__', kind)}, got {value!r}") from None
 
 
 def config_from_dict(cls: type, values: dict[str, Any], source: str = "configuration") -> Any:
