@@ -1,0 +1,18 @@
+"""The Python examples in README.md run as written (they are the API a newcomer meets first)."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["exact"].z.shape == (10_000, 256)
+    assert namespace["terms"].total.item() > 0
+    assert (tmp_path / "runs" / "my-drsae" / "report.html").exists()
