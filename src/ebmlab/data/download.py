@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from ebmlab.errors import DataError
+from ebmlab.runtime.atomic import atomic_write
 
 TIMEOUT_S = 10.0  # seconds without data before a download is abandoned
 CHUNK = 1 << 20
@@ -31,13 +30,16 @@ def md5sum(path: str | Path) -> str:
 
 
 def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -> Path:
-    """Fetch ``url`` into ``dest`` if its MD5 equals ``md5``; raise DataError otherwise."""
+    """Fetch ``url`` into ``dest`` if its MD5 equals ``md5``; raise DataError otherwise.
+
+    The file is streamed into a temporary file that is renamed to ``dest`` only
+    once its checksum matches (``ebmlab.runtime.atomic``): nothing half-downloaded is left.
+    """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    digest = hashlib.md5()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+
+    def fetch(out) -> None:
+        digest = hashlib.md5()
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             for chunk in iter(lambda: resp.read(CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
@@ -46,12 +48,11 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
                 f"download of {url} has MD5 {digest.hexdigest()}, expected {md5}; "
                 "the mirror served a different or damaged file"
             )
-        os.replace(tmp_name, dest)
+
+    try:
+        atomic_write(dest, fetch)
     except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is an OSError
         plain = isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError)
         reason = err.reason if plain else err
         raise DataError(f"cannot download {url}: {reason}") from err
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
     return dest
