@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from sparse_problems import sparse_problem
 
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.lista import LISTA, code_error
@@ -11,12 +12,7 @@ from ebmlab.sparse.solvers import fista, ista, soft_threshold
 
 
 def problem(N=32, n=16, m=32, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    D = torch.randn(n, m, generator=g, dtype=dtype)
-    D = D / D.norm(dim=0)
-    Z = torch.randn(N, m, generator=g, dtype=dtype) * (torch.rand(N, m, generator=g) < 0.15)
-    X = Z @ D.T + 0.05 * torch.randn(N, n, generator=g, dtype=dtype)
-    return X, D
+    return sparse_problem(N, n, m, 0.15, seed, dtype)
 
 
 def test_zero_steps_is_the_initial_shrinkage():

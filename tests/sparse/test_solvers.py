@@ -3,19 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from sparse_problems import sparse_problem
 
 from ebmlab.errors import UserError
 from ebmlab.sparse.solvers import SOLVERS, cod, fista, ista, lasso_objective, soft_threshold
 
 
 def problem(N=24, n=16, m=40, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    D = torch.randn(n, m, generator=g, dtype=dtype)
-    D = D / D.norm(dim=0)
-    # signals that really are sparse combinations of atoms, plus noise
-    Z = torch.randn(N, m, generator=g, dtype=dtype) * (torch.rand(N, m, generator=g) < 0.1)
-    X = Z @ D.T + 0.05 * torch.randn(N, n, generator=g, dtype=dtype)
-    return X, D
+    return sparse_problem(N, n, m, 0.1, seed, dtype)
 
 
 def lars_objective(X, D, lam):

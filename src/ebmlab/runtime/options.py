@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -87,7 +86,3 @@ def train_command(group: click.Group, name: str, config_cls: type, family: str) 
         return fn
 
     return decorate
-
-
-def ensure_path(value: str | None) -> Path | None:
-    return None if value is None else Path(value)
