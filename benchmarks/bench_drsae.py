@@ -132,9 +132,14 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--models", default="drsae,logreg,mlp,lista", help="comma-separated subset to run")
+    p.add_argument("--unsup-epochs", type=int, default=None, help="override the dataset's unsupervised epochs")
+    p.add_argument("--sup-epochs", type=int, default=None, help="override the dataset's supervised epochs")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     s = dict(QUICK if args.quick else SETTINGS[args.data])
+    for key in ("unsup_epochs", "sup_epochs"):
+        if getattr(args, key) is not None:
+            s[key] = getattr(args, key)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     tag = f"drsae_{args.data}" + ("_quick" if args.quick else "")
     start = time.time()

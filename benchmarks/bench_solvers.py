@@ -18,8 +18,10 @@ Each solver is timed at the cheapest setting that reaches the target:
   ``Lasso`` tol that reaches the target (the same ``Lasso`` call that
   ``sparse_encode`` makes, with tol exposed);
 * SPAMS ``spams.lasso`` (LARS, mode=2, lambda1 = λ, numThreads = --threads);
-* ebmlab ``fista``, ``ista`` (fewest iterations reaching the target), ``cod``
-  (fewest coordinate updates), ``feature_sign`` (largest KKT tolerance).
+* ebmlab ``lars`` (exact, compiled LARS-Lasso; its first call, which compiles
+  or loads the cached machine code, is made before timing), ``fista``, ``ista``
+  (fewest iterations reaching the target), ``cod`` (fewest coordinate
+  updates), ``feature_sign`` (largest KKT tolerance).
 
 Times are medians of --repeats runs (sklearn: --sklearn-repeats), solvers
 interleaved so that load on a shared machine hits all alike. On a GPU, when
@@ -52,7 +54,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.data import load_patches  # noqa: E402
 from ebmlab.sparse.dictionary import learn_dictionary  # noqa: E402
-from ebmlab.sparse.solvers import cod, feature_sign, fista, ista, lasso_objective  # noqa: E402
+from ebmlab.sparse.solvers import cod, feature_sign, fista, ista, lars, lasso_objective  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 REL = 1e-4
@@ -190,6 +192,7 @@ def main(argv=None) -> dict:
     settings["ista"] = None if args.skip_slow else fewest_iterations(ista, X, D, X64, D64, target, cap=8192)
     settings["cod"] = None if args.skip_slow else fewest_cod_updates(X, D, X64, D64, target, cap=8192)
     tols = [0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4]
+    lars(X, D, LAM, threads=args.threads)  # compile (or load the cache) before timing
     settings["feature_sign"] = largest_tol(lambda t: feature_sign(X, D, LAM, tol=t).z, X64, D64, target, tols)
     settings["lasso_cd_tol"] = largest_tol(lambda t: sk_cd_tol(Xn, Dn, t), X64, D64, target, [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-6])
     print("settings:", settings, flush=True)
@@ -202,6 +205,7 @@ def main(argv=None) -> dict:
     if settings["lasso_cd_tol"] is not None:
         runs["sklearn lasso_cd (Lasso, largest tol)"] = (lambda: sk_cd_tol(Xn, Dn, settings["lasso_cd_tol"]), "sklearn",
                                                          f"tol {settings['lasso_cd_tol']:g}")
+    runs["ebmlab lars"] = (lambda: lars(X, D, LAM, threads=args.threads).z, "ebmlab", "exact")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devices:
         Xd, Dd = X.to(dev), D.to(dev)

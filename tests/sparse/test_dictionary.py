@@ -59,7 +59,7 @@ def test_dictionary_module():
     with pytest.raises(DataError):
         Dictionary(4, 3, weight=torch.zeros(3, 4))
     with pytest.raises(ConfigError, match="unknown solver"):
-        d.infer(X, 0.1, solver="lars")
+        d.infer(X, 0.1, solver="omp")
 
 
 def test_bad_arguments_are_user_errors(patches):
@@ -72,7 +72,7 @@ def test_bad_arguments_are_user_errors(patches):
     with pytest.raises(ConfigError, match="--lr"):
         DictConfig(lr=0)
     with pytest.raises(ConfigError, match="--solver"):
-        DictConfig(solver="lars")
+        DictConfig(solver="omp")
     with pytest.raises(ConfigError, match="--data"):
         DictConfig(data="cifar")
 
