@@ -263,7 +263,8 @@ def main(argv=None) -> dict:
         "n_atoms": 256, "lam": LAM, "dict_steps": args.dict_steps, "dict_learn_s": t_learn,
         "lars_energy": e_ref, "target_energy": target, "nonzero_fraction": nnz,
         "torch_threads": torch.get_num_threads(), "spams_threads": args.threads,
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+                   + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
         "torch": torch.__version__,
         "settings": settings, "rows": rows,
         "fastest_ebmlab_cpu": best and best["solver"],

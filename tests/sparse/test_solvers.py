@@ -97,16 +97,6 @@ def test_bad_inputs_raise_user_errors(name):
         f(X, D, 0.1, z0=torch.zeros(3, 3))
 
 
-def test_feature_sign_row_blocks_over_threads_give_the_same_codes():
-    from ebmlab.sparse.solvers import feature_sign
-
-    X, D = problem(N=1100, n=12, m=24, seed=4)
-    one = feature_sign(X, D, 0.1, threads=1)
-    two = feature_sign(X, D, 0.1, threads=2)
-    assert one.converged and two.converged
-    torch.testing.assert_close(two.z, one.z, atol=1e-9, rtol=0)
-
-
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_empty_batch(name):
     X, D = problem()

@@ -163,7 +163,6 @@ def feature_sign(
     track: bool = False,
     k_add: int = 3,
     max_inner: int = 50,
-    threads: int | None = None,
 ) -> SolverResult:
     """Batched feature-sign search (Lee et al., NIPS 2007): exact Lasso codes for the rows of X.
 
@@ -172,11 +171,8 @@ def feature_sign(
     tolerance relative to λ in (1). ``k_add`` is how many violating atoms a row
     may activate per round.
 
-    On CPU the rows are split into ``threads`` blocks (default
-    ``torch.get_num_threads()``) solved concurrently by Python threads, each
-    running torch single-threaded (the rows are independent; the many small
-    operations parallelise better this way than inside each operation).
-    ``torch.set_num_threads`` is changed for the duration of the call.
+    Batched over rows in torch, it runs on the GPU too; on the CPU,
+    :func:`ebmlab.sparse.lars.lars` is faster.
     """
     X, D = _check(X, D, lam, z0)
     _check_iter(max_iter, tol)
@@ -184,23 +180,10 @@ def feature_sign(
     N = X.shape[0]
     if N == 0:
         return _finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
-    threads = torch.get_num_threads() if threads is None else int(threads)
-    kw = dict(max_iter=int(max_iter), tol=float(tol), track=track, k_add=int(k_add), max_inner=int(max_inner))
-    if threads <= 1 or track or X.device.type != "cpu" or N < 512 * threads:
-        Z, it, history, converged = _feature_sign_rows(X, D, lam, z0=z0, **kw)
-        return _finish(X, D, Z, lam, it, history, converged)
-    from concurrent.futures import ThreadPoolExecutor
-
-    blocks = torch.arange(N).tensor_split(threads)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(lambda r: _feature_sign_rows(X[r], D, lam, z0=None if z0 is None else z0[r], **kw), blocks))
-    finally:
-        torch.set_num_threads(before)
-    Z = torch.cat([p[0] for p in parts])
-    return _finish(X, D, Z, lam, max(p[1] for p in parts), [], all(p[3] for p in parts))
+    Z, it, history, converged = _feature_sign_rows(
+        X, D, lam, max_iter=int(max_iter), tol=float(tol), z0=z0, track=track, k_add=int(k_add), max_inner=int(max_inner)
+    )
+    return _finish(X, D, Z, lam, it, history, converged)
 
 
 def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):

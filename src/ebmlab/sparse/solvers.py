@@ -256,18 +256,17 @@ def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: boo
 
 
 def feature_sign(
-    X, D, lam, max_iter: int = 100, tol: float = 1e-4, z0=None, track: bool = False, threads: int | None = None
+    X, D, lam, max_iter: int = 100, tol: float = 1e-4, z0=None, track: bool = False
 ) -> SolverResult:
     """Exact batched active-set solver (feature-sign search, Lee et al., NIPS 2007).
 
     ``max_iter`` counts activation rounds; ``tol`` is the tolerance on the
-    optimality conditions relative to λ; on CPU, rows are split into
-    ``threads`` blocks solved concurrently (default: torch's thread count).
-    See :mod:`ebmlab.sparse.active_set`.
+    optimality conditions relative to λ. Batched in torch (CPU or GPU); on
+    the CPU :func:`lars` is faster. See :mod:`ebmlab.sparse.active_set`.
     """
     from ebmlab.sparse.active_set import feature_sign as _feature_sign
 
-    return _feature_sign(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track, threads=threads)
+    return _feature_sign(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track)
 
 
 def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False,
