@@ -32,6 +32,10 @@ SETTINGS = {
     "lam0.4": ["--lam", "0.4"],
     "lam0.2": ["--lam", "0.2"],
     "cls2": ["--cls-weight", "2"],
+    "clr0.5": ["--classifier-lr-scale", "0.5"],
+    "clr0.25": ["--classifier-lr-scale", "0.25"],
+    "clr0.5_s1": ["--classifier-lr-scale", "0.5", "--seed", "1"],
+    "lam0.2_s1": ["--lam", "0.2", "--seed", "1"],
     "lr5e-4_unsup20_sup24": ["--lr", "5e-4", "--unsup-epochs", "20", "--sup-epochs", "24"],
 }
 

@@ -80,8 +80,12 @@ def soft_threshold(v: torch.Tensor, t) -> torch.Tensor:
     return v - v.clamp(-t, t)
 
 
-def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: float) -> torch.Tensor:
-    """Per-row energy E(z) = ½‖x − Dz‖² + λ‖z‖₁ of (1); returns a tensor of length N."""
+def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: float, pools=None) -> torch.Tensor:
+    """Per-row energy E(z) = ½‖x − Dz‖² + λ‖z‖₁ of (1); returns a tensor of length N.
+
+    With ``pools`` (:class:`ebmlab.sparse.groups.Pools`) the penalty is the group
+    norm λ Σ_j w_j ‖z_{P_j}‖₂ instead (the group Lasso energy).
+    """
     X, D = _check(X, D, lam)
     if Z.dim() != 2 or Z.shape != (X.shape[0], D.shape[1]):
         raise DataError(
@@ -89,7 +93,8 @@ def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: floa
             "pass one code row per data row"
         )
     R = X - Z.to(X.dtype) @ D.T
-    return 0.5 * (R * R).sum(dim=1) + lam * Z.abs().sum(dim=1).to(X.dtype)
+    penalty = Z.abs().sum(dim=1) if pools is None else pools.value(Z)
+    return 0.5 * (R * R).sum(dim=1) + lam * penalty.to(X.dtype)
 
 
 def lipschitz_constant(G: torch.Tensor) -> float:
@@ -135,19 +140,24 @@ def _check_iter(max_iter, tol):
         raise ConfigError(f"tol must be >= 0, got {tol}")
 
 
-def _gram_objective(Z, B, ZG, xx, lam) -> float:
+def _gram_objective(Z, B, ZG, xx, lam, pools=None) -> float:
     """Mean of E(z) from the Gram form ½‖x‖² − zᵀDᵀx + ½ zᵀGz + λ‖z‖₁ (no N×n residual)."""
-    per_row = 0.5 * xx - (Z * B).sum(1) + 0.5 * (Z * ZG).sum(1) + lam * Z.abs().sum(1)
+    penalty = Z.abs().sum(1) if pools is None else pools.value(Z)
+    per_row = 0.5 * xx - (Z * B).sum(1) + 0.5 * (Z * ZG).sum(1) + lam * penalty
     return float(per_row.mean())
 
 
-def _finish(X, D, Z, lam, n_iter, history, converged) -> SolverResult:
-    obj = float(lasso_objective(X, D, Z, lam).mean()) if X.shape[0] else 0.0
+def _finish(X, D, Z, lam, n_iter, history, converged, pools=None) -> SolverResult:
+    obj = float(lasso_objective(X, D, Z, lam, pools).mean()) if X.shape[0] else 0.0
     return SolverResult(z=Z, objective=obj, n_iter=n_iter, history=history, converged=converged)
 
 
-def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated):
+def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated, pools=None):
     X, D = _check(X, D, lam, z0)
+    if pools is not None:
+        if pools.m != D.shape[1]:
+            raise ConfigError(f"the pools are over {pools.m} units but the dictionary has {D.shape[1]} atoms")
+        pools = pools.to(X.device)
     _check_iter(max_iter, tol)
     lam = float(lam)
     G = D.T @ D
@@ -168,7 +178,7 @@ def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated):
     for k in range(1, int(max_iter) + 1):
         Z_prev = Z
         V = torch.addmm(BL, Y, M)
-        Z = V.sub_(V.clamp(-thr, thr))
+        Z = V.sub_(V.clamp(-thr, thr)) if pools is None else pools.prox(V, thr)
         if accelerated:  # Beck & Teboulle (2009), FISTA with constant step
             t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
             Y = torch.lerp(Z_prev, Z, 1.0 + (t - 1.0) / t_next)  # Z + ((t − 1)/t_next)(Z − Z_prev)
@@ -176,36 +186,39 @@ def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated):
         else:
             Y = Z
         if track:
-            history.append(_gram_objective(Z, B, Z @ G, xx, lam))
+            history.append(_gram_objective(Z, B, Z @ G, xx, lam, pools))
         if tol > 0:
             change = torch.linalg.vector_norm(Z - Z_prev)
             if float(change) <= tol * float(torch.linalg.vector_norm(Z)):
                 converged = True
                 break
-    return _finish(X, D, Z, lam, k, history, converged)
+    return _finish(X, D, Z, lam, k, history, converged, pools)
 
 
-def ista(X, D, lam, max_iter: int = 1000, tol: float = 1e-6, z0=None, track: bool = False) -> SolverResult:
+def ista(X, D, lam, max_iter: int = 1000, tol: float = 1e-6, z0=None, track: bool = False, pools=None) -> SolverResult:
     """ISTA: z_{k+1} = h_{λ/L}(z_k − (1/L) Dᵀ(D z_k − x)), L = λ_max(DᵀD).
 
     Daubechies, Defrise & De Mol (2004); the form used in Gregor & LeCun (2010),
     Alg. 1, with W_e = Dᵀ/L and S = I − DᵀD/L. The energy decreases at every
     iteration. Stops when ‖Z_{k+1} − Z_k‖_F ≤ tol · ‖Z_{k+1}‖_F or after
-    ``max_iter`` iterations.
+    ``max_iter`` iterations. With ``pools`` the penalty is the group norm
+    λ Σ_j w_j ‖z_{P_j}‖₂ and h is its proximal operator (see
+    :mod:`ebmlab.sparse.groups`).
     """
-    return _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated=False)
+    return _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated=False, pools=pools)
 
 
-def fista(X, D, lam, max_iter: int = 1000, tol: float = 1e-6, z0=None, track: bool = False) -> SolverResult:
+def fista(X, D, lam, max_iter: int = 1000, tol: float = 1e-6, z0=None, track: bool = False, pools=None) -> SolverResult:
     """FISTA (Beck & Teboulle, SIAM J. Imaging Sci. 2009, constant step 1/L):
 
         z_k     = h_{λ/L}(y_k − (1/L) Dᵀ(D y_k − x))
         t_{k+1} = (1 + √(1 + 4 t_k²)) / 2
         y_{k+1} = z_k + ((t_k − 1)/t_{k+1}) (z_k − z_{k−1}),   y_1 = z_0, t_1 = 1.
 
-    E(z_k) − E* ≤ 2L‖z_0 − z*‖² / (k+1)². Same stopping rule as :func:`ista`.
+    E(z_k) − E* ≤ 2L‖z_0 − z*‖² / (k+1)². Same stopping rule and ``pools``
+    (group sparsity) as :func:`ista`.
     """
-    return _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated=True)
+    return _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated=True, pools=pools)
 
 
 def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: bool = False) -> SolverResult:
