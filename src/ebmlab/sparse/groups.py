@@ -53,6 +53,17 @@ class Pools:
         if self.weights.shape != (self.index.shape[0],) or bool((self.weights < 0).any()):
             raise ConfigError("pool weights must be one number >= 0 per pool")
         object.__setattr__(self, "levels", _laminar_levels(self))
+        plan = []
+        for rows in self.levels or []:  # per height: pool indices, weights, and each unit's pool
+            index = self.index[rows.to(self.index.device)]
+            unit_pool = torch.full((self.m + 1,), len(rows), dtype=torch.long, device=self.index.device)
+            unit_pool[index.reshape(-1)] = torch.arange(len(rows), device=self.index.device).repeat_interleave(index.shape[1])
+            plan.append((index, self.weights[rows.to(self.weights.device)], unit_pool[: self.m]))
+        object.__setattr__(self, "_plan", plan)
+        # consecutive equal blocks covering all units: reshapes instead of gathers
+        p, k = self.index.shape
+        object.__setattr__(self, "_blocks", p * k == self.m and bool(torch.equal(
+            self.index.reshape(-1).cpu(), torch.arange(self.m))))
 
     @property
     def n_pools(self) -> int:
@@ -69,6 +80,8 @@ class Pools:
 
     def norms(self, Z: torch.Tensor) -> torch.Tensor:
         """‖z_{P_j}‖₂ for every row of Z (N×m) and pool: N×p."""
+        if self._blocks:
+            return torch.linalg.vector_norm(Z.reshape(Z.shape[0], self.n_pools, -1), dim=2)
         Zp = torch.cat([Z, Z.new_zeros(Z.shape[0], 1)], 1)
         return Zp[:, self.index].pow(2).sum(2).sqrt()
 
@@ -80,24 +93,29 @@ class Pools:
         """prox_{tΩ}(v) for every row of V (N×m); ``max_iter``/``tol`` only for overlapping pools."""
         if V.shape[-1] != self.m:
             raise ConfigError(f"codes have {V.shape[-1]} units but the pools are over {self.m}")
+        if self._blocks:
+            N, p = V.shape[0], self.n_pools
+            W = V.reshape(N, p, -1)
+            norms = torch.linalg.vector_norm(W, dim=2, keepdim=True)
+            thr = (self.weights.to(V) * t)[None, :, None]
+            return (W * (1.0 - thr / norms.clamp(min=torch.finfo(V.dtype).tiny)).clamp(min=0.0)).reshape(N, -1)
         if self.levels is not None:
             U = V
-            for rows in self.levels:
-                U = _block_shrink(U, self.index[rows.to(self.index.device)],
-                                  self.weights[rows.to(self.weights.device)].to(V) * t, self.m)
+            for index, weights, unit_pool in self._plan:
+                U = _block_shrink(U, index, weights.to(V) * t, unit_pool)
             return U
         return _dual_prox(V, self, t, max_iter, tol)
 
 
-def _block_shrink(V, index, thr, m):
-    """Block soft-thresholding on disjoint pools (rows of index); units outside them are kept."""
-    Vp = torch.cat([V, V.new_zeros(V.shape[0], 1)], 1)
+def _block_shrink(V, index, thr, unit_pool):
+    """Block soft-thresholding on disjoint pools (rows of index, padded with m); unit_pool[i] is unit i's
+    pool (a row of index), or len(index) for units in none of them, which are kept."""
+    N = V.shape[0]
+    Vp = torch.cat([V, V.new_zeros(N, 1)], 1)
     norms = Vp[:, index].pow(2).sum(2).sqrt()
     scale = (1.0 - thr / norms.clamp(min=torch.finfo(V.dtype).tiny)).clamp(min=0.0)
-    unit_scale = V.new_ones(V.shape[0], m + 1)
-    unit_scale.scatter_(1, index.reshape(1, -1).expand(V.shape[0], -1),
-                        scale[:, :, None].expand(-1, -1, index.shape[1]).reshape(V.shape[0], -1))
-    return V * unit_scale[:, :m]
+    scale = torch.cat([scale, V.new_ones(N, 1)], 1)
+    return V * scale[:, unit_pool]
 
 
 def _laminar_levels(pools: Pools):
