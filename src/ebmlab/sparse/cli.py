@@ -13,6 +13,7 @@ def sparse() -> None:
     dict    learn a dictionary D by alternating inference and projected gradient steps
     lista   train LISTA, an unrolled encoder that predicts the optimal codes
     drsae   train a discriminative recurrent sparse auto-encoder (DrSAE)
+    topo    learn a topographic map of filters (group sparsity over neighbourhoods)
     """
 
 
@@ -103,3 +104,32 @@ def lista_cmd(cfg: ListaConfig, run) -> dict:
       ebmlab sparse lista --resume runs/lista-400          # continue an interrupted run
     """
     return train_lista(cfg, run)
+
+
+from ebmlab.sparse.train_topo import TopoConfig, train_topo  # noqa: E402
+
+
+@train_command(sparse, "topo", TopoConfig, family="sparse")
+def topo_cmd(cfg: TopoConfig, run) -> dict:
+    """Learn a topographic map of filters on natural image patches.
+
+    Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009. An auto-encoder
+    z = s ⊙ h(Wx − b), x̂ = Dz (unit-norm columns) on PCA-whitened patches, with
+    the group norm λ Σ_j √(ε + ‖z_{P_j}‖²) over overlapping --pool × --pool
+    neighbourhoods of a --map-side × --map-side torus: neighbouring units learn
+    filters of similar orientation and position, with pinwheels between.
+
+    \b
+    Writes metrics.json (neighbour_orientation_ratio: mean orientation
+    difference of neighbours over that of shuffled units; gabor_fit_fraction:
+    share of filters whose Gabor fit explains >= 80 % of their variance;
+    n_pinwheels, reconstruction, ...), the figures filters.png and
+    orientation_map.png, the weights and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse topo                                 # 16×16 map, 3×3 pools
+      ebmlab sparse topo --steps 1500 --out runs/topo-short
+      ebmlab sparse topo --map-side 20 --pool 5 --lam 0.5
+    """
+    return train_topo(cfg, run)

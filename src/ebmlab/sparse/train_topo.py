@@ -1,0 +1,179 @@
+"""Training loop of topographic maps (``ebmlab sparse topo``).
+
+Patches of scikit-image's photographs (mean removed) are PCA-whitened with
+dimension reduction (``keep_variance``); a :class:`~ebmlab.sparse.group_ae.GroupSparseAE`
+with ``map_side``² units on a torus and ``pool``×``pool`` overlapping pools is
+trained by Adam on the mean energy ½‖x − D F(x)‖² + λ Σ_j √(ε + ‖F(x)_{P_j}‖²),
+the decoder columns kept at unit norm. At the end the decoder columns are
+mapped back to pixels and measured (:mod:`ebmlab.sparse.topography`): Gabor
+fits, the orientation map, the neighbour/shuffled orientation-difference
+ratio and the pinwheels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ebmlab.data import epoch_batches, load_patches, pca_fit
+from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.sparse.group_ae import ENCODERS, GroupSparseAE
+from ebmlab.sparse.groups import torus_pools
+from ebmlab.sparse.optim import lr_factor
+from ebmlab.sparse.topography import (
+    find_pinwheels,
+    fit_gabors,
+    neighbour_orientation_ratio,
+    orientation_figure,
+)
+
+__all__ = ["TopoConfig", "train_topo", "pixel_filters"]
+
+
+@dataclass(frozen=True)
+class TopoConfig(TrainConfig):
+    """Topographic map hyper-parameters (10×10 patches, a 16×16 torus, 3×3 pools)."""
+
+    patch_size: int = field(default=10, metadata={"help": "Patch side in pixels."})
+    n_patches: int = field(default=50000, metadata={"help": "Training patches to sample from the photographs."})
+    keep_variance: float = field(default=0.9, metadata={"help": "Fraction of the patch variance kept by PCA whitening."})
+    map_side: int = field(default=16, metadata={"help": "The map is map_side × map_side units (a torus)."})
+    pool: int = field(default=3, metadata={"help": "Pools are pool × pool neighbourhoods on the map."})
+    wrap: bool = field(default=True, metadata={"help": "Wrap the map at its edges (a torus) or clip the pools there."})
+    encoder: str = field(default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS})
+    lam: float = field(default=0.3, metadata={"help": "λ, the weight of the group norm in the energy."})
+    eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
+    steps: int = field(default=6000, metadata={"help": "Adam steps."})
+    batch_size: int = field(default=512, metadata={"help": "Patches per step."})
+    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate (cosine decay over the last half of the steps)."})
+    fit_units: int = field(default=0, metadata={"help": "Units whose filters get a Gabor fit at the end (0: all)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.patch_size >= 4, f"--patch-size must be >= 4, got {self.patch_size}")
+        check(self.n_patches >= self.batch_size, f"--n-patches ({self.n_patches}) must be >= --batch-size ({self.batch_size})")
+        check(0 < self.keep_variance <= 1, f"--keep-variance must be in (0, 1], got {self.keep_variance}")
+        check(self.map_side >= 2, f"--map-side must be >= 2, got {self.map_side}")
+        check(1 <= self.pool <= self.map_side, f"--pool must be in 1..--map-side ({self.map_side}), got {self.pool}")
+        check(self.encoder in ENCODERS, f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
+        check(self.eps > 0, f"--eps must be > 0, got {self.eps}")
+        check(self.steps >= 0, f"--steps must be >= 0, got {self.steps}")
+        check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(self.fit_units >= 0, f"--fit-units must be >= 0, got {self.fit_units}")
+
+
+def pixel_filters(model: GroupSparseAE, whitening) -> torch.Tensor:
+    """The decoder columns mapped back to pixel space: m × d."""
+    return model.D.detach().T.cpu() @ whitening.inverse
+
+
+def train_topo(cfg: TopoConfig, run: Run) -> dict:
+    """Train a topographic map; return metrics of the map (see the module doc)."""
+    device = run.device
+    raw = load_patches(n=cfg.n_patches, size=cfg.patch_size, seed=cfg.seed, contrast=False)
+    whitening = pca_fit(raw, cfg.keep_variance)
+    X = whitening.apply(raw).to(device)
+    N, k = X.shape
+    pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
+    model = GroupSparseAE(k, pools, encoder=cfg.encoder, eps=cfg.eps,
+                          generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start = run.restore(model=model, optimizer=opt)
+    per_epoch = N // cfg.batch_size
+    batches: list[torch.Tensor] = []
+    running, count = torch.zeros(3, dtype=torch.float64), 0
+    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc="topo"):
+        epoch, i = divmod(step, per_epoch)
+        if i == 0 or not batches:
+            batches = list(epoch_batches(N, cfg.batch_size, cfg.seed, epoch))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, cfg.steps // 2, cfg.steps, "cosine")
+        terms = model.energy(X[batches[i].to(device)], cfg.lam)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        model.normalise_decoder_()
+        running += torch.tensor([float(terms[t].detach()) for t in ("reconstruction", "group", "total")], dtype=torch.float64)
+        count += 1
+        if run.should_log(step + 1, cfg.steps):
+            rec, grp, tot = (running / count).tolist()
+            run.log(step + 1, reconstruction=rec, group=grp, energy=tot)
+            running.zero_()
+            count = 0
+        if run.should_checkpoint(step + 1, cfg.steps):
+            run.save_checkpoint(step + 1, model=model, optimizer=opt)
+
+    # the map: filters in pixel space, Gabor fits, orientations, neighbours, pinwheels
+    with torch.no_grad():
+        held = whitening.apply(load_patches(n=5000, size=cfg.patch_size, seed=cfg.seed + 1_000_003,
+                                            contrast=False)).to(device)
+        terms = {k_: float(v) for k_, v in model.energy(held, cfg.lam).items()}
+        z = model.encode(held)
+    filters = pixel_filters(model, whitening)
+    side, m = cfg.map_side, cfg.map_side**2
+    images = filters.reshape(m, cfg.patch_size, cfg.patch_size).numpy()
+    fit_n = m if cfg.fit_units == 0 else min(cfg.fit_units, m)
+    fits = fit_gabors(images[:fit_n])
+    r2 = np.array([f.r2 for f in fits])
+    result = {
+        "reconstruction": terms["reconstruction"],
+        "relative_reconstruction_error": 2 * terms["reconstruction"] / float(held.pow(2).sum(1).mean()),
+        "group_norm": terms["group"],
+        "energy": terms["total"],
+        "whitened_dims": k,
+        "active_fraction": float((z.abs() > 1e-3 * z.abs().max()).float().mean()),
+        "gabor_r2_median": float(np.median(r2)),
+        "gabor_fit_fraction": float(np.mean(r2 >= 0.8)),
+    }
+    if fit_n == m:
+        theta = np.array([f.orientation for f in fits])
+        near = neighbour_orientation_ratio(theta, side, wrap=cfg.wrap, seed=cfg.seed)
+        pinwheels = find_pinwheels(theta, side, wrap=cfg.wrap)
+        result.update({
+            "neighbour_orientation_ratio": near["ratio"],
+            "neighbour_orientation_difference_deg": float(np.degrees(near["neighbour"])),
+            "shuffled_orientation_difference_deg": float(np.degrees(near["shuffled"])),
+            "n_pinwheels": len(pinwheels),
+        })
+    if run.is_main:
+        for name, fig in topo_figures(images, side, run.dir / "metrics.jsonl",
+                                      (theta, pinwheels) if fit_n == m else None).items():
+            run.save_figure(name, fig)
+        run.export_weights("topo", {**{k_: v.detach().cpu() for k_, v in model.state_dict().items()},
+                                    "filters": filters, "whitening": whitening.matrix, "unwhitening": whitening.inverse,
+                                    "mean": whitening.mean})
+    return result
+
+
+def topo_figures(images, side: int, metrics_log, orientation=None) -> dict:
+    """``filters``: the decoder filters in map order; ``orientation_map``; ``energy`` against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ebmlab.viz.curves import read_metrics_log
+    from ebmlab.viz.grid import image_grid
+
+    figs = {}
+    grid = image_grid(torch.from_numpy(images)[:, None], nrow=side, padding=1, normalize=True, scale_each=True)
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(f"decoder filters on the {side}×{side} map", fontsize=10)
+    ax.axis("off")
+    figs["filters"] = fig
+    if orientation is not None:
+        figs["orientation_map"] = orientation_figure(orientation[0], side, orientation[1])
+    records = [r for r in read_metrics_log(metrics_log) if "energy" in r]
+    if records:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.plot([r["step"] for r in records], [r["energy"] for r in records], lw=1.2)
+        ax.set_xlabel("step")
+        ax.set_ylabel("mean energy")
+        ax.set_title("energy of the mini-batches during learning", fontsize=10)
+        figs["energy"] = fig
+    return figs
