@@ -20,6 +20,7 @@ def _steps(quick: bool) -> list[tuple[str, str, Any, Callable]]:
     from ebmlab.sparse.train_dict import DictConfig, train_dictionary
     from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae
     from ebmlab.sparse.train_lista import ListaConfig, train_lista
+    from ebmlab.sparse.train_topo import TopoConfig, train_topo
 
     if quick:
         return [
@@ -28,12 +29,15 @@ def _steps(quick: bool) -> list[tuple[str, str, Any, Callable]]:
                                             epochs=1, target_iter=200, solver_iters=(1, 10)), train_lista),
             ("sparse", "drsae", DrsaeConfig(data="digits", units=16, steps=2, unsup_epochs=1, sup_epochs=1),
              train_drsae),
+            ("sparse", "topo", TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
+             train_topo),
         ]
     return [
         ("sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
         ("sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
          train_lista),
         ("sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
+        ("sparse", "topo", TopoConfig(n_patches=20000, steps=2000), train_topo),
     ]
 
 

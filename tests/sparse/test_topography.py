@@ -103,6 +103,7 @@ def test_topo_command_writes_map_metrics_and_figures(tmp_path, monkeypatch):
     m = json.loads((out / "metrics.json").read_text())
     assert 0 < m["neighbour_orientation_ratio"] < 2 and 0 <= m["gabor_fit_fraction"] <= 1
     assert m["n_pinwheels"] >= 0 and m["reconstruction"] > 0
+    assert m["invariance_ratio"] > 0 and -1 <= m["invariance_single_shift"] <= 1
     for name in ("filters", "orientation_map", "energy"):
         assert (out / "figures" / f"{name}.png").exists() or (out / f"{name}.png").exists()
     bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "topo", "--map-side", "4", "--pool", "5",
@@ -110,3 +111,27 @@ def test_topo_command_writes_map_metrics_and_figures(tmp_path, monkeypatch):
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "--pool must be in 1..--map-side (4)" in lines[0]
     assert not (tmp_path / "b").exists()
+
+
+def test_invariance_metric_on_hand_made_responses():
+    from ebmlab.sparse.invariance import invariance, response_correlation
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 4, generator=g)
+    torch.testing.assert_close(response_correlation(a, 2 * a + 1), torch.ones(4, dtype=torch.float64))
+    # two units in one pool: the transformation swaps their roles (a quadrature pair under a shift),
+    # so each unit's response is uncorrelated before and after, while the pool's energy is unchanged
+    x = torch.randn(2000, 2, generator=g)
+    y = torch.stack([x[:, 1], -x[:, 0]], 1)
+    inv = invariance(lambda t: t, torch.tensor([[0, 1]]), (x.numpy(), y.numpy()))
+    assert abs(inv.single) < 0.1 and inv.pooled == pytest.approx(1.0) and inv.ratio > 10
+
+
+def test_transformed_pairs_are_shifted_copies():
+    from ebmlab.sparse.invariance import transformed_pairs
+
+    pairs = transformed_pairs(50, 8, seed=1, shifts=(0,), angles=(0.0,))
+    for a, b in pairs.values():
+        np.testing.assert_allclose(a, b, atol=1e-5)  # no shift, no rotation: the same patch
+    moved = transformed_pairs(50, 8, seed=1)["shift"]
+    assert np.abs(moved[0] - moved[1]).max() > 1e-3

@@ -7,7 +7,8 @@ trained by Adam on the mean energy ½‖x − D F(x)‖² + λ Σ_j √(ε + ‖
 the decoder columns kept at unit norm. At the end the decoder columns are
 mapped back to pixels and measured (:mod:`ebmlab.sparse.topography`): Gabor
 fits, the orientation map, the neighbour/shuffled orientation-difference
-ratio and the pinwheels.
+ratio and the pinwheels; and the invariance of pooled outputs against single
+units (:mod:`ebmlab.sparse.invariance`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ebmlab.data import epoch_batches, load_patches, pca_fit
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.sparse.group_ae import ENCODERS, GroupSparseAE
 from ebmlab.sparse.groups import torus_pools
+from ebmlab.sparse.invariance import invariance, transformed_pairs
 from ebmlab.sparse.optim import lr_factor
 from ebmlab.sparse.topography import (
     find_pinwheels,
@@ -129,6 +131,18 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         "gabor_r2_median": float(np.median(r2)),
         "gabor_fit_fraction": float(np.mean(r2 >= 0.8)),
     }
+    # invariance: pooled outputs vs single units under 1–2 pixel shifts and rotations up to 15°
+    encode = lambda x: model.encode(whitening.apply(x).to(device)).cpu()  # noqa: E731
+    pairs = transformed_pairs(4000, cfg.patch_size, seed=cfg.seed + 7)
+    inv = {kind: invariance(encode, pools.index, p) for kind, p in pairs.items()}
+    single = np.mean([v.single for v in inv.values()])
+    pooled = np.mean([v.pooled for v in inv.values()])
+    result.update({
+        "invariance_ratio": float(pooled / single),
+        **{f"invariance_ratio_{kind}": v.ratio for kind, v in inv.items()},
+        **{f"invariance_single_{kind}": v.single for kind, v in inv.items()},
+        **{f"invariance_pooled_{kind}": v.pooled for kind, v in inv.items()},
+    })
     if fit_n == m:
         theta = np.array([f.orientation for f in fits])
         near = neighbour_orientation_ratio(theta, side, wrap=cfg.wrap, seed=cfg.seed)
