@@ -57,15 +57,26 @@ def gabor(params, h: int, w: int) -> np.ndarray:
     return a * np.exp(-0.5 * (u / su) ** 2 - 0.5 * (v / sv) ** 2) * np.cos(2 * np.pi * f * u + ph)
 
 
+def _centred(g: np.ndarray) -> np.ndarray:
+    g = g.ravel()
+    return g - g.mean()
+
+
 def fit_gabor(image) -> GaborFit:
-    """Least-squares Gabor fit of one 2-D filter, started from its spectral peak and energy centroid."""
+    """Least-squares Gabor fit of one 2-D filter, started from its spectral peak and energy centroid.
+
+    Filter and Gabor are both taken without their mean (filters learned on
+    mean-removed patches have none), so ``r2`` is the share of the filter's
+    variance around its mean that the fit explains.
+    """
     from scipy.optimize import least_squares
 
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2 or min(img.shape) < 3:
         raise DataError(f"fit_gabor needs a 2-D filter of at least 3×3 pixels, got shape {img.shape}")
     h, w = img.shape
-    total = float(((img - img.mean()) ** 2).sum())
+    img_c = (img - img.mean()).ravel()
+    total = float((img_c**2).sum())
     if total == 0:
         return GaborFit(w / 2, h / 2, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0)
     pad = 4 * max(h, w)
@@ -88,7 +99,7 @@ def fit_gabor(image) -> GaborFit:
     phase0 = math.atan2(-s, c)
     for sigma in (max(h, w) / 6, max(h, w) / 3):
         x0 = [cx, cy, th0, min(max(f0, 1e-3), 0.49), phase0, sigma, sigma, amp]
-        res = least_squares(lambda p: (gabor(p, h, w) - img).ravel(), x0, bounds=(lo, hi), max_nfev=300)
+        res = least_squares(lambda p: _centred(gabor(p, h, w)) - img_c, x0, bounds=(lo, hi), max_nfev=300)
         if best is None or res.cost < best.cost:
             best = res
     p = best.x
