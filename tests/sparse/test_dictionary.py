@@ -1,5 +1,6 @@
 """Tests of dictionary learning (learning D for the sparse-coding energy) and its training loop."""
 
+import dataclasses
 import json
 
 import pytest
@@ -102,6 +103,18 @@ def test_train_dictionary_end_to_end(tmp_path):
     torch.testing.assert_close(D.norm(dim=0), torch.ones(16))
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged if "energy" in r] == [1, 4, 8, 12]
+
+
+def test_group_sparse_dictionary_switches_pools_on_and_off(tmp_path):
+    cfg = dataclasses.replace(tiny_config(), pool_size=4, lam=0.3)
+    run = Run.create("sparse", "dict", cfg, out=tmp_path / "run")
+    metrics = train_dictionary(cfg, run)
+    assert 0 < metrics["zero_pool_fraction"] < 1
+    assert 0 < metrics["nonzero_fraction"] < 1
+    with pytest.raises(ConfigError, match="pools of 3 atoms do not tile 16 atoms"):
+        dataclasses.replace(tiny_config(), pool_size=3)
+    with pytest.raises(ConfigError, match="--solver ista or fista"):
+        dataclasses.replace(tiny_config(), pool_size=4, solver="cod")
 
 
 class _StopsEarly(Run):

@@ -17,6 +17,7 @@ import torch
 from ebmlab.data import dataset_names, epoch_batches, load_dataset, load_patches
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, init_from_data
+from ebmlab.sparse.groups import block_pools
 from ebmlab.sparse.solvers import SOLVERS, get_solver, lasso_objective
 
 __all__ = ["DictConfig", "train_dictionary", "load_signals", "dictionary_figures"]
@@ -47,7 +48,10 @@ class DictConfig(TrainConfig):
     solver: str = field(default="fista", metadata={"help": "Inference solver for the codes.", "choices": tuple(SOLVERS)})
     solver_iter: int = field(default=100, metadata={"help": "Iterations (rounds for feature_sign) of the solver per step."})
     solver_tol: float = field(default=1e-4, metadata={"help": "Tolerance of the solver (see ebmlab.sparse.solvers)."})
-    eval_n: int = field(default=5000, metadata={"help": "Held-out signals for the final metrics (exact codes by feature_sign)."})
+    eval_n: int = field(default=5000, metadata={"help": "Held-out signals for the final metrics (exact codes by lars)."})
+    pool_size: int = field(default=1, metadata={
+        "help": "1: the L1 penalty; k > 1: the group norm Σ_j ‖z_{P_j}‖₂ over pools of k consecutive atoms "
+                "(inference by ista or fista)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,6 +68,12 @@ class DictConfig(TrainConfig):
         check(self.solver_iter >= 1, f"--solver-iter must be >= 1, got {self.solver_iter}")
         check(self.solver_tol >= 0, f"--solver-tol must be >= 0, got {self.solver_tol}")
         check(self.eval_n >= 1, f"--eval-n must be >= 1, got {self.eval_n}")
+        check(self.pool_size >= 1, f"--pool-size must be >= 1, got {self.pool_size}")
+        if self.pool_size > 1:
+            check(self.n_atoms % self.pool_size == 0,
+                  f"pools of {self.pool_size} atoms do not tile {self.n_atoms} atoms; "
+                  f"choose --pool-size dividing --n-atoms")
+            check(self.solver in ("ista", "fista"), f"--pool-size > 1 needs --solver ista or fista, got {self.solver!r}")
         if self.data == "patches":
             check(self.batch_size <= self.n_patches, f"--batch-size ({self.batch_size}) must be <= --n-patches ({self.n_patches})")
 
@@ -85,7 +95,8 @@ def load_signals(cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[int
 def train_dictionary(cfg: DictConfig, run: Run) -> dict:
     """Learn a dictionary; return final metrics on held-out signals.
 
-    Metrics: ``objective`` (mean energy at the exact codes), ``nonzero_fraction``
+    Metrics: ``objective`` (mean energy at the exact codes; with pools, FISTA run
+    to convergence, and ``zero_pool_fraction``), ``nonzero_fraction``
     (mean fraction of non-zero code entries), ``reconstruction_error``
     (mean ½‖x − Dz‖²), ``relative_reconstruction_error`` (Σ‖x − Dz‖² / Σ‖x‖²),
     ``train_objective`` (mean energy of the last logged mini-batches).
@@ -97,6 +108,8 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
     init = init_from_data(X, cfg.n_atoms, torch.Generator().manual_seed(cfg.seed))
     dictionary = Dictionary(n, cfg.n_atoms, weight=init).to(device)
     start = run.restore(dictionary=dictionary)
+    pools = block_pools(cfg.n_atoms, cfg.pool_size).to(device) if cfg.pool_size > 1 else None
+    group = {} if pools is None else {"pools": pools}
     infer = get_solver(cfg.solver)
     X = X.to(device)
 
@@ -110,7 +123,7 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
             batches = list(epoch_batches(N, cfg.batch_size, cfg.seed, epoch))
         Xb = X[batches[k].to(device)]
         # inference: codes of the mini-batch under the current dictionary
-        res = infer(Xb, dictionary.weight, cfg.lam, max_iter=cfg.solver_iter, tol=cfg.solver_tol)
+        res = infer(Xb, dictionary.weight, cfg.lam, max_iter=cfg.solver_iter, tol=cfg.solver_tol, **group)
         # learning: projected gradient step on the mean energy, unit-norm atoms
         with torch.no_grad():
             dictionary.weight.copy_(dictionary_step(dictionary.weight, Xb, res.z, cfg.lr))
@@ -127,9 +140,12 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
     # held-out evaluation with exact codes
     D = dictionary.weight.detach()
     Xe = X_eval.to(device=device, dtype=D.dtype)
-    Z = get_solver("feature_sign")(Xe, D, cfg.lam).z
+    if pools is None:
+        Z = get_solver("lars")(Xe, D, cfg.lam).z
+    else:
+        Z = get_solver("fista")(Xe, D, cfg.lam, max_iter=2000, tol=1e-7, pools=pools).z
     R = Xe - Z @ D.T
-    energy = lasso_objective(Xe, D, Z, cfg.lam)
+    energy = lasso_objective(Xe, D, Z, cfg.lam, pools)
     result = {
         "objective": float(energy.mean()),
         "nonzero_fraction": float((Z != 0).float().mean()),
@@ -138,6 +154,9 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
         "n_atoms": cfg.n_atoms,
         "lam": cfg.lam,
     }
+    if pools is not None:
+        zero_pools = pools.norms(Z) == 0
+        result["zero_pool_fraction"] = float(zero_pools.float().mean())
     if run.is_main:
         for name, fig in dictionary_figures(D.cpu(), shape, run.dir / "metrics.jsonl").items():
             run.save_figure(name, fig)
