@@ -2,8 +2,10 @@
 
 For patches x and transformed versions T(x) (shifted by 1–2 pixels, or rotated
 by up to 15°, both cut from the same photograph around the same point), a
-response r (one unit's |z_i|, or one pool's √(Σ_{i∈P} z_i²)) is invariant when
-r(x) and r(T(x)) stay correlated over the patches. :func:`invariance` returns
+response r (one unit's output z_i, or one pool's √(Σ_{i∈P} z_i²)) is invariant
+when r(x) and r(T(x)) stay correlated over the patches. A unit's response is
+taken as it is: rectifying a linear unit's output (|z_i|) would already pool
+its two signs. :func:`invariance` returns
 the mean over units (pools) of that correlation for single units and for
 pooled outputs, and their ratio.
 """
@@ -72,7 +74,7 @@ def response_correlation(r1: torch.Tensor, r2: torch.Tensor, min_std: float = 1e
 
 @dataclass(frozen=True)
 class Invariance:
-    single: float  # mean correlation of single units |z_i|
+    single: float  # mean correlation of single units z_i
     pooled: float  # mean correlation of pooled outputs √(Σ z²)
     ratio: float
 
@@ -91,7 +93,7 @@ def invariance(encode: Callable[[torch.Tensor], torch.Tensor], pool_index: torch
         zp = torch.cat([z, z.new_zeros(z.shape[0], 1)], 1)
         return zp.pow(2)[:, pool_index].sum(2).sqrt()
 
-    single = float(np.nanmean(response_correlation(za.abs(), zb.abs()).numpy()))
+    single = float(np.nanmean(response_correlation(za, zb).numpy()))
     pool = float(np.nanmean(response_correlation(pooled(za), pooled(zb)).numpy()))
     if not np.isfinite(single) or m == 0:
         raise DataError("no unit responded to the patches: invariance is undefined")
