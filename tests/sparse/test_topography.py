@@ -135,3 +135,27 @@ def test_transformed_pairs_are_shifted_copies():
         np.testing.assert_allclose(a, b, atol=1e-5)  # no shift, no rotation: the same patch
     moved = transformed_pairs(50, 8, seed=1)["shift"]
     assert np.abs(moved[0] - moved[1]).max() > 1e-3
+
+
+def test_group_command_non_overlapping_pools(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from ebmlab.cli import cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "group"
+    args = ["sparse", "group", "--steps", "40", "--n-patches", "2000", "--batch-size", "256", "--map-side", "6",
+            "--pool", "4", "--patch-size", "8", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert "invariance_ratio" in m and "neighbour_orientation_ratio" not in m
+    assert (out / "filters.png").exists() and not (out / "orientation_map.png").exists()
+    bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "group", "--map-side", "6", "--pool", "5",
+                          "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "do not tile the 36 units" in lines[0]
+    assert not (tmp_path / "b").exists()

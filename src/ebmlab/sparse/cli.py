@@ -13,6 +13,7 @@ def sparse() -> None:
     dict    learn a dictionary D by alternating inference and projected gradient steps
     lista   train LISTA, an unrolled encoder that predicts the optimal codes
     drsae   train a discriminative recurrent sparse auto-encoder (DrSAE)
+    group   train an auto-encoder with group sparsity (non-overlapping pools)
     topo    learn a topographic map of filters (group sparsity over neighbourhoods)
     """
 
@@ -106,7 +107,31 @@ def lista_cmd(cfg: ListaConfig, run) -> dict:
     return train_lista(cfg, run)
 
 
-from ebmlab.sparse.train_topo import TopoConfig, train_topo  # noqa: E402
+from ebmlab.sparse.train_topo import GroupConfig, TopoConfig, train_topo  # noqa: E402
+
+
+@train_command(sparse, "group", GroupConfig, family="sparse")
+def group_cmd(cfg: GroupConfig, run) -> dict:
+    """Train an auto-encoder with group sparsity on natural image patches.
+
+    Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009. Encoder z = s ⊙ h(Wx − b),
+    decoder x̂ = Dz (unit-norm columns), energy ½‖x − x̂‖² + λ Σ_j √(ε + ‖z_{P_j}‖²)
+    over non-overlapping pools of --pool consecutive units (--layout torus: the
+    overlapping neighbourhoods of `ebmlab sparse topo`). For the decoder-only
+    model with codes inferred by the group proximal operator, see
+    `ebmlab sparse dict --pool-size`.
+
+    \b
+    Writes metrics.json (reconstruction, gabor_fit_fraction, invariance_ratio of
+    pooled outputs against single units under small shifts and rotations, ...),
+    filters.png, the weights and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse group                                # 256 units, pools of 4
+      ebmlab sparse group --pool 8 --encoder relu --lam 0.2
+    """
+    return train_topo(cfg, run)
 
 
 @train_command(sparse, "topo", TopoConfig, family="sparse")

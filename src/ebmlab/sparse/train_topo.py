@@ -21,7 +21,7 @@ import torch
 from ebmlab.data import epoch_batches, load_patches, pca_fit
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.sparse.group_ae import ENCODERS, GroupSparseAE
-from ebmlab.sparse.groups import torus_pools
+from ebmlab.sparse.groups import block_pools, torus_pools
 from ebmlab.sparse.invariance import invariance, transformed_pairs
 from ebmlab.sparse.optim import lr_factor
 from ebmlab.sparse.topography import (
@@ -31,7 +31,7 @@ from ebmlab.sparse.topography import (
     orientation_figure,
 )
 
-__all__ = ["TopoConfig", "train_topo", "pixel_filters"]
+__all__ = ["TopoConfig", "GroupConfig", "train_topo", "pixel_filters"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class TopoConfig(TrainConfig):
     map_side: int = field(default=16, metadata={"help": "The map is map_side × map_side units (a torus)."})
     pool: int = field(default=3, metadata={"help": "Pools are pool × pool neighbourhoods on the map."})
     wrap: bool = field(default=True, metadata={"help": "Wrap the map at its edges (a torus) or clip the pools there."})
+    layout: str = field(default="torus", metadata={
+        "help": "torus: overlapping pool×pool neighbourhoods of the map; blocks: non-overlapping pools of "
+                "--pool consecutive units (no map).", "choices": ("torus", "blocks")})
     encoder: str = field(default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS})
     lam: float = field(default=0.3, metadata={"help": "λ, the weight of the group norm in the energy."})
     eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
@@ -58,7 +61,13 @@ class TopoConfig(TrainConfig):
         check(self.n_patches >= self.batch_size, f"--n-patches ({self.n_patches}) must be >= --batch-size ({self.batch_size})")
         check(0 < self.keep_variance <= 1, f"--keep-variance must be in (0, 1], got {self.keep_variance}")
         check(self.map_side >= 2, f"--map-side must be >= 2, got {self.map_side}")
-        check(1 <= self.pool <= self.map_side, f"--pool must be in 1..--map-side ({self.map_side}), got {self.pool}")
+        check(self.layout in ("torus", "blocks"), f"--layout must be torus or blocks, got {self.layout!r}")
+        if self.layout == "torus":
+            check(1 <= self.pool <= self.map_side, f"--pool must be in 1..--map-side ({self.map_side}), got {self.pool}")
+        else:
+            check(self.pool >= 1 and self.map_side**2 % self.pool == 0,
+                  f"pools of {self.pool} units do not tile the {self.map_side ** 2} units; "
+                  f"choose --pool dividing --map-side²")
         check(self.encoder in ENCODERS, f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
         check(self.eps > 0, f"--eps must be > 0, got {self.eps}")
@@ -66,6 +75,14 @@ class TopoConfig(TrainConfig):
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         check(self.fit_units >= 0, f"--fit-units must be >= 0, got {self.fit_units}")
+
+
+@dataclass(frozen=True)
+class GroupConfig(TopoConfig):
+    """Group-sparse auto-encoder with non-overlapping pools (256 units in pools of 4)."""
+
+    layout: str = field(default="blocks", metadata=TopoConfig.__dataclass_fields__["layout"].metadata)
+    pool: int = field(default=4, metadata={"help": "Units per pool (blocks) or the pool side on the map (torus)."})
 
 
 def pixel_filters(model: GroupSparseAE, whitening) -> torch.Tensor:
@@ -80,7 +97,10 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
     whitening = pca_fit(raw, cfg.keep_variance)
     X = whitening.apply(raw).to(device)
     N, k = X.shape
-    pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
+    if cfg.layout == "torus":
+        pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
+    else:
+        pools = block_pools(cfg.map_side**2, cfg.pool)
     model = GroupSparseAE(k, pools, encoder=cfg.encoder, eps=cfg.eps,
                           generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -143,7 +163,8 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         **{f"invariance_single_{kind}": v.single for kind, v in inv.items()},
         **{f"invariance_pooled_{kind}": v.pooled for kind, v in inv.items()},
     })
-    if fit_n == m:
+    on_map = fit_n == m and cfg.layout == "torus"
+    if on_map:
         theta = np.array([f.orientation for f in fits])
         near = neighbour_orientation_ratio(theta, side, wrap=cfg.wrap, seed=cfg.seed)
         pinwheels = find_pinwheels(theta, side, wrap=cfg.wrap)
@@ -155,7 +176,7 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         })
     if run.is_main:
         for name, fig in topo_figures(images, side, run.dir / "metrics.jsonl",
-                                      (theta, pinwheels) if fit_n == m else None).items():
+                                      (theta, pinwheels) if on_map else None).items():
             run.save_figure(name, fig)
         run.export_weights("topo", {**{k_: v.detach().cpu() for k_, v in model.state_dict().items()},
                                     "filters": filters, "whitening": whitening.matrix, "unwhitening": whitening.inverse,
