@@ -48,9 +48,9 @@ class TopoConfig(TrainConfig):
         "help": "torus: overlapping pool×pool neighbourhoods of the map; blocks: non-overlapping pools of "
                 "--pool consecutive units (no map).", "choices": ("torus", "blocks")})
     encoder: str = field(default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS})
-    lam: float = field(default=0.3, metadata={"help": "λ, the weight of the group norm in the energy."})
+    lam: float = field(default=0.5, metadata={"help": "λ, the weight of the group norm in the energy."})
     eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
-    steps: int = field(default=6000, metadata={"help": "Adam steps."})
+    steps: int = field(default=15000, metadata={"help": "Adam steps."})
     batch_size: int = field(default=512, metadata={"help": "Patches per step."})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate (cosine decay over the last half of the steps)."})
     fit_units: int = field(default=0, metadata={"help": "Units whose filters get a Gabor fit at the end (0: all)."})
