@@ -117,6 +117,20 @@ def test_group_sparse_dictionary_switches_pools_on_and_off(tmp_path):
         dataclasses.replace(tiny_config(), pool_size=4, solver="cod")
 
 
+def test_tree_dictionary_prunes_rarely_used_branches(tmp_path):
+    cfg = tiny_config(tree="2,3", n_atoms=7, lam=0.2, prune_below=0.3)
+    run = Run.create("sparse", "dict", cfg, out=tmp_path / "run")
+    metrics = train_dictionary(cfg, run)
+    assert metrics["tree_nodes"] == 7 and 1 <= metrics["tree_nodes_kept"] <= 7
+    assert metrics["pruned_fraction"] == pytest.approx(1 - metrics["tree_nodes_kept"] / 7)
+    assert metrics["objective_pruned"] >= metrics["objective"] - 1e-6  # fewer atoms never lower the optimum
+    assert (tmp_path / "run" / "tree.png").exists()
+    with pytest.raises(ConfigError, match="has 7 nodes; give --n-atoms 7"):
+        tiny_config(tree="2,3")
+    with pytest.raises(ConfigError, match="--tree must be two integers"):
+        tiny_config(tree="2-3", n_atoms=7)
+
+
 class _StopsEarly(Run):
     """A real run whose loop is cut after ``stop`` steps (as if the process were killed)."""
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import torch
 
 from ebmlab.data import dataset_names, epoch_batches, load_dataset, load_patches
+from ebmlab.errors import ConfigError
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, init_from_data
-from ebmlab.sparse.groups import block_pools
+from ebmlab.sparse.groups import block_pools, tree_pools
 from ebmlab.sparse.solvers import SOLVERS, get_solver, lasso_objective
 
-__all__ = ["DictConfig", "train_dictionary", "load_signals", "dictionary_figures"]
+__all__ = ["DictConfig", "train_dictionary", "load_signals", "dictionary_figures", "tree_shape"]
 
 DATA_CHOICES = ("patches", *dataset_names())
 
@@ -52,6 +53,11 @@ class DictConfig(TrainConfig):
     pool_size: int = field(default=1, metadata={
         "help": "1: the L1 penalty; k > 1: the group norm Σ_j ‖z_{P_j}‖₂ over pools of k consecutive atoms "
                 "(inference by ista or fista)."})
+    tree: str = field(default="", metadata={
+        "help": "B,D: the atoms are the nodes of a complete tree of branching B and depth D (breadth-first; "
+                "--n-atoms must be their number), one pool per sub-tree; rarely used branches are pruned at the end."})
+    prune_below: float = field(default=0.01, metadata={
+        "help": "With --tree: prune a sub-tree whose atoms are used by fewer than this fraction of held-out signals."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,6 +75,14 @@ class DictConfig(TrainConfig):
         check(self.solver_tol >= 0, f"--solver-tol must be >= 0, got {self.solver_tol}")
         check(self.eval_n >= 1, f"--eval-n must be >= 1, got {self.eval_n}")
         check(self.pool_size >= 1, f"--pool-size must be >= 1, got {self.pool_size}")
+        check(0 <= self.prune_below < 1, f"--prune-below must be in [0, 1), got {self.prune_below}")
+        if self.tree:
+            b, d = tree_shape(self.tree)
+            nodes = d if b == 1 else (b**d - 1) // (b - 1)
+            check(self.n_atoms == nodes, f"a tree of branching {b} and depth {d} has {nodes} nodes; "
+                                         f"give --n-atoms {nodes} with --tree {self.tree}")
+            check(self.pool_size == 1, "--tree and --pool-size are two kinds of pools; give one of them")
+            check(self.solver in ("ista", "fista"), f"--tree needs --solver ista or fista, got {self.solver!r}")
         if self.pool_size > 1:
             check(self.n_atoms % self.pool_size == 0,
                   f"pools of {self.pool_size} atoms do not tile {self.n_atoms} atoms; "
@@ -76,6 +90,16 @@ class DictConfig(TrainConfig):
             check(self.solver in ("ista", "fista"), f"--pool-size > 1 needs --solver ista or fista, got {self.solver!r}")
         if self.data == "patches":
             check(self.batch_size <= self.n_patches, f"--batch-size ({self.batch_size}) must be <= --n-patches ({self.n_patches})")
+
+
+def tree_shape(text: str) -> tuple[int, int]:
+    """(branching, depth) from "B,D"; a one-line error otherwise."""
+    try:
+        b, d = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--tree must be two integers B,D (branching, depth), e.g. 3,4; got {text!r}") from None
+    check(b >= 1 and d >= 1, f"--tree needs branching >= 1 and depth >= 1, got {text!r}")
+    return b, d
 
 
 def load_signals(cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
@@ -108,7 +132,11 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
     init = init_from_data(X, cfg.n_atoms, torch.Generator().manual_seed(cfg.seed))
     dictionary = Dictionary(n, cfg.n_atoms, weight=init).to(device)
     start = run.restore(dictionary=dictionary)
-    pools = block_pools(cfg.n_atoms, cfg.pool_size).to(device) if cfg.pool_size > 1 else None
+    pools = None
+    if cfg.pool_size > 1:
+        pools = block_pools(cfg.n_atoms, cfg.pool_size).to(device)
+    elif cfg.tree:
+        pools = tree_pools(*tree_shape(cfg.tree)).to(device)
     group = {} if pools is None else {"pools": pools}
     infer = get_solver(cfg.solver)
     X = X.to(device)
@@ -157,9 +185,21 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
     if pools is not None:
         zero_pools = pools.norms(Z) == 0
         result["zero_pool_fraction"] = float(zero_pools.float().mean())
+    kept = None
+    if cfg.tree:
+        # a node's sub-tree is used by a signal when any of its atoms is non-zero in that signal's code
+        usage = (~zero_pools).float().mean(0).cpu()
+        kept = usage >= cfg.prune_below
+        result.update({"tree_nodes": cfg.n_atoms, "tree_nodes_kept": int(kept.sum()),
+                       "pruned_fraction": float(1 - kept.float().mean())})
+        Dk = D * kept.to(D)
+        Zk = get_solver("fista")(Xe, Dk, cfg.lam, max_iter=2000, tol=1e-7, pools=pools).z
+        result["objective_pruned"] = float(lasso_objective(Xe, Dk, Zk, cfg.lam, pools).mean())
     if run.is_main:
         for name, fig in dictionary_figures(D.cpu(), shape, run.dir / "metrics.jsonl").items():
             run.save_figure(name, fig)
+        if cfg.tree:
+            run.save_figure("tree", tree_figure(D.cpu(), shape, *tree_shape(cfg.tree), kept))
         run.export_weights("dictionary", {"D": D.cpu()})
     return result
 
@@ -192,3 +232,31 @@ def dictionary_figures(D: torch.Tensor, shape: tuple[int, int], metrics_log) -> 
         ax.set_title("energy of the mini-batches during learning", fontsize=10)
         figs["energy"] = fig
     return figs
+
+
+def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor):
+    """The atoms of a tree dictionary level by level (root on top); pruned atoms are greyed out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ebmlab.viz.grid import image_grid
+
+    atoms = D.T.reshape(D.shape[1], 1, *shape).clone()
+    lo, hi = atoms.amin(dim=(1, 2, 3), keepdim=True), atoms.amax(dim=(1, 2, 3), keepdim=True)
+    atoms = (atoms - lo) / (hi - lo).clamp_min(1e-12)
+    atoms[~kept] = 0.5 + 0.15 * (atoms[~kept] - 0.5)  # faded
+    fig, axes = plt.subplots(depth, 1, figsize=(min(16, 1 + 0.5 * branching ** (depth - 1)), 1.1 * depth + 0.4),
+                             squeeze=False)
+    start = 0
+    for level in range(depth):
+        count = branching**level
+        grid = image_grid(atoms[start : start + count], nrow=count, padding=1)
+        ax = axes[level, 0]
+        ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axis("off")
+        start += count
+    axes[0, 0].set_title(f"tree dictionary: {int(kept.sum())} of {len(kept)} atoms kept (faded: pruned)", fontsize=10)
+    fig.tight_layout()
+    return fig
