@@ -206,31 +206,15 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
 
 def dictionary_figures(D: torch.Tensor, shape: tuple[int, int], metrics_log) -> dict:
     """``atoms``: the atoms as image tiles; ``energy``: mini-batch energy against step."""
-    import matplotlib
+    from ebmlab.viz.curves import metric_figure
+    from ebmlab.viz.grid import tiles_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ebmlab.viz.curves import read_metrics_log
-    from ebmlab.viz.grid import image_grid
-
-    figs = {}
     m = D.shape[1]
-    atoms = D.T.reshape(m, 1, *shape)
-    grid = image_grid(atoms, nrow=min(16, m), padding=1, normalize=True, scale_each=True)
-    fig, ax = plt.subplots(figsize=(8, 8 * grid.shape[0] / grid.shape[1]))
-    ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(f"dictionary atoms ({m})", fontsize=10)
-    ax.axis("off")
-    figs["atoms"] = fig
-    records = [r for r in read_metrics_log(metrics_log) if "energy" in r]
-    if records:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.plot([r["step"] for r in records], [r["energy"] for r in records], lw=1.2)
-        ax.set_xlabel("step")
-        ax.set_ylabel("mean energy ½‖x − Dz‖² + λ‖z‖₁")
-        ax.set_title("energy of the mini-batches during learning", fontsize=10)
-        figs["energy"] = fig
+    figs = {"atoms": tiles_figure(D.T.reshape(m, 1, *shape), min(16, m), f"dictionary atoms ({m})")}
+    energy = metric_figure(metrics_log, "energy", "mean energy ½‖x − Dz‖² + λ‖z‖₁",
+                           "energy of the mini-batches during learning")
+    if energy is not None:
+        figs["energy"] = energy
     return figs
 
 

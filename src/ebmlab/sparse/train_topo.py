@@ -186,29 +186,13 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
 
 def topo_figures(images, side: int, metrics_log, orientation=None) -> dict:
     """``filters``: the decoder filters in map order; ``orientation_map``; ``energy`` against step."""
-    import matplotlib
+    from ebmlab.viz.curves import metric_figure
+    from ebmlab.viz.grid import tiles_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ebmlab.viz.curves import read_metrics_log
-    from ebmlab.viz.grid import image_grid
-
-    figs = {}
-    grid = image_grid(torch.from_numpy(images)[:, None], nrow=side, padding=1, normalize=True, scale_each=True)
-    fig, ax = plt.subplots(figsize=(8, 8))
-    ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(f"decoder filters on the {side}×{side} map", fontsize=10)
-    ax.axis("off")
-    figs["filters"] = fig
+    figs = {"filters": tiles_figure(torch.from_numpy(images)[:, None], side, f"decoder filters on the {side}×{side} map")}
     if orientation is not None:
         figs["orientation_map"] = orientation_figure(orientation[0], side, orientation[1])
-    records = [r for r in read_metrics_log(metrics_log) if "energy" in r]
-    if records:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.plot([r["step"] for r in records], [r["energy"] for r in records], lw=1.2)
-        ax.set_xlabel("step")
-        ax.set_ylabel("mean energy")
-        ax.set_title("energy of the mini-batches during learning", fontsize=10)
-        figs["energy"] = fig
+    energy = metric_figure(metrics_log, "energy", "mean energy", "energy of the mini-batches during learning")
+    if energy is not None:
+        figs["energy"] = energy
     return figs

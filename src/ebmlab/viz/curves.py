@@ -43,3 +43,16 @@ def plot_curves(records: list[dict], max_panels: int = 12):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def metric_figure(path: str | Path, key: str, ylabel: str, title: str):
+    """One logged scalar against step, from a run's metrics.jsonl; None when nothing was logged."""
+    records = [r for r in read_metrics_log(path) if key in r]
+    if not records:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["step"] for r in records], [r[key] for r in records], lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    return fig

@@ -65,3 +65,18 @@ def save_image_grid(path: str | Path, images: torch.Tensor | np.ndarray, **kwarg
     else:
         imsave(path, grid, format="png")
     return path
+
+
+def tiles_figure(images: torch.Tensor | np.ndarray, nrow: int, title: str, width: float = 8.0):
+    """A matplotlib figure of image tiles (K×1×h×w), each scaled to its own range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images, nrow=nrow, padding=1, normalize=True, scale_each=True)
+    fig, ax = plt.subplots(figsize=(width, width * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+    return fig
