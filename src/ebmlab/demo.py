@@ -37,7 +37,7 @@ def _steps(quick: bool) -> list[tuple[str, str, Any, Callable]]:
         ("sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
          train_lista),
         ("sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
-        ("sparse", "topo", TopoConfig(n_patches=20000, steps=2000), train_topo),
+        ("sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),
     ]
 
 
