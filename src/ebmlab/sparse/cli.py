@@ -15,6 +15,7 @@ def sparse() -> None:
     drsae   train a discriminative recurrent sparse auto-encoder (DrSAE)
     group   train an auto-encoder with group sparsity (non-overlapping pools)
     topo    learn a topographic map of filters (group sparsity over neighbourhoods)
+    lateral sparse coding with lateral inhibition |z|ᵀS|z| (tree-shaped or learned S)
     """
 
 
@@ -158,3 +159,29 @@ def topo_cmd(cfg: TopoConfig, run) -> dict:
       ebmlab sparse topo --map-side 20 --pool 5 --lam 0.5
     """
     return train_topo(cfg, run)
+
+
+from ebmlab.sparse.train_lateral import LateralConfig, train_lateral  # noqa: E402
+
+
+@train_command(sparse, "lateral", LateralConfig, family="sparse")
+def lateral_cmd(cfg: LateralConfig, run) -> dict:
+    """Sparse coding with lateral inhibition between units.
+
+    Gregor, Szlam & LeCun, NIPS 2011. Energy ½‖x − Dz‖² + λ‖z‖₁ + |z|ᵀS|z|,
+    codes by proximal gradient, D by projected gradient steps. --inhibition
+    tree: S is zero along the paths of a --tree B,D and --strength elsewhere, so
+    the active units of a code lie on one path and the dictionary grows into a
+    tree; --inhibition learned: S by gradient ascent within [0, --s-max].
+
+    \b
+    Writes metrics.json (path_coactivity: share of co-active unit pairs on one
+    tree path, beside the same without inhibition and by chance; s_min, s_max;
+    energy, ...), tree.png (atoms level by level), inhibition.png, report.html.
+
+    \b
+    Examples:
+      ebmlab sparse lateral                              # 40 units on a ternary tree
+      ebmlab sparse lateral --inhibition learned --s-max 1
+    """
+    return train_lateral(cfg, run)

@@ -218,7 +218,8 @@ def dictionary_figures(D: torch.Tensor, shape: tuple[int, int], metrics_log) -> 
     return figs
 
 
-def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor):
+def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor,
+                title: str | None = None):
     """The atoms of a tree dictionary level by level (root on top); pruned atoms are greyed out."""
     import matplotlib
 
@@ -241,6 +242,8 @@ def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: 
         ax.imshow(grid[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")
         start += count
-    axes[0, 0].set_title(f"tree dictionary: {int(kept.sum())} of {len(kept)} atoms kept (faded: pruned)", fontsize=10)
+    if title is None:
+        title = f"tree dictionary: {int(kept.sum())} of {len(kept)} atoms kept (faded: pruned)"
+    axes[0, 0].set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
