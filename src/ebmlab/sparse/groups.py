@@ -157,7 +157,6 @@ def _dual_prox(V, pools: Pools, t, max_iter, tol):
 
     xi = V.new_zeros(N, p, k)
     y, s = xi, 1.0
-    U = V
     for _ in range(int(max_iter)):
         U_y = torch.cat([primal(y), V.new_zeros(N, 1)], 1)
         g = y + step * U_y[:, idx] * live
@@ -169,18 +168,17 @@ def _dual_prox(V, pools: Pools, t, max_iter, tol):
         xi, s = xi_new, s_next
         if change <= tol * max(float(torch.linalg.vector_norm(xi)), 1e-30):
             break
-    U = primal(xi)
-    return U
+    return primal(xi)
 
 
-def _check_size(m: int, size: int, what: str) -> None:
+def _check_size(size: int, what: str) -> None:
     if size < 1:
         raise ConfigError(f"{what} must be >= 1, got {size}")
 
 
 def block_pools(m: int, size: int, weight: float = 1.0) -> Pools:
     """Non-overlapping pools of ``size`` consecutive units; ``size`` must divide m."""
-    _check_size(m, size, "pool size")
+    _check_size(size, "pool size")
     if m % size:
         raise ConfigError(f"pools of {size} units do not tile {m} units; choose a pool size that divides {m}")
     index = torch.arange(m).reshape(m // size, size)
@@ -198,7 +196,7 @@ def torus_pools(m: int, size: int, wrap: bool = True, weight: float = 1.0) -> Po
     With ``wrap`` the map is a torus (neighbourhoods wrap at the edges); without
     it they are clipped at the edges. The weight of each pool is ``weight``.
     """
-    _check_size(m, size, "neighbourhood size")
+    _check_size(size, "neighbourhood size")
     side = math.isqrt(m)
     if side * side != m:
         raise ConfigError(f"a topographic map of {m} units is not square; wrapping needs a square map "
