@@ -16,7 +16,7 @@ import torch
 
 from ebmlab.data import dataset_names, epoch_batches, load_dataset, load_patches
 from ebmlab.errors import ConfigError
-from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, init_from_data
 from ebmlab.sparse.groups import block_pools, tree_pools
 from ebmlab.sparse.solvers import SOLVERS, get_solver, lasso_objective
@@ -143,8 +143,7 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
 
     per_epoch = N // cfg.batch_size
     batches: list[torch.Tensor] = []
-    sums = torch.zeros(3, dtype=torch.float64)
-    count = 0
+    running = RunningMean()
     for step in run.progress(range(start, cfg.steps), total=cfg.steps, desc="dict"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
@@ -155,13 +154,9 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
         # learning: projected gradient step on the mean energy, unit-norm atoms
         with torch.no_grad():
             dictionary.weight.copy_(dictionary_step(dictionary.weight, Xb, res.z, cfg.lr))
-        sums += torch.tensor([res.objective, float((res.z != 0).float().mean()), res.n_iter], dtype=torch.float64)
-        count += 1
+        running.add(energy=res.objective, nonzero_fraction=float((res.z != 0).float().mean()), solver_iterations=res.n_iter)
         if run.should_log(step + 1, cfg.steps):
-            energy, nz, iters = (sums / count).tolist()
-            run.log(step + 1, energy=energy, nonzero_fraction=nz, solver_iterations=iters)
-            sums.zero_()
-            count = 0
+            run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
             run.save_checkpoint(step + 1, dictionary=dictionary)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ebmlab.data import dataset_names, epoch_batches, load_dataset
-from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
 from ebmlab.sparse.drsae import DrSAE, UnitAnalysis, analyse_units
 from ebmlab.sparse.optim import OPTIMIZERS, lr_factor, make_optimizer
@@ -132,8 +132,7 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
     start = run.restore(model=model, optimizer=opt)
     x_dev, y_dev = x_train.to(device), y_train.to(device)
     batches: list[torch.Tensor] = []
-    running = torch.zeros(3, dtype=torch.float64)
-    running_n = 0
+    running = RunningMean()
     for step in run.progress(range(start, total), total=total, initial=start, desc="drsae"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
@@ -149,17 +148,16 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
         opt.step()
         model.normalise_decoder_()
         # each rank averages over its slice; the mean over ranks is the global batch mean
-        running += all_reduce_mean(terms, run.dist).cpu().double()
-        running_n += 1
+        rec, spars, cls = all_reduce_mean(terms, run.dist).cpu().double().tolist()
+        running.add(reconstruction=rec, sparsity=spars, classification=cls)
         if run.should_log(step + 1, total):
-            rec, spars, cls = (running / running_n).tolist()
+            means = running.pop()
+            rec, spars, cls = means["reconstruction"], means["sparsity"], means["classification"]
             metrics = {"reconstruction": rec, "sparsity": spars, "loss": rec + spars}
             if supervised:
                 metrics.update(classification=cls, loss=rec + spars + cfg.cls_weight * cls)
             metrics["lr"] = opt.param_groups[0]["lr"]
             run.log(step + 1, **metrics)
-            running.zero_()
-            running_n = 0
         if (step + 1) % per_epoch == 0 and (step + 1) > unsup_steps and run.is_main:
             run.log(step + 1, test_accuracy_epoch=accuracy(model, x_test, y_test))
         if run.should_checkpoint(step + 1, total):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ebmlab.data import epoch_batches, load_patches
-from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, init_from_data
 from ebmlab.sparse.lateral import (
     inhibition_step,
@@ -83,6 +83,7 @@ def train_lateral(cfg: LateralConfig, run: Run) -> dict:
     X = X.to(device)
     per_epoch = X.shape[0] // cfg.batch_size
     batches: list[torch.Tensor] = []
+    running = RunningMean()
     for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc="lateral"):
         epoch, k = divmod(step, per_epoch)
         if k == 0 or not batches:
@@ -93,8 +94,9 @@ def train_lateral(cfg: LateralConfig, run: Run) -> dict:
             dictionary.weight.copy_(dictionary_step(dictionary.weight, Xb, res.z, cfg.lr))
             if cfg.inhibition == "learned":
                 inhib.S.copy_(inhibition_step(inhib.S, res.z, cfg.s_lr, cfg.s_max))
+        running.add(energy=res.objective, nonzero_fraction=float((res.z != 0).float().mean()))
         if run.should_log(step + 1, cfg.steps):
-            run.log(step + 1, energy=res.objective, nonzero_fraction=float((res.z != 0).float().mean()))
+            run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
             run.save_checkpoint(step + 1, dictionary=dictionary, inhibition=inhib)
 

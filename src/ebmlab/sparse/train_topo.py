@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ebmlab.data import epoch_batches, load_patches, pca_fit
-from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.sparse.group_ae import ENCODERS, GroupSparseAE
 from ebmlab.sparse.groups import block_pools, torus_pools
 from ebmlab.sparse.invariance import invariance, transformed_pairs
@@ -107,7 +107,7 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
     start = run.restore(model=model, optimizer=opt)
     per_epoch = N // cfg.batch_size
     batches: list[torch.Tensor] = []
-    running, count = torch.zeros(3, dtype=torch.float64), 0
+    running = RunningMean()
     for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc="topo"):
         epoch, i = divmod(step, per_epoch)
         if i == 0 or not batches:
@@ -119,13 +119,10 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         terms["total"].backward()
         opt.step()
         model.normalise_decoder_()
-        running += torch.tensor([float(terms[t].detach()) for t in ("reconstruction", "group", "total")], dtype=torch.float64)
-        count += 1
+        running.add(reconstruction=terms["reconstruction"].detach(), group=terms["group"].detach(),
+                    energy=terms["total"].detach())
         if run.should_log(step + 1, cfg.steps):
-            rec, grp, tot = (running / count).tolist()
-            run.log(step + 1, reconstruction=rec, group=grp, energy=tot)
-            running.zero_()
-            count = 0
+            run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
             run.save_checkpoint(step + 1, model=model, optimizer=opt)
 
