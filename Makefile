@@ -28,6 +28,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_lista.py
 	$(BIN)/python benchmarks/bench_drsae.py --data mnist5k
 	$(BIN)/python benchmarks/bench_drsae.py --data fashion-mnist
+	$(BIN)/python benchmarks/bench_group_solver.py
+	$(BIN)/python benchmarks/bench_topo.py
+	$(BIN)/python benchmarks/bench_conv.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

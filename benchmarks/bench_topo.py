@@ -22,52 +22,26 @@ Writes benchmarks/results/topo.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from seed_runs import ROOT, run_seeds, split_extra, write_result
+
 KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", "n_pinwheels",
         "relative_reconstruction_error", "whitened_dims", "invariance_ratio", "invariance_ratio_shift",
         "invariance_ratio_rotation")
 
 
 def main() -> None:
-    argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = split_extra(sys.argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--parallel", type=int, default=2, help="runs at once (one torch thread each)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench-topo"))
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     start = time.time()
-    rows, pending = [], list(seeds)
-    running: dict[int, subprocess.Popen] = {}
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            seed = pending.pop(0)
-            out = Path(args.out) / f"seed{seed}"
-            cmd = [sys.executable, "-m", "ebmlab", "sparse", "topo", "--seed", str(seed), *extra, "--out", str(out)]
-            running[seed] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for seed, proc in list(running.items()):
-            if proc.poll() is not None:
-                del running[seed]
-                if proc.returncode:
-                    sys.exit(f"seed {seed} failed: {proc.stderr.read().strip()}")
-                m = json.loads((Path(args.out) / f"seed{seed}" / "metrics.json").read_text())
-                rows.append({"seed": seed, **{k: m[k] for k in KEYS}})
-                print(json.dumps(rows[-1]), flush=True)
-        time.sleep(1)
-    rows.sort(key=lambda r: r["seed"])
+    rows = run_seeds(["sparse", "topo"], [int(s) for s in args.seeds.split(",")], extra, args.out, KEYS, args.parallel)
     mean = {k: statistics.mean(r[k] for r in rows) for k in KEYS}
     result = {
         "benchmark": "topo",
@@ -82,8 +56,7 @@ def main() -> None:
                     "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows)},
         "wall_s": round(time.time() - start, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "topo.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_result("topo", result)
     print("\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² | pinwheels "
           "| invariance pooled/single (shift, rotation) | rel. reconstruction error |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -77,6 +77,22 @@ def test_zca_fit_whitening_matrix_and_inverse():
     assert float(y_damped.var(0).sum()) < 0.9 * 16
 
 
+def test_low_pass_zca_keeps_the_leading_components_in_pixel_space():
+    x = load_patches(n=5000, size=6, seed=0, remove_mean=False, contrast=False)
+    w = zca_fit(x, eps=1e-8, keep_variance=0.9)
+    y = w.apply(x).double()
+    assert y.shape == (5000, 36) and torch.allclose(w.matrix, w.matrix.T, atol=1e-5)
+    evals = torch.linalg.eigvalsh(y.T @ y / y.shape[0])
+    k = int((evals > 0.5).sum())  # the kept components are whitened, the dropped ones are gone
+    assert 1 < k < 36 and float(evals[: 36 - k].abs().max()) < 1e-3 and float((evals[-k:] - 1).abs().max()) < 1e-2
+    # the kept components hold ~90 % of the variance: undo() gives back that part of x
+    centred = x - x.mean(0)
+    kept = float((w.undo(w.apply(x)) - x.mean(0)).pow(2).sum() / centred.pow(2).sum())
+    assert 0.88 < kept < 0.97
+    with pytest.raises(DataError, match="keep_variance"):
+        zca_fit(x, keep_variance=0.0)
+
+
 def test_fast_after_first_load():
     load_patches(n=10, size=8, seed=0)
     start = time.perf_counter()

@@ -38,8 +38,14 @@ class Whitening:
         return y @ self.inverse.to(y.dtype) + self.mean.to(y.dtype)
 
 
-def zca_fit(x: torch.Tensor, eps: float = 1e-2) -> Whitening:
-    """Fit ZCA whitening on rows x (N×d); ``eps`` is relative to the mean eigenvalue."""
+def zca_fit(x: torch.Tensor, eps: float = 1e-2, keep_variance: float = 1.0) -> Whitening:
+    """Fit ZCA whitening on rows x (N×d); ``eps`` is relative to the mean eigenvalue.
+
+    With ``keep_variance`` < 1 only the leading principal components that hold that
+    fraction of the variance are kept (the others are set to zero): a low-pass ZCA whose
+    output stays in pixel space, so local structure survives (``inverse`` maps back the
+    kept components only).
+    """
     if x.ndim != 2 or x.shape[0] < 2:
         raise DataError(f"ZCA needs a matrix of at least 2 rows, got shape {tuple(x.shape)}")
     if eps <= 0:
@@ -53,6 +59,12 @@ def zca_fit(x: torch.Tensor, eps: float = 1e-2) -> Whitening:
     eps_abs = eps * float(evals.mean())
     if eps_abs == 0:
         raise DataError("ZCA cannot be fitted on rows that are all equal")
+    if not 0 < keep_variance <= 1:
+        raise DataError(f"keep_variance must be in (0, 1], got {keep_variance}")
+    if keep_variance < 1:  # eigh sorts ascending: drop the weakest components beyond keep_variance
+        share = torch.flip(evals, [0]).cumsum(0) / evals.sum()
+        k = int(torch.searchsorted(share, torch.tensor(keep_variance, dtype=share.dtype))) + 1
+        evals, evecs = evals[-k:], evecs[:, -k:]
     scale = evals + eps_abs
     matrix = (evecs * scale.rsqrt()) @ evecs.T
     inverse = (evecs * scale.sqrt()) @ evecs.T

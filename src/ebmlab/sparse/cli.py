@@ -15,7 +15,9 @@ def sparse() -> None:
     drsae   train a discriminative recurrent sparse auto-encoder (DrSAE)
     group   train an auto-encoder with group sparsity (non-overlapping pools)
     topo    learn a topographic map of filters (group sparsity over neighbourhoods)
+    local   learn a topographic map over whole images with local, unshared filters
     lateral sparse coding with lateral inhibition |z|ᵀS|z| (tree-shaped or learned S)
+    conv    pre-train convolutional group-sparse layers (stacked) and probe their features
     """
 
 
@@ -185,3 +187,62 @@ def lateral_cmd(cfg: LateralConfig, run) -> dict:
       ebmlab sparse lateral --inhibition learned --s-max 1
     """
     return train_lateral(cfg, run)
+
+
+from ebmlab.sparse.train_conv import ConvConfig, train_conv  # noqa: E402
+
+
+@train_command(sparse, "conv", ConvConfig, family="sparse")
+def conv_cmd(cfg: ConvConfig, run) -> dict:
+    """Pre-train convolutional group-sparse layers, one on top of the other, and probe their features.
+
+    Kavukcuoglu et al., CVPR 2009; Jarrett et al., ICCV 2009. Each layer is an
+    auto-encoder z = s · relu(W ∗ x − b), x̂ = D ∗ z (unit-norm filters D_k) with
+    energy ½‖x − x̂‖² + λ Σ_P √(ε + ‖z_P‖²) over --pool × --pool windows of every
+    code map (L2 pooling). Layer 2 learns on layer 1's pooled maps, and so on.
+    The decoders are then discarded and a linear classifier is trained on the
+    top layer's pooled maps, beside raw pixels, one layer, and random filters
+    of the same shape.
+
+    \b
+    Writes metrics.json (probe_accuracy and probe_accuracy_{layer1,pixels,random,
+    random_layer1}; invariance_ratio of pooled maps against single units under
+    1–2 px shifts and 5–15° rotations; reconstruction per layer, ...), the
+    figures filters.png and probe.png, the weights (conv.safetensors), report.html.
+
+    \b
+    Examples:
+      ebmlab sparse conv                                 # Fashion-MNIST, 32 7×7 then 64 5×5 filters
+      ebmlab sparse conv --data mnist5k --epochs 2 --out runs/conv-mnist
+      ebmlab sparse conv --channels 32 --kernels 9       # one layer
+      ebmlab sparse conv --resume runs/conv-mnist        # continue an interrupted run
+    """
+    return train_conv(cfg, run)
+
+
+from ebmlab.sparse.train_local import LocalConfig, train_local  # noqa: E402
+
+
+@train_command(sparse, "local", LocalConfig, family="sparse")
+def local_cmd(cfg: LocalConfig, run) -> dict:
+    """Learn a topographic map over whole images with local filters and no weight sharing.
+
+    Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009 (image-level training). The
+    units form a --map-side × --map-side map laid over --image-size crops of
+    natural photographs (ZCA-whitened); each unit has its own encoder and
+    decoder filter on a --window × --window window, neighbours on the map having
+    neighbouring windows. The energy ½‖x − x̂‖² + λ Σ_j √(ε + ‖z_{P_j}‖²) over
+    overlapping --pool × --pool neighbourhoods organises the filters' orientation
+    into a map with pinwheels.
+
+    \b
+    Writes metrics.json (neighbour_orientation_ratio, n_pinwheels,
+    gabor_fit_fraction, relative_reconstruction_error, ...), filters.png (the
+    filters in map order), orientation_map.png, the weights and report.html.
+
+    \b
+    Examples:
+      ebmlab sparse local                                # 32×32 crops, 24×24 map, 10×10 windows
+      ebmlab sparse local --map-side 32 --steps 8000 --out runs/local-32
+    """
+    return train_local(cfg, run)

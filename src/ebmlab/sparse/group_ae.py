@@ -51,7 +51,10 @@ class GroupSparseAE(nn.Module):
         return self.D.shape[1]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        a = x @ self.W.T
+        return self.activate(x @ self.W.T)
+
+    def activate(self, a: torch.Tensor) -> torch.Tensor:
+        """s ⊙ h(a − b) for the filter responses a = W x."""
         if self.encoder_kind == "linear":
             h = a - self.b
         elif self.encoder_kind == "relu":

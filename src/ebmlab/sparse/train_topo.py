@@ -31,7 +31,7 @@ from ebmlab.sparse.topography import (
     orientation_figure,
 )
 
-__all__ = ["TopoConfig", "GroupConfig", "train_topo", "pixel_filters"]
+__all__ = ["TopoConfig", "GroupConfig", "train_topo", "fit_group_ae", "pixel_filters", "topo_figures"]
 
 
 @dataclass(frozen=True)
@@ -90,31 +90,28 @@ def pixel_filters(model: GroupSparseAE, whitening) -> torch.Tensor:
     return model.D.detach().T.cpu() @ whitening.inverse
 
 
-def train_topo(cfg: TopoConfig, run: Run) -> dict:
-    """Train a topographic map; return metrics of the map (see the module doc)."""
-    device = run.device
-    raw = load_patches(n=cfg.n_patches, size=cfg.patch_size, seed=cfg.seed, contrast=False)
-    whitening = pca_fit(raw, cfg.keep_variance)
-    X = whitening.apply(raw).to(device)
-    N, k = X.shape
-    if cfg.layout == "torus":
-        pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
-    else:
-        pools = block_pools(cfg.map_side**2, cfg.pool)
-    model = GroupSparseAE(k, pools, encoder=cfg.encoder, eps=cfg.eps,
-                          generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+def fit_group_ae(model: GroupSparseAE, X: torch.Tensor, cfg, run: Run, desc: str, lam_warmup: int = 0) -> None:
+    """Learning: Adam on the mean energy of mini-batches of the rows of X, decoder kept at unit norm.
+
+    ``cfg`` gives ``lam``, ``steps``, ``batch_size``, ``lr`` (cosine decay over the last half of
+    the steps) and ``seed`` (batch order); checkpoints, resume and the metrics log go through ``run``.
+    With ``lam_warmup`` > 0, λ grows linearly from 0 over that many steps, so that the encoder
+    learns to reconstruct before the group norm can switch every unit off.
+    """
+    N = X.shape[0]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start = run.restore(model=model, optimizer=opt)
     per_epoch = N // cfg.batch_size
     batches: list[torch.Tensor] = []
     running = RunningMean()
-    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc="topo"):
+    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc=desc):
         epoch, i = divmod(step, per_epoch)
         if i == 0 or not batches:
             batches = list(epoch_batches(N, cfg.batch_size, cfg.seed, epoch))
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, cfg.steps // 2, cfg.steps, "cosine")
-        terms = model.energy(X[batches[i].to(device)], cfg.lam)
+        lam = cfg.lam * min(1.0, (step + 1) / lam_warmup) if lam_warmup else cfg.lam
+        terms = model.energy(X[batches[i].to(X.device)], lam)
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
@@ -125,6 +122,22 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
             run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
             run.save_checkpoint(step + 1, model=model, optimizer=opt)
+
+
+def train_topo(cfg: TopoConfig, run: Run) -> dict:
+    """Train a topographic map; return metrics of the map (see the module doc)."""
+    device = run.device
+    raw = load_patches(n=cfg.n_patches, size=cfg.patch_size, seed=cfg.seed, contrast=False)
+    whitening = pca_fit(raw, cfg.keep_variance)
+    X = whitening.apply(raw).to(device)
+    k = X.shape[1]
+    if cfg.layout == "torus":
+        pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
+    else:
+        pools = block_pools(cfg.map_side**2, cfg.pool)
+    model = GroupSparseAE(k, pools, encoder=cfg.encoder, eps=cfg.eps,
+                          generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    fit_group_ae(model, X, cfg, run, "topo")
 
     # the map: filters in pixel space, Gabor fits, orientations, neighbours, pinwheels
     with torch.no_grad():

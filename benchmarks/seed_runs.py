@@ -1,0 +1,64 @@
+"""Run one ``ebmlab`` training command for several seeds, each in its own process.
+
+Shared by the benchmarks that report a claim over seeds. Arguments after ``--``
+on a benchmark's command line are passed on to every run; ``parallel`` runs go
+at once, each with one torch thread when more than one runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(benchmark's own arguments, arguments after ``--`` for every run)."""
+    if "--" not in argv:
+        return argv, []
+    i = argv.index("--")
+    return argv[:i], argv[i + 1 :]
+
+
+def run_seeds(command: list[str], seeds: list[int], extra: list[str], out: str | Path, keys: tuple[str, ...],
+              parallel: int = 1) -> list[dict]:
+    """Run ``ebmlab <command> --seed S <extra> --out OUT/seedS`` per seed; return the chosen metrics per seed.
+
+    A key the run did not write (e.g. a second layer's metric for one layer) is left out of its row.
+    """
+    env = {**os.environ, "TQDM_DISABLE": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    if parallel > 1:
+        env["OMP_NUM_THREADS"] = "1"
+    rows, pending = [], list(seeds)
+    running: dict[int, subprocess.Popen] = {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            seed = pending.pop(0)
+            folder = Path(out) / f"seed{seed}"
+            cmd = [sys.executable, "-m", "ebmlab", *command, "--seed", str(seed), *extra, "--out", str(folder)]
+            running[seed] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for seed, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[seed]
+                if proc.returncode:
+                    sys.exit(f"seed {seed} failed: {proc.stderr.read().strip()}")
+                m = json.loads((Path(out) / f"seed{seed}" / "metrics.json").read_text())
+                rows.append({"seed": seed, **{k: m[k] for k in keys if k in m}})
+                print(json.dumps(rows[-1]), flush=True)
+        time.sleep(1)
+    return sorted(rows, key=lambda r: r["seed"])
+
+
+def write_result(name: str, result: dict) -> Path:
+    """benchmarks/results/<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
