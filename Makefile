@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_drsae.py --data fashion-mnist
 	$(BIN)/python benchmarks/bench_group_solver.py
 	$(BIN)/python benchmarks/bench_topo.py
+	$(BIN)/python benchmarks/bench_local.py
 	$(BIN)/python benchmarks/bench_conv.py
 
 clean:

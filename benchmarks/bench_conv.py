@@ -21,12 +21,7 @@ Writes benchmarks/results/conv.json (conv_<tag>.json with --tag) and prints a ma
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
-import time
-
-from seed_runs import ROOT, run_seeds, split_extra, write_result
+from seed_runs import seed_bench, write_result
 
 KEYS = ("probe_accuracy", "probe_accuracy_layer1", "probe_accuracy_random", "probe_accuracy_random_layer1",
         "probe_accuracy_pixels", "invariance_ratio_layer1", "invariance_ratio_layer1_shift",
@@ -35,30 +30,14 @@ KEYS = ("probe_accuracy", "probe_accuracy_layer1", "probe_accuracy_random", "pro
 
 
 def main() -> None:
-    argv, extra = split_extra(sys.argv[1:])
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--parallel", type=int, default=1, help="runs at once (one torch thread each when > 1)")
-    p.add_argument("--tag", default="", help="results go to conv_<tag>.json")
-    p.add_argument("--out", default=str(ROOT / "runs" / "bench-conv"))
-    args = p.parse_args(argv)
-    start = time.time()
-    rows = run_seeds(["sparse", "conv"], [int(s) for s in args.seeds.split(",")], extra, args.out, KEYS, args.parallel)
-    mean = {k: statistics.mean(r[k] for r in rows) for k in KEYS if all(k in r for r in rows)}
-    result = {
-        "benchmark": "conv",
-        "command": "python benchmarks/bench_conv.py " + " ".join(sys.argv[1:]),
-        "settings": extra or "defaults of ebmlab sparse conv",
-        "rows": rows,
-        "mean": mean,
-        "targets": {"probe_accuracy": ">= 0.89", "invariance_ratio_layer1_shift": ">= 1.5",
-                    "invariance_ratio_layer1_rotation": ">= 1.5"},
-        "reached": {"probe": all(r["probe_accuracy"] >= 0.89 for r in rows),
-                    "invariance": all(min(r["invariance_ratio_layer1_shift"], r["invariance_ratio_layer1_rotation"]) >= 1.5
-                                      for r in rows)},
-        "wall_s": round(time.time() - start, 1),
-    }
-    write_result(f"conv_{args.tag}" if args.tag else "conv", result)
+    result, name = seed_bench("conv", ["sparse", "conv"], KEYS, __doc__, parallel=1, tagged=True)
+    rows, mean = result["rows"], result["mean"]
+    result["targets"] = {"probe_accuracy": ">= 0.89", "invariance_ratio_layer1_shift": ">= 1.5",
+                         "invariance_ratio_layer1_rotation": ">= 1.5"}
+    result["reached"] = {"probe": all(r["probe_accuracy"] >= 0.89 for r in rows),
+                         "invariance": all(min(r["invariance_ratio_layer1_shift"],
+                                               r["invariance_ratio_layer1_rotation"]) >= 1.5 for r in rows)}
+    write_result(name, result)
     def pct(r, k):
         return f"{100 * r[k]:.2f} %" if k in r else "–"
 
@@ -75,7 +54,7 @@ def main() -> None:
               f"({num(r, 'invariance_ratio_layer1_shift')}, {num(r, 'invariance_ratio_layer1_rotation')}) | "
               f"{num(r, 'invariance_ratio_layer2')} | {r['relative_reconstruction_error_layer1']:.3f}, "
               f"{num(r, 'relative_reconstruction_error_layer2')} |")
-    print(f"\nreached: {result['reached']}; wrote {'conv_' + args.tag if args.tag else 'conv'}.json ({result['wall_s']:.0f} s)")
+    print(f"\nreached: {result['reached']}; wrote {name}.json ({result['wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":

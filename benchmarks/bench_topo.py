@@ -21,12 +21,7 @@ Writes benchmarks/results/topo.json and prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
-import time
-
-from seed_runs import ROOT, run_seeds, split_extra, write_result
+from seed_runs import seed_bench, write_result
 
 KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", "n_pinwheels",
         "relative_reconstruction_error", "whitened_dims", "invariance_ratio", "invariance_ratio_shift",
@@ -34,29 +29,14 @@ KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", 
 
 
 def main() -> None:
-    argv, extra = split_extra(sys.argv[1:])
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--parallel", type=int, default=2, help="runs at once (one torch thread each)")
-    p.add_argument("--out", default=str(ROOT / "runs" / "bench-topo"))
-    args = p.parse_args(argv)
-    start = time.time()
-    rows = run_seeds(["sparse", "topo"], [int(s) for s in args.seeds.split(",")], extra, args.out, KEYS, args.parallel)
-    mean = {k: statistics.mean(r[k] for r in rows) for k in KEYS}
-    result = {
-        "benchmark": "topo",
-        "command": "python benchmarks/bench_topo.py " + " ".join(sys.argv[1:]),
-        "settings": extra or "defaults of ebmlab sparse topo",
-        "rows": rows,
-        "mean": mean,
-        "targets": {"neighbour_orientation_ratio": "<= 0.4", "gabor_fit_fraction": ">= 0.8",
-                    "invariance_ratio": ">= 1.5"},
-        "reached": {"topography": all(r["neighbour_orientation_ratio"] <= 0.4 for r in rows),
-                    "gabor": all(r["gabor_fit_fraction"] >= 0.8 for r in rows),
-                    "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows)},
-        "wall_s": round(time.time() - start, 1),
-    }
-    write_result("topo", result)
+    result, name = seed_bench("topo", ["sparse", "topo"], KEYS, __doc__, parallel=2)
+    rows, mean = result["rows"], result["mean"]
+    result["targets"] = {"neighbour_orientation_ratio": "<= 0.4", "gabor_fit_fraction": ">= 0.8",
+                         "invariance_ratio": ">= 1.5"}
+    result["reached"] = {"topography": all(r["neighbour_orientation_ratio"] <= 0.4 for r in rows),
+                         "gabor": all(r["gabor_fit_fraction"] >= 0.8 for r in rows),
+                         "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows)}
+    write_result(name, result)
     print("\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² | pinwheels "
           "| invariance pooled/single (shift, rotation) | rel. reconstruction error |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

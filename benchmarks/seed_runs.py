@@ -7,8 +7,10 @@ at once, each with one torch thread when more than one runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -62,3 +64,29 @@ def write_result(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
+
+
+def seed_bench(name: str, command: list[str], keys: tuple[str, ...], doc: str, parallel: int = 1,
+               tagged: bool = False) -> tuple[dict, str]:
+    """The common part of a seeds benchmark: parse ``--seeds --parallel --out`` (and ``--tag``),
+    run the seeds, and return (result, file name) where result holds the command, settings, rows,
+    means over seeds (of the keys every row has) and wall time."""
+    argv, extra = split_extra(sys.argv[1:])
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--parallel", type=int, default=parallel, help="runs at once (one torch thread each when > 1)")
+    p.add_argument("--out", default=str(ROOT / "runs" / f"bench-{name}"))
+    if tagged:
+        p.add_argument("--tag", default="", help=f"results go to {name}_<tag>.json")
+    args = p.parse_args(argv)
+    start = time.time()
+    rows = run_seeds(command, [int(s) for s in args.seeds.split(",")], extra, args.out, keys, args.parallel)
+    result = {
+        "benchmark": name,
+        "command": f"python benchmarks/bench_{name}.py " + " ".join(sys.argv[1:]),
+        "settings": extra or f"defaults of ebmlab {' '.join(command)}",
+        "rows": rows,
+        "mean": {k: statistics.mean(r[k] for r in rows) for k in keys if all(k in r for r in rows)},
+        "wall_s": round(time.time() - start, 1),
+    }
+    return result, f"{name}_{args.tag}" if tagged and args.tag else name

@@ -41,11 +41,11 @@ class LocalConfig(TrainConfig):
     zca_eps: float = field(default=0.1, metadata={"help": "ZCA whitening ε relative to the mean eigenvalue (larger damps high frequencies more)."})
     keep_variance: float = field(default=0.9, metadata={"help": "Fraction of the crops' variance kept by the (low-pass) ZCA whitening."})
     encoder: str = field(default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS})
-    lam: float = field(default=0.5, metadata={"help": "λ, the weight of the group norm in the energy."})
+    lam: float = field(default=0.35, metadata={"help": "λ, the weight of the group norm in the energy (above ~0.45 every unit is switched off)."})
     eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
-    steps: int = field(default=4000, metadata={"help": "Adam steps."})
+    steps: int = field(default=6000, metadata={"help": "Adam steps."})
     lam_warmup: int = field(default=1000, metadata={"help": "Steps over which λ grows linearly from 0 (units are not switched off before they learn)."})
-    batch_size: int = field(default=128, metadata={"help": "Crops per step."})
+    batch_size: int = field(default=64, metadata={"help": "Crops per step."})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate (cosine decay over the last half of the steps)."})
 
     def __post_init__(self) -> None:
