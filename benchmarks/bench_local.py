@@ -12,7 +12,7 @@ Usage::
     python benchmarks/bench_local.py                      # 3 seeds, two at a time
     python benchmarks/bench_local.py --seeds 0 -- --lam 0.5
 
-Writes benchmarks/results/local.json and prints a markdown table.
+Writes benchmarks/results/local.json (local_<tag>.json with --tag) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ KEYS = ("neighbour_orientation_ratio", "neighbour_orientation_difference_deg", "
 
 
 def main() -> None:
-    result, name = seed_bench("local", ["sparse", "local"], KEYS, __doc__, parallel=2)
+    result, name = seed_bench("local", ["sparse", "local"], KEYS, __doc__, parallel=2, tagged=True)
     rows, mean = result["rows"], result["mean"]
     write_result(name, result)
     print("\n| seed | neighbour / shuffled orientation difference | neighbour, shuffled (°) | pinwheels "
@@ -35,7 +35,7 @@ def main() -> None:
               f"{r['shuffled_orientation_difference_deg']:.1f} | {r['n_pinwheels']:.1f} | "
               f"{100 * r['gabor_fit_fraction']:.0f} % | {r['gabor_r2_median']:.3f} | "
               f"{r['relative_reconstruction_error']:.3f} |")
-    print(f"\nwrote benchmarks/results/local.json ({result['wall_s']:.0f} s)")
+    print(f"\nwrote benchmarks/results/{name}.json ({result['wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":

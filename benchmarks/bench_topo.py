@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from seed_runs import seed_bench, write_result
 
-KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", "n_pinwheels",
+KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", "gabor_fit_fraction_whitened",
+        "gabor_r2_median_whitened", "n_pinwheels",
         "relative_reconstruction_error", "whitened_dims", "invariance_ratio", "invariance_ratio_shift",
         "invariance_ratio_rotation")
 
@@ -37,12 +38,14 @@ def main() -> None:
                          "gabor": all(r["gabor_fit_fraction"] >= 0.8 for r in rows),
                          "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows)}
     write_result(name, result)
-    print("\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² | pinwheels "
+    print("\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² "
+          "| same in whitened coordinates (median) | pinwheels "
           "| invariance pooled/single (shift, rotation) | rel. reconstruction error |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in [*rows, {"seed": "mean", **mean}]:
         print(f"| {r['seed']} | {r['neighbour_orientation_ratio']:.3f} | {100 * r['gabor_fit_fraction']:.0f} % | "
-              f"{r['gabor_r2_median']:.3f} | {r['n_pinwheels']:.1f} | {r['invariance_ratio']:.2f} "
+              f"{r['gabor_r2_median']:.3f} | {100 * r['gabor_fit_fraction_whitened']:.0f} % "
+              f"({r['gabor_r2_median_whitened']:.3f}) | {r['n_pinwheels']:.1f} | {r['invariance_ratio']:.2f} "
               f"({r['invariance_ratio_shift']:.2f}, {r['invariance_ratio_rotation']:.2f}) | "
               f"{r['relative_reconstruction_error']:.3f} |")
     print(f"\nreached: {result['reached']}; wrote benchmarks/results/topo.json ({result['wall_s']:.0f} s)")

@@ -31,7 +31,7 @@ from ebmlab.sparse.topography import (
     orientation_figure,
 )
 
-__all__ = ["TopoConfig", "GroupConfig", "train_topo", "fit_group_ae", "pixel_filters", "topo_figures"]
+__all__ = ["TopoConfig", "GroupConfig", "train_topo", "fit_group_ae", "pixel_filters", "whitened_filters", "topo_figures"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,13 @@ class GroupConfig(TopoConfig):
 def pixel_filters(model: GroupSparseAE, whitening) -> torch.Tensor:
     """The decoder columns mapped back to pixel space: m × d."""
     return model.D.detach().T.cpu() @ whitening.inverse
+
+
+def whitened_filters(model: GroupSparseAE, whitening) -> torch.Tensor:
+    """The decoder columns in whitened pixel coordinates, U_k D (m × d): rotated back to pixels
+    without undoing the whitening's scaling (what a low-pass ZCA would show)."""
+    inverse = whitening.inverse  # k × d, Λ^{1/2} U_kᵀ: its rows have norms √λ_i
+    return model.D.detach().T.cpu() @ (inverse / inverse.norm(dim=1, keepdim=True))
 
 
 def fit_group_ae(model: GroupSparseAE, X: torch.Tensor, cfg, run: Run, desc: str, lam_warmup: int = 0) -> None:
@@ -161,6 +168,11 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         "gabor_r2_median": float(np.median(r2)),
         "gabor_fit_fraction": float(np.mean(r2 >= 0.8)),
     }
+    # the same fits in whitened pixel coordinates (the space `sparse local` measures its filters in)
+    r2_white = np.array([f.r2 for f in fit_gabors(
+        whitened_filters(model, whitening)[:fit_n].reshape(fit_n, cfg.patch_size, cfg.patch_size).numpy())])
+    result["gabor_fit_fraction_whitened"] = float(np.mean(r2_white >= 0.8))
+    result["gabor_r2_median_whitened"] = float(np.median(r2_white))
     # invariance: pooled outputs vs single units under 1–2 pixel shifts and rotations up to 15°
     encode = lambda x: model.encode(whitening.apply(x).to(device)).cpu()  # noqa: E731
     pairs = transformed_pairs(4000, cfg.patch_size, seed=cfg.seed + 7)
