@@ -75,7 +75,9 @@ def seed_bench(name: str, command: list[str], keys: tuple[str, ...], doc: str, p
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--parallel", type=int, default=parallel, help="runs at once (one torch thread each when > 1)")
-    p.add_argument("--out", default=str(ROOT / "runs" / f"bench-{name}"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    p.add_argument("--out", default=str(ROOT / "runs" / f"bench-{name}-{stamp}"),
+                   help="folder for the run folders (a new one per call by default)")
     if tagged:
         p.add_argument("--tag", default="", help=f"results go to {name}_<tag>.json")
     args = p.parse_args(argv)
