@@ -16,13 +16,17 @@ class _UserErrorExit(click.ClickException):
 
 
 class EbmlabGroup(click.Group):
-    """A click group that turns :class:`ebmlab.errors.UserError` into one line and exit status 2."""
+    """A click group that turns :class:`ebmlab.errors.UserError` and bad options of its sub-commands
+    into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "ebmlab"
+            raise _UserErrorExit(f"{exc.format_message()} (see '{where} --help')") from None
 
 
 @click.group(cls=EbmlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,11 +48,12 @@ def cli() -> None:
 
 def _mount() -> None:
     from ebmlab.data.cli import data
+    from ebmlab.gan.cli import gan
     from ebmlab.demo import demo
     from ebmlab.sparse.cli import sparse
     from ebmlab.viz.cli import report
 
-    for command in (data, sparse, report, demo):
+    for command in (data, sparse, gan, report, demo):
         cli.add_command(command)
 
 

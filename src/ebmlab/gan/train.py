@@ -1,0 +1,415 @@
+"""Training loop of a GAN read as an energy-based model (``ebmlab gan train``).
+
+Each iteration takes one mini-batch y of training data and a batch of noise z:
+
+1. critic step: ȳ = G(z) (no gradient into G); minimise over the critic's
+   parameters L_d(F(y), F(ȳ)) (+ λ_gp · gradient penalty for ``wasserstein``;
+   weights clipped to [−c, c] instead when λ_gp = 0);
+2. every ``n_critic`` iterations, generator step: minimise over G's parameters
+   L_g(F(G(z'))) (+ ``pt_weight`` · pulling-away term for ``margin``), the
+   critic frozen.
+
+The losses are :mod:`ebmlab.gan.losses`; the networks :mod:`ebmlab.gan.networks`
+(MLPs for the 2-D mixtures ``ring8``/``grid25``, DCGAN or EBGAN's auto-encoder
+critic for images). Every ``eval_every`` iterations the run is evaluated —
+modes captured, high-quality share and reverse KL on 2,500 samples for 2-D
+data; Fréchet distance, precision, recall, density, coverage and sample
+diversity in a trained classifier's feature space for images — and the pitfall
+detectors of :mod:`ebmlab.gan.diagnostics` run, printing a warning when one
+triggers. A grid (or scatter) of samples from a fixed noise batch is saved every
+``sample_every`` iterations under ``samples/``.
+
+Data order comes from :func:`ebmlab.data.epoch_batches` and all noise from the
+global generator, drawn for the global batch and sliced per torchrun rank, so a
+resumed run ends with the same weights as an uninterrupted one on CPU, and two
+processes follow one process with the same global batch (without BatchNorm).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ebmlab.data.images import IMAGE_SOURCES, load_images
+from ebmlab.data.mixtures import MIXTURES, mixture
+from ebmlab.gan.diagnostics import Diagnostics
+from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
+from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
+                                 MLPCritic, MLPGenerator, image_plan)
+from ebmlab.metrics.modes import mode_stats
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
+from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+
+__all__ = ["GanConfig", "train_gan", "build_networks", "data_shape", "is_2d"]
+
+DATA = (*MIXTURES, *IMAGE_SOURCES)
+
+
+def is_2d(data: str) -> bool:
+    return data in MIXTURES
+
+
+@dataclass(frozen=True)
+class GanConfig(TrainConfig):
+    """DCGAN's defaults (Radford et al., 2016): Adam lr 2e-4, β1 0.5, batch 64; MLPs on 2-D mixtures."""
+
+    data: str = field(default="ring8", metadata={"help": "Training data: a 2-D mixture, an image set, or 'folder' (with --data-dir).",
+                                                 "choices": DATA})
+    data_dir: str = field(default="", metadata={"help": "Folder of IDX files (mnist, fashion-mnist) or of images (--data folder)."})
+    image_size: int = field(default=0, metadata={"help": "Image side for the networks (4·2^k or 7·2^k); 0 keeps the data's own (64 for a folder)."})
+    channels: int = field(default=1, metadata={"help": "Colour channels of a folder's images (1 or 3)."})
+    loss: str = field(default="logistic", metadata={"help": "Contrastive loss of the critic (energy) and the generator.", "choices": LOSSES})
+    saturating: bool = field(default=False, metadata={"help": "Logistic loss only: the saturating generator loss log(1 − D(G(z)))."})
+    margin: float = field(default=1.0, metadata={"help": "m of the margin loss F(y) + [m − F(ȳ)]⁺."})
+    pt_weight: float = field(default=0.1, metadata={"help": "Weight of EBGAN's pulling-away term in the generator loss (margin loss)."})
+    gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
+    clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
+    n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
+    nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
+    ngf: int = field(default=64, metadata={"help": "Width of the DCGAN generator (channels of its last hidden layer)."})
+    ndf: int = field(default=64, metadata={"help": "Width of the DCGAN critic (channels of its first layer)."})
+    hidden_g: int = field(default=400, metadata={"help": "2-D data: units per hidden layer of the MLP generator."})
+    layers_g: int = field(default=4, metadata={"help": "2-D data: hidden layers of the MLP generator."})
+    hidden_d: int = field(default=200, metadata={"help": "2-D data: units per hidden layer of the MLP critic."})
+    layers_d: int = field(default=3, metadata={"help": "2-D data: hidden layers of the MLP critic."})
+    batchnorm_g: bool = field(default=True, metadata={"help": "2-D data: BatchNorm in the MLP generator."})
+    critic_norm: str = field(default="auto", metadata={"help": "Image critic normalisation: batch, none, or auto (none for wasserstein with --gp, else batch).",
+                                                       "choices": ("auto", "batch", "none")})
+    epochs: int = field(default=25, metadata={"help": "Passes over the training data (one critic step per mini-batch)."})
+    n_train: int = field(default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."})
+    batch_size: int = field(default=64, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of both networks."})
+    beta1: float = field(default=0.5, metadata={"help": "Adam β1."})
+    beta2: float = field(default=0.999, metadata={"help": "Adam β2."})
+    eval_every: int = field(default=1000, metadata={"help": "Evaluate (metrics and pitfall detectors) every this many iterations, and at the end."})
+    n_eval: int = field(default=2500, metadata={"help": "Samples per evaluation (2-D: PacGAN's 2,500)."})
+    sample_every: int = field(default=1000, metadata={"help": "Save samples from a fixed noise batch every this many iterations."})
+    dry_run: bool = field(default=False, metadata={"help": "Run one mini-batch through both steps and stop (checks a set-up)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.data in DATA, f"--data must be one of {', '.join(DATA)}, got {self.data!r}")
+        check(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        get_loss(self.loss, self.margin, self.saturating)  # validates the combination
+        if not is_2d(self.data) and self.image_size:
+            image_plan(self.image_size)
+        check(self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}")
+        check(self.pt_weight >= 0, f"--pt-weight must be >= 0, got {self.pt_weight}")
+        check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
+        check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
+        check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
+        for name in ("nz", "ngf", "ndf", "hidden_g", "layers_g", "hidden_d", "layers_d", "batch_size", "n_eval",
+                     "eval_every", "sample_every"):
+            check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        check(self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}")
+        check(self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})")
+        check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"--beta1 and --beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
+
+    @property
+    def norm(self) -> str:
+        if self.critic_norm != "auto":
+            return self.critic_norm
+        return "none" if self.loss == "wasserstein" and self.gp > 0 else "batch"
+
+
+def data_shape(cfg: GanConfig) -> tuple[int, ...]:
+    """Shape of one training example: (2,) for a 2-D mixture, (C, S, S) for images."""
+    from ebmlab.data.registry import DATASETS
+
+    if is_2d(cfg.data):
+        return (2,)
+    if cfg.data == "folder":
+        size = cfg.image_size or 64
+        return (cfg.channels, size, size)
+    c, h, _ = DATASETS[cfg.data].image_shape
+    size = cfg.image_size or h
+    return (c, size, size)
+
+
+def build_networks(cfg: GanConfig, image_shape: tuple[int, ...] | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(generator, critic) for ``cfg``; ``image_shape`` (C, H, W) of the training images when they are images."""
+    auto_encoder = cfg.loss == "margin"  # EBGAN: the energy is a reconstruction error, ≥ 0
+    if is_2d(cfg.data):
+        G = MLPGenerator(cfg.nz, cfg.hidden_g, cfg.layers_g, 2, batchnorm=cfg.batchnorm_g)
+        D = (MLPAutoEncoderCritic(2, cfg.hidden_d, cfg.layers_d) if auto_encoder
+             else MLPCritic(2, cfg.hidden_d, cfg.layers_d))
+        return G, D
+    channels, size = image_shape[0], image_shape[-1]
+    G = DCGANGenerator(cfg.nz, cfg.ngf, channels, size)
+    D = (ConvAutoEncoderCritic if auto_encoder else DCGANCritic)(cfg.ndf, channels, size, norm=cfg.norm)
+    return G, D
+
+
+class _CriticStep(torch.nn.Module):
+    """forward(real, fake, eps) -> (L_d [+ gradient penalty], detached mean energies): one DDP forward."""
+
+    def __init__(self, critic: torch.nn.Module, loss, gp: float) -> None:
+        super().__init__()
+        self.critic, self.loss, self.gp = critic, loss, gp
+
+    def forward(self, real, fake, eps):
+        e_real, e_fake = self.critic(real), self.critic(fake)
+        total = self.loss.critic(e_real, e_fake)
+        if self.gp > 0:
+            total = total + self.gp * gradient_penalty(self.critic, real, fake, eps)
+        return total, torch.stack([e_real.detach().mean(), e_fake.detach().mean()])
+
+
+class _GeneratorStep(torch.nn.Module):
+    """forward(z) -> (L_g [+ pulling-away term], detached mean energy); the critic is not a sub-module."""
+
+    def __init__(self, generator: torch.nn.Module, critic: torch.nn.Module, loss, pt_weight: float) -> None:
+        super().__init__()
+        self.generator, self._critic, self.loss, self.pt_weight = generator, [critic], loss, pt_weight
+
+    def forward(self, z):
+        critic = self._critic[0]
+        fake = self.generator(z)
+        if self.pt_weight > 0 and hasattr(critic, "forward_with_code"):
+            e_fake, code = critic.forward_with_code(fake)
+            total = self.loss.generator(e_fake) + self.pt_weight * pulling_away(code)
+        else:
+            e_fake = critic(fake)
+            total = self.loss.generator(e_fake)
+        return total, e_fake.detach().mean()
+
+
+def _slice(x: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    per = len(x) // world
+    return x[rank * per : (rank + 1) * per]
+
+
+def train_gan(cfg: GanConfig, run: Run) -> dict:
+    """Train the generator and the critic; evaluate, diagnose and draw (see the module doc)."""
+    from ebmlab.data import epoch_batches
+
+    device, rank, world = run.device, run.dist.rank, run.dist.world_size
+    if is_2d(cfg.data):
+        mix = mixture(cfg.data)
+        X = mix.sample(cfg.n_train, torch.Generator().manual_seed(cfg.seed))
+        test = None
+    else:
+        mix = None
+        train_set = load_images(cfg.data, "train", cfg.image_size, cfg.data_dir or None, cfg.channels)
+        X, test = train_set.images, train_set
+        image_plan(X.shape[-1])  # the data's own size must suit the networks too
+    n = len(X)
+    check(n >= cfg.batch_size, f"--batch-size ({cfg.batch_size}) is larger than the {n} training examples")
+    G, D = build_networks(cfg, tuple(X.shape[1:]))
+    G, D = G.to(device), D.to(device)
+    loss = get_loss(cfg.loss, cfg.margin, cfg.saturating)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    diagnostics = Diagnostics()
+    evaluator = _Evaluator(cfg, run, mix, test)
+    fixed_z = torch.randn(64, cfg.nz, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+
+    per_epoch = n // cfg.batch_size
+    total = 1 if cfg.dry_run else cfg.epochs * per_epoch
+    start = run.restore(generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics)
+    critic_step = wrap_model(_CriticStep(D, loss, cfg.gp if cfg.loss == "wasserstein" else 0.0), run.dist)
+    generator_step = wrap_model(_GeneratorStep(G, D, loss, cfg.pt_weight if cfg.loss == "margin" else 0.0), run.dist)
+    clip = cfg.loss == "wasserstein" and cfg.gp == 0
+    X = X.to(device)
+
+    running = RunningMean()
+    batches: list[torch.Tensor] = []
+    shape = (cfg.batch_size,) + (1,) * (X.ndim - 1)
+    for step in run.progress(range(start, total), total=total, initial=start, desc=f"gan {cfg.loss}"):
+        epoch, i = divmod(step, per_epoch)
+        if i == 0 or not batches:
+            batches = list(epoch_batches(n, cfg.batch_size, cfg.seed, epoch, rank=rank, world_size=world))
+        real = X[batches[i].to(device)]
+        z = _slice(torch.randn(cfg.batch_size, cfg.nz), rank, world).to(device)
+        eps = _slice(torch.rand(shape), rank, world).to(device)
+        with torch.no_grad():
+            fake = G(z)
+        loss_d, energies = critic_step(real, fake, eps)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        if clip:
+            with torch.no_grad():
+                for p in D.parameters():
+                    p.clamp_(-cfg.clip, cfg.clip)
+        values = {"loss_d": loss_d.detach(), "energy_real": energies[0], "energy_fake": energies[1]}
+        if (step + 1) % cfg.n_critic == 0 or cfg.dry_run:
+            D.requires_grad_(False)
+            z = _slice(torch.randn(cfg.batch_size, cfg.nz), rank, world).to(device)
+            loss_g, _ = generator_step(z)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            values["grad_norm_g"] = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in G.parameters() if p.grad is not None]))
+            opt_g.step()
+            D.requires_grad_(True)
+            values["loss_g"] = loss_g.detach()
+        reduced = all_reduce_mean(torch.stack([v.float() for v in values.values()]), run.dist).cpu().double()
+        running.add(**dict(zip(values, reduced.tolist())))
+        done = step + 1
+        if run.should_log(done, total):
+            logged = running.pop()
+            diagnostics.record(logged["energy_fake"] - logged["energy_real"], logged.get("grad_norm_g"))
+            run.log(done, **logged)
+        if run.is_main and (done % cfg.sample_every == 0 or done == total):
+            evaluator.save_samples(G, fixed_z, done)
+        if done % cfg.eval_every == 0 or done == total:
+            evaluator.evaluate(G, diagnostics, done)
+            diagnostics.warn(done) if run.is_main else None
+        if run.should_checkpoint(done, total):
+            run.save_checkpoint(done, generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics)
+    if not run.is_main:
+        return {}
+    if start >= total and total > 0 and evaluator.last is None:  # resumed a finished run: evaluate again
+        evaluator.evaluate(G, diagnostics, total)
+    result = dict(evaluator.last or {})
+    result.update(diagnostics.summary())
+    result["iterations"] = total
+    for name, fig in gan_figures(run, evaluator, G, fixed_z).items():
+        run.save_figure(name, fig)
+    run.export_weights("generator", G.state_dict())
+    run.export_weights("critic", D.state_dict())
+    return result
+
+
+class _Evaluator:
+    """Metrics of the generator's samples (2-D modes, or image metrics) and the fixed-noise pictures."""
+
+    def __init__(self, cfg: GanConfig, run: Run, mix, images) -> None:
+        self.cfg, self.run, self.mix, self.images = cfg, run, mix, images
+        self.last: dict | None = None
+        self.features = None
+
+    @torch.no_grad()
+    def samples(self, G, n: int, seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        was = G.training
+        G.eval()
+        out = torch.cat([G(torch.randn(min(500, n - i), self.cfg.nz, generator=g).to(self.run.device)).cpu()
+                         for i in range(0, n, 500)])
+        G.train(was)
+        return out
+
+    def evaluate(self, G, diagnostics: Diagnostics, step: int) -> None:
+        if not self.run.is_main:
+            return
+        start = time.time()
+        fake = self.samples(G, self.cfg.n_eval, seed=self.cfg.seed * 1_000_003 + step)
+        if self.mix is not None:
+            stats = mode_stats(fake, self.mix.centers, self.mix.sigma)
+            metrics = stats.as_metrics()
+            diagnostics.record_modes(stats.modes_captured, len(self.mix.centers), stats.reverse_kl)
+        elif self.images.labels is None:  # a folder: no classifier to measure in, pixels only
+            from ebmlab.metrics.images import diversity
+
+            metrics = {"diversity": diversity(fake, self.images.images)}
+            diagnostics.record_diversity(metrics["diversity"])
+        else:
+            from ebmlab.metrics.images import image_metrics
+
+            metrics = image_metrics(fake, self.images.name, self.cfg.data_dir or None, device=self.run.device)
+            diagnostics.record_diversity(metrics["diversity"])
+        metrics["eval_s"] = time.time() - start
+        self.last = metrics
+        self.run.log(step, **metrics)
+
+    @torch.no_grad()
+    def save_samples(self, G, fixed_z: torch.Tensor, step: int) -> None:
+        from ebmlab.viz.grid import save_image_grid
+
+        was = G.training
+        G.eval()
+        out = G(fixed_z).cpu()
+        G.train(was)
+        folder = self.run.dir / "samples"
+        if self.mix is None:
+            save_image_grid(folder / f"step_{step:07d}.png", (out + 1) / 2, nrow=8)
+        else:
+            import matplotlib.pyplot as plt
+
+            fig = scatter_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), self.mix, f"step {step}")
+            folder.mkdir(exist_ok=True)
+            fig.savefig(folder / f"step_{step:07d}.png", dpi=80)
+            plt.close(fig)
+
+
+def scatter_figure(points: torch.Tensor, mix, title: str):
+    """Generated points over the mixture's modes (circles of radius 3σ: the high-quality zone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="C0", label="generated")
+    for c in mix.centers:
+        ax.add_patch(plt.Circle((float(c[0]), float(c[1])), 3 * mix.sigma, fill=False, color="C3", lw=0.8))
+    reach = float(mix.centers.abs().max()) * 1.5
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
+    """``samples`` (final) and ``diagnostics`` (energies, losses, generator gradient, modes or diversity)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ebmlab.viz.curves import read_metrics_log
+    from ebmlab.viz.grid import image_grid
+
+    figs = {}
+    if evaluator.mix is not None:
+        figs["samples"] = scatter_figure(evaluator.samples(G, evaluator.cfg.n_eval, seed=evaluator.cfg.seed + 2),
+                                         evaluator.mix, f"{run.config.loss}: {evaluator.cfg.n_eval} samples")
+    else:
+        with torch.no_grad():
+            G.eval()
+            grid = image_grid((G(fixed_z).cpu() + 1) / 2, nrow=8)
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
+        ax.set_title(f"{run.config.loss}: samples from the fixed noise", fontsize=10)
+        figs["samples"] = fig
+
+    records = read_metrics_log(run.dir / "metrics.jsonl")
+    train = [r for r in records if "energy_real" in r]
+    evals = [r for r in records if "eval_s" in r]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.4))
+    steps = [r["step"] for r in train]
+    axes[0].plot(steps, [r["energy_real"] for r in train], label="F(y), data")
+    axes[0].plot(steps, [r["energy_fake"] for r in train], label="F(ȳ), generated")
+    axes[0].set_title("critic energies (unstable convergence)", fontsize=10)
+    axes[0].legend(fontsize=8)
+    axes[1].plot(steps, [r["loss_d"] for r in train], label="L_d (critic)")
+    g = [r for r in train if "loss_g" in r]
+    axes[1].plot([r["step"] for r in g], [r["loss_g"] for r in g], label="L_g (generator)")
+    axes[1].set_title("losses", fontsize=10)
+    axes[1].legend(fontsize=8)
+    axes[2].semilogy([r["step"] for r in g], [max(r["grad_norm_g"], 1e-12) for r in g])
+    axes[2].set_title("‖∂L_g/∂θ_G‖ (vanishing gradient)", fontsize=10)
+    if evaluator.mix is not None:
+        axes[3].plot([r["step"] for r in evals], [r["modes_captured"] for r in evals], "o-", label="modes captured")
+        ax2 = axes[3].twinx()
+        ax2.plot([r["step"] for r in evals], [100 * r["high_quality"] for r in evals], "s--", color="C1",
+                 label="high quality (%)")
+        ax2.set_ylim(0, 100)
+        axes[3].set_ylim(0, len(evaluator.mix.centers) + 0.5)
+        axes[3].set_title("mode collapse: modes (o), high-quality % (s)", fontsize=10)
+    else:
+        axes[3].plot([r["step"] for r in evals], [r["diversity"] for r in evals], "o-")
+        axes[3].axhline(0.5, color="C3", lw=0.8, ls=":")
+        axes[3].set_title("mode collapse: sample diversity / real", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    figs["diagnostics"] = fig
+    return figs
