@@ -49,11 +49,12 @@ def cli() -> None:
 def _mount() -> None:
     from ebmlab.data.cli import data
     from ebmlab.gan.cli import gan
+    from ebmlab.vae.cli import vae
     from ebmlab.demo import demo
     from ebmlab.sparse.cli import sparse
-    from ebmlab.viz.cli import report
+    from ebmlab.viz.cli import compare, report
 
-    for command in (data, sparse, gan, report, demo):
+    for command in (data, sparse, gan, vae, report, compare, demo):
         cli.add_command(command)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ebmlab.errors import RunFolderError
-from ebmlab.gan.train import GanConfig, build_networks, data_shape, is_2d, scatter_figure
+from ebmlab.gan.train import GanConfig, build_networks, data_shape, is_2d
 from ebmlab.runtime.atomic import atomic_torch_save, atomic_write
 from ebmlab.runtime.config import config_from_dict
 from ebmlab.runtime.run import CHECKPOINT, read_run_info
@@ -59,6 +59,8 @@ def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None) -> Pat
         import matplotlib.pyplot as plt
 
         from ebmlab.data.mixtures import mixture
+
+        from ebmlab.viz.samples import scatter_figure
 
         fig = scatter_figure(x, mixture(cfg.data), f"{run_dir.name}: {n} samples")
         buffer = io.BytesIO()

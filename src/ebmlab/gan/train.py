@@ -32,23 +32,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ebmlab.data.images import IMAGE_SOURCES, load_images
-from ebmlab.data.mixtures import MIXTURES, mixture
+from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.gan.diagnostics import Diagnostics
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
                                  MLPCritic, MLPGenerator, image_plan)
-from ebmlab.metrics.modes import mode_stats
-from ebmlab.runtime import Run, RunningMean, TrainConfig, check
+from ebmlab.metrics.generative import evaluate_samples
+from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
 from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+from ebmlab.runtime.schedule import DECAYS, lr_factor
+from ebmlab.viz.samples import samples_figure
 
 __all__ = ["GanConfig", "train_gan", "build_networks", "data_shape", "is_2d"]
 
-DATA = (*MIXTURES, *IMAGE_SOURCES)
-
-
-def is_2d(data: str) -> bool:
-    return data in MIXTURES
+DATA = GENERATIVE_DATA
+is_2d = is_points
 
 
 @dataclass(frozen=True)
@@ -81,11 +79,14 @@ class GanConfig(TrainConfig):
     n_train: int = field(default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."})
     batch_size: int = field(default=64, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of both networks."})
+    lr_decay: str = field(default="none", metadata={"help": "Learning-rate schedule: constant (none) or a cosine decay to 0 over the second half (cosine).",
+                                                    "choices": DECAYS})
     beta1: float = field(default=0.5, metadata={"help": "Adam β1."})
     beta2: float = field(default=0.999, metadata={"help": "Adam β2."})
     eval_every: int = field(default=1000, metadata={"help": "Evaluate (metrics and pitfall detectors) every this many iterations, and at the end."})
     n_eval: int = field(default=2500, metadata={"help": "Samples per evaluation (2-D: PacGAN's 2,500)."})
     sample_every: int = field(default=1000, metadata={"help": "Save samples from a fixed noise batch every this many iterations."})
+    time_budget: float = field(default=0.0, metadata={"help": "Stop training after this many seconds (evaluation time excluded; 0: no limit), for comparisons at equal wall-clock budget."})
     dry_run: bool = field(default=False, metadata={"help": "Run one mini-batch through both steps and stop (checks a set-up)."})
 
     def __post_init__(self) -> None:
@@ -104,8 +105,10 @@ class GanConfig(TrainConfig):
                      "eval_every", "sample_every"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         check(self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}")
+        check(self.time_budget >= 0, f"--time-budget must be >= 0, got {self.time_budget}")
         check(self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})")
         check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(self.lr_decay in DECAYS, f"--lr-decay must be one of {', '.join(DECAYS)}, got {self.lr_decay!r}")
         check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"--beta1 and --beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
 
     @property
@@ -187,14 +190,9 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     from ebmlab.data import epoch_batches
 
     device, rank, world = run.device, run.dist.rank, run.dist.world_size
-    if is_2d(cfg.data):
-        mix = mixture(cfg.data)
-        X = mix.sample(cfg.n_train, torch.Generator().manual_seed(cfg.seed))
-        test = None
-    else:
-        mix = None
-        train_set = load_images(cfg.data, "train", cfg.image_size, cfg.data_dir or None, cfg.channels)
-        X, test = train_set.images, train_set
+    data = generative_data(cfg.data, cfg.n_train, cfg.seed, cfg.image_size, cfg.data_dir or None, cfg.channels)
+    X = data.x
+    if data.images is not None:
         image_plan(X.shape[-1])  # the data's own size must suit the networks too
     n = len(X)
     check(n >= cfg.batch_size, f"--batch-size ({cfg.batch_size}) is larger than the {n} training examples")
@@ -204,12 +202,15 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     diagnostics = Diagnostics()
-    evaluator = _Evaluator(cfg, run, mix, test)
+    evaluator = _Evaluator(cfg, run, data)
     fixed_z = torch.randn(64, cfg.nz, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
 
     per_epoch = n // cfg.batch_size
     total = 1 if cfg.dry_run else cfg.epochs * per_epoch
     start = run.restore(generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics)
+    budget = TimeBudget(cfg.time_budget, run.restored_extra.get("train_s", 0.0))
+    if start and budget.spent(run.dist, device):  # a run its budget stopped: evaluate, do not train on
+        total = start
     critic_step = wrap_model(_CriticStep(D, loss, cfg.gp if cfg.loss == "wasserstein" else 0.0), run.dist)
     generator_step = wrap_model(_GeneratorStep(G, D, loss, cfg.pt_weight if cfg.loss == "margin" else 0.0), run.dist)
     clip = cfg.loss == "wasserstein" and cfg.gp == 0
@@ -223,6 +224,9 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
         if i == 0 or not batches:
             batches = list(epoch_batches(n, cfg.batch_size, cfg.seed, epoch, rank=rank, world_size=world))
         real = X[batches[i].to(device)]
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, total // 2, total, cfg.lr_decay)
         z = _slice(torch.randn(cfg.batch_size, cfg.nz), rank, world).to(device)
         eps = _slice(torch.rand(shape), rank, world).to(device)
         with torch.no_grad():
@@ -254,13 +258,19 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             logged = running.pop()
             diagnostics.record(logged["energy_fake"] - logged["energy_real"], logged.get("grad_norm_g"))
             run.log(done, **logged)
-        if run.is_main and (done % cfg.sample_every == 0 or done == total):
+        stop = budget.spent(run.dist, device)
+        if run.is_main and (done % cfg.sample_every == 0 or done == total or stop):
             evaluator.save_samples(G, fixed_z, done)
-        if done % cfg.eval_every == 0 or done == total:
-            evaluator.evaluate(G, diagnostics, done)
+        if done % cfg.eval_every == 0 or done == total or stop:
+            with budget.paused():
+                evaluator.evaluate(G, diagnostics, done)
             diagnostics.warn(done) if run.is_main else None
-        if run.should_checkpoint(done, total):
-            run.save_checkpoint(done, generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics)
+        if run.should_checkpoint(done, total) or stop:
+            run.save_checkpoint(done, extra={"train_s": budget.elapsed()}, generator=G, critic=D, opt_g=opt_g,
+                                opt_d=opt_d, diagnostics=diagnostics)
+        if stop:
+            total = done
+            break
     if not run.is_main:
         return {}
     if start >= total and total > 0 and evaluator.last is None:  # resumed a finished run: evaluate again
@@ -276,12 +286,11 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
 
 
 class _Evaluator:
-    """Metrics of the generator's samples (2-D modes, or image metrics) and the fixed-noise pictures."""
+    """Metrics of the generator's samples (:func:`ebmlab.metrics.generative.evaluate_samples`) and pictures."""
 
-    def __init__(self, cfg: GanConfig, run: Run, mix, images) -> None:
-        self.cfg, self.run, self.mix, self.images = cfg, run, mix, images
+    def __init__(self, cfg: GanConfig, run: Run, data) -> None:
+        self.cfg, self.run, self.data = cfg, run, data
         self.last: dict | None = None
-        self.features = None
 
     @torch.no_grad()
     def samples(self, G, n: int, seed: int) -> torch.Tensor:
@@ -298,61 +307,34 @@ class _Evaluator:
             return
         start = time.time()
         fake = self.samples(G, self.cfg.n_eval, seed=self.cfg.seed * 1_000_003 + step)
-        if self.mix is not None:
-            stats = mode_stats(fake, self.mix.centers, self.mix.sigma)
-            metrics = stats.as_metrics()
-            diagnostics.record_modes(stats.modes_captured, len(self.mix.centers), stats.reverse_kl)
-        elif self.images.labels is None:  # a folder: no classifier to measure in, pixels only
-            from ebmlab.metrics.images import diversity
-
-            metrics = {"diversity": diversity(fake, self.images.images)}
-            diagnostics.record_diversity(metrics["diversity"])
+        metrics = evaluate_samples(fake, self.data, self.cfg.data_dir or None, device=self.run.device)
+        if self.data.mixture is not None:
+            diagnostics.record_modes(metrics["modes_captured"], len(self.data.mixture.centers), metrics["reverse_kl"])
         else:
-            from ebmlab.metrics.images import image_metrics
-
-            metrics = image_metrics(fake, self.images.name, self.cfg.data_dir or None, device=self.run.device)
             diagnostics.record_diversity(metrics["diversity"])
         metrics["eval_s"] = time.time() - start
         self.last = metrics
         self.run.log(step, **metrics)
 
-    @torch.no_grad()
+    def picture(self, G, fixed_z: torch.Tensor, title: str):
+        """Samples from the fixed noise (images) or 2,500 samples (points), as a figure."""
+        mix = self.data.mixture
+        if mix is not None:
+            return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
+        with torch.no_grad():
+            was = G.training
+            G.eval()
+            out = G(fixed_z).cpu()
+            G.train(was)
+        return samples_figure(out, None, title)
+
     def save_samples(self, G, fixed_z: torch.Tensor, step: int) -> None:
-        from ebmlab.viz.grid import save_image_grid
+        import matplotlib.pyplot as plt
 
-        was = G.training
-        G.eval()
-        out = G(fixed_z).cpu()
-        G.train(was)
-        folder = self.run.dir / "samples"
-        if self.mix is None:
-            save_image_grid(folder / f"step_{step:07d}.png", (out + 1) / 2, nrow=8)
-        else:
-            import matplotlib.pyplot as plt
-
-            fig = scatter_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), self.mix, f"step {step}")
-            folder.mkdir(exist_ok=True)
-            fig.savefig(folder / f"step_{step:07d}.png", dpi=80)
-            plt.close(fig)
-
-
-def scatter_figure(points: torch.Tensor, mix, title: str):
-    """Generated points over the mixture's modes (circles of radius 3σ: the high-quality zone)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="C0", label="generated")
-    for c in mix.centers:
-        ax.add_patch(plt.Circle((float(c[0]), float(c[1])), 3 * mix.sigma, fill=False, color="C3", lw=0.8))
-    reach = float(mix.centers.abs().max()) * 1.5
-    ax.set_xlim(-reach, reach)
-    ax.set_ylim(-reach, reach)
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=10)
-    return fig
+        fig = self.picture(G, fixed_z, f"step {step}")
+        (self.run.dir / "samples").mkdir(exist_ok=True)
+        fig.savefig(self.run.dir / "samples" / f"step_{step:07d}.png", dpi=80)
+        plt.close(fig)
 
 
 def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
@@ -363,22 +345,8 @@ def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.curves import read_metrics_log
-    from ebmlab.viz.grid import image_grid
 
-    figs = {}
-    if evaluator.mix is not None:
-        figs["samples"] = scatter_figure(evaluator.samples(G, evaluator.cfg.n_eval, seed=evaluator.cfg.seed + 2),
-                                         evaluator.mix, f"{run.config.loss}: {evaluator.cfg.n_eval} samples")
-    else:
-        with torch.no_grad():
-            G.eval()
-            grid = image_grid((G(fixed_z).cpu() + 1) / 2, nrow=8)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1)
-        ax.axis("off")
-        ax.set_title(f"{run.config.loss}: samples from the fixed noise", fontsize=10)
-        figs["samples"] = fig
-
+    figs = {"samples": evaluator.picture(G, fixed_z, f"{run.config.loss}: samples")}
     records = read_metrics_log(run.dir / "metrics.jsonl")
     train = [r for r in records if "energy_real" in r]
     evals = [r for r in records if "eval_s" in r]
@@ -395,13 +363,13 @@ def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
     axes[1].legend(fontsize=8)
     axes[2].semilogy([r["step"] for r in g], [max(r["grad_norm_g"], 1e-12) for r in g])
     axes[2].set_title("‖∂L_g/∂θ_G‖ (vanishing gradient)", fontsize=10)
-    if evaluator.mix is not None:
+    if evaluator.data.mixture is not None:
         axes[3].plot([r["step"] for r in evals], [r["modes_captured"] for r in evals], "o-", label="modes captured")
         ax2 = axes[3].twinx()
         ax2.plot([r["step"] for r in evals], [100 * r["high_quality"] for r in evals], "s--", color="C1",
                  label="high quality (%)")
         ax2.set_ylim(0, 100)
-        axes[3].set_ylim(0, len(evaluator.mix.centers) + 0.5)
+        axes[3].set_ylim(0, len(evaluator.data.mixture.centers) + 0.5)
         axes[3].set_title("mode collapse: modes (o), high-quality % (s)", fontsize=10)
     else:
         axes[3].plot([r["step"] for r in evals], [r["diversity"] for r in evals], "o-")

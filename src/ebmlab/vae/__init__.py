@@ -1,0 +1,1 @@
+"""The variational auto-encoder the GAN family is compared with (``ebmlab vae train``)."""

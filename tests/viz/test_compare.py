@@ -1,0 +1,37 @@
+"""`ebmlab compare`: one table and one figure over runs of different families."""
+
+import json
+
+from click.testing import CliRunner
+
+from ebmlab.cli import cli
+
+
+def _fake_run(folder, family, name, config, metrics):
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"family": family, "name": name}))
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return str(folder)
+
+
+def test_compare_marks_the_best_value_of_each_metric(tmp_path):
+    a = _fake_run(tmp_path / "a", "gan", "train", {"loss": "logistic", "seed": 0}, {"fd": 3.0, "precision": 0.7, "eval_s": 1})
+    b = _fake_run(tmp_path / "b", "gan", "train", {"loss": "wasserstein", "seed": 0}, {"fd": 2.0, "precision": 0.5})
+    c = _fake_run(tmp_path / "c", "vae", "train", {"arch": "conv", "seed": 0}, {"fd": 9.0, "precision": 0.9, "kl": 4.0})
+    result = CliRunner().invoke(cli, ["compare", a, b, c, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("| run | fd | precision |") and "eval_s" not in lines[0] and "kl" in lines[0]
+    assert "| gan train · logistic | 3 | 0.7 |" in result.output
+    assert "| gan train · wasserstein | **2** | 0.5 |" in result.output
+    assert "| vae train · conv | 9 | **0.9** |" in result.output
+    for name in ("compare.md", "compare.png", "compare.html"):
+        assert (tmp_path / "cmp" / name).exists()
+
+
+def test_compare_refuses_an_unfinished_run(tmp_path):
+    a = _fake_run(tmp_path / "a", "gan", "train", {}, {})
+    (tmp_path / "a" / "metrics.json").unlink()
+    result = CliRunner().invoke(cli, ["compare", a, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 2 and "has not finished" in result.output
