@@ -47,3 +47,21 @@ def test_mlps_for_points():
     assert MLPCritic(hidden=8)(y).shape == (7,)
     energy, code = MLPAutoEncoderCritic(hidden=8, code=3).forward_with_code(y)
     assert energy.shape == (7,) and code.shape == (7, 3) and bool((energy >= 0).all())
+
+
+def test_packed_critic_judges_packs_of_samples():
+    from ebmlab.gan.losses import gradient_penalty
+    from ebmlab.gan.networks import Packed
+
+    critic = Packed(MLPCritic(dim=4, hidden=8), 2)
+    y = torch.randn(6, 2)
+    assert critic(y).shape == (3,)
+    inner = critic.critic(y.reshape(3, 4))
+    torch.testing.assert_close(critic(y), inner)
+    images = Packed(DCGANCritic(4, 2, 28), 2)(torch.randn(4, 1, 28, 28))
+    assert images.shape == (2,)
+    with pytest.raises(ConfigError, match="packs of 2"):
+        critic(torch.randn(5, 2))
+    # the penalty is taken per pack: a linear packed critic with unit slope has none
+    unit = Packed(lambda y: y @ torch.tensor([0.6, 0.0, 0.0, 0.8]), 2)
+    assert gradient_penalty(unit, torch.randn(8, 2), torch.randn(8, 2)).item() < 1e-10

@@ -92,6 +92,8 @@ def gradient_penalty(energy, real: torch.Tensor, fake: torch.Tensor, eps: torch.
     eps = eps.reshape((len(real),) + (1,) * (real.ndim - 1)).to(real)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(energy(mixed).sum(), mixed, create_graph=True)
+    if hasattr(energy, "pack"):  # a packed critic (PacGAN): one gradient per pack of samples
+        grad = energy.pack(grad)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from ebmlab.errors import ConfigError
 
 __all__ = ["MLPGenerator", "MLPCritic", "MLPAutoEncoderCritic", "DCGANGenerator", "DCGANCritic",
-           "ConvAutoEncoderCritic", "image_plan", "dcgan_init_"]
+           "ConvAutoEncoderCritic", "Packed", "image_plan", "dcgan_init_"]
 
 NORMS = ("batch", "none")
 
@@ -188,3 +188,28 @@ class MLPAutoEncoderCritic(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.forward_with_code(y)[0]
+
+
+class Packed(nn.Module):
+    """PacGAN (Lin, Khetan, Fanti & Oh, NeurIPS 2018): the critic judges ``m`` samples at once.
+
+    A batch of N samples becomes N/m packs, each the m samples concatenated
+    along the feature (points) or channel (images) axis; ``critic`` must take
+    inputs of that size, and returns one energy per pack. m = 1 is the plain critic.
+    """
+
+    def __init__(self, critic: nn.Module, m: int) -> None:
+        super().__init__()
+        self.critic, self.m = critic, m
+
+    def pack(self, y: torch.Tensor) -> torch.Tensor:
+        if len(y) % self.m:
+            raise ConfigError(f"a batch of {len(y)} samples cannot be cut into packs of {self.m}")
+        n = len(y) // self.m
+        return y.reshape(n, self.m * y.shape[1], *y.shape[2:])
+
+    def forward_with_code(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.critic.forward_with_code(self.pack(y))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.pack(y))

@@ -36,7 +36,7 @@ from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.gan.diagnostics import Diagnostics
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
-                                 MLPCritic, MLPGenerator, image_plan)
+                                 MLPCritic, MLPGenerator, Packed, image_plan)
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
 from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
@@ -65,6 +65,7 @@ class GanConfig(TrainConfig):
     gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
     clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
+    pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
     nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
     ngf: int = field(default=64, metadata={"help": "Width of the DCGAN generator (channels of its last hidden layer)."})
     ndf: int = field(default=64, metadata={"help": "Width of the DCGAN critic (channels of its first layer)."})
@@ -101,6 +102,8 @@ class GanConfig(TrainConfig):
         check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
+        check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
+        check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
         for name in ("nz", "ngf", "ndf", "hidden_g", "layers_g", "hidden_d", "layers_d", "batch_size", "n_eval",
                      "eval_every", "sample_every"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -135,15 +138,16 @@ def data_shape(cfg: GanConfig) -> tuple[int, ...]:
 def build_networks(cfg: GanConfig, image_shape: tuple[int, ...] | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(generator, critic) for ``cfg``; ``image_shape`` (C, H, W) of the training images when they are images."""
     auto_encoder = cfg.loss == "margin"  # EBGAN: the energy is a reconstruction error, ≥ 0
+    m = cfg.pack
     if is_2d(cfg.data):
         G = MLPGenerator(cfg.nz, cfg.hidden_g, cfg.layers_g, 2, batchnorm=cfg.batchnorm_g)
-        D = (MLPAutoEncoderCritic(2, cfg.hidden_d, cfg.layers_d) if auto_encoder
-             else MLPCritic(2, cfg.hidden_d, cfg.layers_d))
-        return G, D
-    channels, size = image_shape[0], image_shape[-1]
-    G = DCGANGenerator(cfg.nz, cfg.ngf, channels, size)
-    D = (ConvAutoEncoderCritic if auto_encoder else DCGANCritic)(cfg.ndf, channels, size, norm=cfg.norm)
-    return G, D
+        D = (MLPAutoEncoderCritic(2 * m, cfg.hidden_d, cfg.layers_d, code=2 * m) if auto_encoder
+             else MLPCritic(2 * m, cfg.hidden_d, cfg.layers_d))
+    else:
+        channels, size = image_shape[0], image_shape[-1]
+        G = DCGANGenerator(cfg.nz, cfg.ngf, channels, size)
+        D = (ConvAutoEncoderCritic if auto_encoder else DCGANCritic)(cfg.ndf, m * channels, size, norm=cfg.norm)
+    return G, (Packed(D, m) if m > 1 else D)
 
 
 class _CriticStep(torch.nn.Module):
