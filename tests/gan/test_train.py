@@ -56,7 +56,7 @@ def test_a_forced_collapse_is_flagged_and_sampling_works(tmp_path):
 
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    args = ["gan", "train", *SMALL, "--epochs", "3", "--loss", "wasserstein", "--n-critic", "3",
+    args = ["gan", "train", *SMALL, "--epochs", "3", "--loss", "wasserstein", "--n-critic", "3", "--ema", "0.9",
             "--checkpoint-every", "25"]
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0

@@ -31,7 +31,9 @@ def load_generator(run_dir: Path) -> tuple[torch.nn.Module, GanConfig]:
 
             state = load_file(weights)
         elif checkpoint.exists():
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)["states"]["generator"]
+            states = torch.load(checkpoint, map_location="cpu", weights_only=False)["states"]
+            state = ({k.removeprefix("module."): v for k, v in states["ema"].items() if k.startswith("module.")}
+                     if "ema" in states else states["generator"])
         else:
             raise RunFolderError(f"{run_dir} has no generator weights yet (no generator.safetensors, no checkpoint)")
         G.load_state_dict(state)

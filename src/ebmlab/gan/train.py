@@ -65,6 +65,7 @@ class GanConfig(TrainConfig):
     gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
     clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
+    ema: float = field(default=0.0, metadata={"help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."})
     pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
     nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
     ngf: int = field(default=64, metadata={"help": "Width of the DCGAN generator (channels of its last hidden layer)."})
@@ -102,6 +103,7 @@ class GanConfig(TrainConfig):
         check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
+        check(0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}")
         check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
         check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
         for name in ("nz", "ngf", "ndf", "hidden_g", "layers_g", "hidden_d", "layers_d", "batch_size", "n_eval",
@@ -184,6 +186,15 @@ class _GeneratorStep(torch.nn.Module):
         return total, e_fake.detach().mean()
 
 
+def _averaged(G: torch.nn.Module, decay: float) -> dict:
+    """{"ema": an exponential moving average of G's weights and buffers} when decay > 0, else {}."""
+    if decay <= 0:
+        return {}
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return {"ema": AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)}
+
+
 def _slice(x: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     per = len(x) // world
     return x[rank * per : (rank + 1) * per]
@@ -211,7 +222,9 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
 
     per_epoch = n // cfg.batch_size
     total = 1 if cfg.dry_run else cfg.epochs * per_epoch
-    start = run.restore(generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics)
+    averaged = _averaged(G, cfg.ema)
+    start = run.restore(generator=G, critic=D, opt_g=opt_g, opt_d=opt_d, diagnostics=diagnostics, **averaged)
+    G_eval = averaged["ema"].module if averaged else G  # what evaluation, samples and export use
     budget = TimeBudget(cfg.time_budget, run.restored_extra.get("train_s", 0.0))
     if start and budget.spent(run.dist, device):  # a run its budget stopped: evaluate, do not train on
         total = start
@@ -253,6 +266,8 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             values["grad_norm_g"] = torch.linalg.vector_norm(
                 torch.stack([p.grad.norm() for p in G.parameters() if p.grad is not None]))
             opt_g.step()
+            if averaged:
+                averaged["ema"].update_parameters(G)
             D.requires_grad_(True)
             values["loss_g"] = loss_g.detach()
         reduced = all_reduce_mean(torch.stack([v.float() for v in values.values()]), run.dist).cpu().double()
@@ -264,27 +279,27 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             run.log(done, **logged)
         stop = budget.spent(run.dist, device)
         if run.is_main and (done % cfg.sample_every == 0 or done == total or stop):
-            evaluator.save_samples(G, fixed_z, done)
+            evaluator.save_samples(G_eval, fixed_z, done)
         if done % cfg.eval_every == 0 or done == total or stop:
             with budget.paused():
-                evaluator.evaluate(G, diagnostics, done)
+                evaluator.evaluate(G_eval, diagnostics, done)
             diagnostics.warn(done) if run.is_main else None
         if run.should_checkpoint(done, total) or stop:
             run.save_checkpoint(done, extra={"train_s": budget.elapsed()}, generator=G, critic=D, opt_g=opt_g,
-                                opt_d=opt_d, diagnostics=diagnostics)
+                                opt_d=opt_d, diagnostics=diagnostics, **averaged)
         if stop:
             total = done
             break
     if not run.is_main:
         return {}
     if start >= total and total > 0 and evaluator.last is None:  # resumed a finished run: evaluate again
-        evaluator.evaluate(G, diagnostics, total)
+        evaluator.evaluate(G_eval, diagnostics, total)
     result = dict(evaluator.last or {})
     result.update(diagnostics.summary())
     result["iterations"] = total
-    for name, fig in gan_figures(run, evaluator, G, fixed_z).items():
+    for name, fig in gan_figures(run, evaluator, G_eval, fixed_z).items():
         run.save_figure(name, fig)
-    run.export_weights("generator", G.state_dict())
+    run.export_weights("generator", G_eval.state_dict())
     run.export_weights("critic", D.state_dict())
     return result
 

@@ -10,8 +10,10 @@ from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.run import read_run_info
 
 
-def write_index(folder: str | Path, run_dirs: list[Path], title: str = "ebmlab runs") -> Path:
-    """Write ``folder/index.html`` listing each run (family, name, final metrics, link to report)."""
+def write_index(folder: str | Path, run_dirs: list[Path], title: str = "ebmlab runs",
+                extra: dict[str, str] | None = None) -> Path:
+    """Write ``folder/index.html`` listing each run (family, name, final metrics, link to report),
+    then ``extra`` links (text -> path relative to ``folder``)."""
     folder = Path(folder)
     items = []
     for run_dir in run_dirs:
@@ -24,8 +26,10 @@ def write_index(folder: str | Path, run_dirs: list[Path], title: str = "ebmlab r
         link = html.escape(str((run_dir / "report.html").relative_to(folder)))
         items.append(
             f"<li><a href='{link}'>ebmlab {html.escape(info['family'])} {html.escape(info['name'])}</a>"
-            f"<br><small>{html.escape(shown)}</small></li>"
+            f" ({html.escape(run_dir.name)})<br><small>{html.escape(shown)}</small></li>"
         )
+    for text, target in (extra or {}).items():
+        items.append(f"<li><a href='{html.escape(target)}'>{html.escape(text)}</a></li>")
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}"
