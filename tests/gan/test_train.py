@@ -54,6 +54,22 @@ def test_a_forced_collapse_is_flagged_and_sampling_works(tmp_path):
     assert torch.load(tmp_path / "s.pt").shape == (10, 2)
 
 
+def test_refined_evaluation_reports_both_the_critic_corrected_and_the_raw_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "refined"
+    result = CliRunner().invoke(cli, ["gan", "train", *SMALL, "--epochs", "2", "--loss", "least-squares",
+                                      "--refine", "rejection", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("modes_captured", "high_quality", "reverse_kl"):
+        assert f"raw_{key}" in m and key in m
+    assert 0 < m["acceptance_rate"] <= 1
+    sampled = CliRunner().invoke(cli, ["gan", "sample", str(out), "--refine", "rejection", "--n", "50",
+                                       "--out", str(tmp_path / "r.pt")])
+    assert sampled.exit_code == 0, sampled.output
+    assert torch.load(tmp_path / "r.pt").shape == (50, 2)
+
+
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     args = ["gan", "train", *SMALL, "--epochs", "3", "--loss", "wasserstein", "--n-critic", "3", "--ema", "0.9",
@@ -108,6 +124,7 @@ def test_image_gan_dry_run_and_samples(tmp_path, monkeypatch):
     (["--data", "digits", "--image-size", "30"], "--image-size 30 does not suit"),
     (["--loss", "margin", "--saturating"], "logistic loss only"),
     (["--data", "folder"], "--data folder needs --data-dir"),
+    (["--loss", "wasserstein", "--refine", "rejection"], "needs the logistic or least-squares loss"),
 ])
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"

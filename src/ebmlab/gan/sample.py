@@ -14,46 +14,55 @@ from ebmlab.runtime.atomic import atomic_torch_save, atomic_write
 from ebmlab.runtime.config import config_from_dict
 from ebmlab.runtime.run import CHECKPOINT, read_run_info
 
-__all__ = ["load_generator", "sample_run"]
+__all__ = ["load_networks", "sample_run"]
 
 
-def load_generator(run_dir: Path) -> tuple[torch.nn.Module, GanConfig]:
-    """The generator of ``run_dir`` (exported weights, else the last checkpoint), in eval mode, on CPU."""
+def load_networks(run_dir: Path) -> tuple[torch.nn.Module, torch.nn.Module, GanConfig]:
+    """Generator and critic of ``run_dir`` (exported weights, else the last checkpoint), in eval mode, on CPU."""
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("gan", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a GAN run")
     cfg = config_from_dict(GanConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-    G, _ = build_networks(cfg, data_shape(cfg))
+    G, D = build_networks(cfg, data_shape(cfg))
     weights, checkpoint = run_dir / "generator.safetensors", run_dir / CHECKPOINT
     try:
         if weights.exists():
             from safetensors.torch import load_file
 
-            state = load_file(weights)
+            state, critic = load_file(weights), load_file(run_dir / "critic.safetensors")
         elif checkpoint.exists():
             states = torch.load(checkpoint, map_location="cpu", weights_only=False)["states"]
             state = ({k.removeprefix("module."): v for k, v in states["ema"].items() if k.startswith("module.")}
                      if "ema" in states else states["generator"])
+            critic = states["critic"]
         else:
             raise RunFolderError(f"{run_dir} has no generator weights yet (no generator.safetensors, no checkpoint)")
         G.load_state_dict(state)
+        D.load_state_dict(critic)
     except RunFolderError:
         raise
     except Exception as exc:  # truncated or foreign files
         raise RunFolderError(f"the generator weights in {run_dir} cannot be read ({exc.__class__.__name__}); "
                              "they are damaged") from None
-    return G.eval(), cfg
+    return G.eval(), D.eval(), cfg
 
 
 @torch.no_grad()
-def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None) -> Path:
-    """Write n samples of ``run_dir``'s generator to ``out`` (.png picture or .pt tensor); return its path."""
-    G, cfg = load_generator(run_dir)
+def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None, refine: str = "none") -> Path:
+    """Write n samples of ``run_dir``'s generator (accepted by its critic with ``refine="rejection"``)
+    to ``out`` (.png picture or .pt tensor); return its path."""
+    G, D, cfg = load_networks(run_dir)
     out = out or run_dir / f"samples_{seed}.png"
     if out.suffix not in (".png", ".pt"):
         raise RunFolderError(f"--out {out} must end in .png or .pt")
-    z = torch.randn(n, cfg.nz, generator=torch.Generator().manual_seed(seed))
-    x = torch.cat([G(z[i : i + 500]) for i in range(0, n, 500)])
+    g = torch.Generator().manual_seed(seed)
+    if refine == "rejection":
+        from ebmlab.gan.refine import rejection_sample
+
+        x, _ = rejection_sample(G, D, cfg.loss, n, cfg.nz, g)
+    else:
+        z = torch.randn(n, cfg.nz, generator=g)
+        x = torch.cat([G(z[i : i + 500]) for i in range(0, n, 500)])
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
         atomic_torch_save(out, x)

@@ -37,6 +37,7 @@ from ebmlab.gan.diagnostics import Diagnostics
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
                                  MLPCritic, MLPGenerator, Packed, image_plan)
+from ebmlab.gan.refine import REFINABLE, rejection_sample
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
 from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
@@ -65,6 +66,8 @@ class GanConfig(TrainConfig):
     gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
     clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
+    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none) or accepted by the critic's energy (rejection: logistic and least-squares losses); raw_* keys keep the generator's own.",
+                                                  "choices": ("none", "rejection")})
     ema: float = field(default=0.0, metadata={"help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."})
     pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
     nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
@@ -103,6 +106,9 @@ class GanConfig(TrainConfig):
         check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
+        check(self.refine in ("none", "rejection"), f"--refine must be none or rejection, got {self.refine!r}")
+        check(self.refine == "none" or self.loss in REFINABLE,
+              f"--refine rejection needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}")
         check(0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}")
         check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
         check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
@@ -279,10 +285,10 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             run.log(done, **logged)
         stop = budget.spent(run.dist, device)
         if run.is_main and (done % cfg.sample_every == 0 or done == total or stop):
-            evaluator.save_samples(G_eval, fixed_z, done)
+            evaluator.save_samples(G_eval, D, fixed_z, done)
         if done % cfg.eval_every == 0 or done == total or stop:
             with budget.paused():
-                evaluator.evaluate(G_eval, diagnostics, done)
+                evaluator.evaluate(G_eval, D, diagnostics, done)
             diagnostics.warn(done) if run.is_main else None
         if run.should_checkpoint(done, total) or stop:
             run.save_checkpoint(done, extra={"train_s": budget.elapsed()}, generator=G, critic=D, opt_g=opt_g,
@@ -293,11 +299,11 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     if not run.is_main:
         return {}
     if start >= total and total > 0 and evaluator.last is None:  # resumed a finished run: evaluate again
-        evaluator.evaluate(G_eval, diagnostics, total)
+        evaluator.evaluate(G_eval, D, diagnostics, total)
     result = dict(evaluator.last or {})
     result.update(diagnostics.summary())
     result["iterations"] = total
-    for name, fig in gan_figures(run, evaluator, G_eval, fixed_z).items():
+    for name, fig in gan_figures(run, evaluator, G_eval, D, fixed_z).items():
         run.save_figure(name, fig)
     run.export_weights("generator", G_eval.state_dict())
     run.export_weights("critic", D.state_dict())
@@ -321,24 +327,46 @@ class _Evaluator:
         G.train(was)
         return out
 
-    def evaluate(self, G, diagnostics: Diagnostics, step: int) -> None:
+    @torch.no_grad()
+    def refined(self, G, D, n: int, seed: int) -> tuple[torch.Tensor, float]:
+        """n samples accepted by the critic's energy (:func:`ebmlab.gan.refine.rejection_sample`)."""
+        was = G.training, D.training
+        G.eval()
+        D.eval()
+        out = rejection_sample(G, D, self.cfg.loss, n, self.cfg.nz, torch.Generator().manual_seed(seed),
+                               device=self.run.device)
+        G.train(was[0])
+        D.train(was[1])
+        return out
+
+    def evaluate(self, G, D, diagnostics: Diagnostics, step: int) -> None:
         if not self.run.is_main:
             return
         start = time.time()
-        fake = self.samples(G, self.cfg.n_eval, seed=self.cfg.seed * 1_000_003 + step)
+        seed = self.cfg.seed * 1_000_003 + step
+        fake = self.samples(G, self.cfg.n_eval, seed=seed)
         metrics = evaluate_samples(fake, self.data, self.cfg.data_dir or None, device=self.run.device)
+        if self.cfg.refine == "rejection":
+            kept, rate = self.refined(G, D, self.cfg.n_eval, seed + 1)
+            raw = {f"raw_{k}": v for k, v in metrics.items()}
+            metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
+                       "acceptance_rate": rate, **raw}
+        own = {k[4:]: v for k, v in metrics.items() if k.startswith("raw_")} or metrics  # the generator's own samples
         if self.data.mixture is not None:
-            diagnostics.record_modes(metrics["modes_captured"], len(self.data.mixture.centers), metrics["reverse_kl"])
+            diagnostics.record_modes(own["modes_captured"], len(self.data.mixture.centers), own["reverse_kl"])
         else:
-            diagnostics.record_diversity(metrics["diversity"])
+            diagnostics.record_diversity(own["diversity"])
         metrics["eval_s"] = time.time() - start
         self.last = metrics
         self.run.log(step, **metrics)
 
-    def picture(self, G, fixed_z: torch.Tensor, title: str):
-        """Samples from the fixed noise (images) or 2,500 samples (points), as a figure."""
+    def picture(self, G, D, fixed_z: torch.Tensor, title: str):
+        """Samples from the fixed noise (images) or 2,500 samples (points, refined when --refine), as a figure."""
         mix = self.data.mixture
         if mix is not None:
+            if self.cfg.refine == "rejection":
+                return samples_figure(self.refined(G, D, self.cfg.n_eval, self.cfg.seed + 2)[0], mix,
+                                      title + " (accepted by the critic)")
             return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
         with torch.no_grad():
             was = G.training
@@ -347,16 +375,16 @@ class _Evaluator:
             G.train(was)
         return samples_figure(out, None, title)
 
-    def save_samples(self, G, fixed_z: torch.Tensor, step: int) -> None:
+    def save_samples(self, G, D, fixed_z: torch.Tensor, step: int) -> None:
         import matplotlib.pyplot as plt
 
-        fig = self.picture(G, fixed_z, f"step {step}")
+        fig = self.picture(G, D, fixed_z, f"step {step}")
         (self.run.dir / "samples").mkdir(exist_ok=True)
         fig.savefig(self.run.dir / "samples" / f"step_{step:07d}.png", dpi=80)
         plt.close(fig)
 
 
-def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
+def gan_figures(run: Run, evaluator: _Evaluator, G, D, fixed_z) -> dict:
     """``samples`` (final) and ``diagnostics`` (energies, losses, generator gradient, modes or diversity)."""
     import matplotlib
 
@@ -365,7 +393,7 @@ def gan_figures(run: Run, evaluator: _Evaluator, G, fixed_z) -> dict:
 
     from ebmlab.viz.curves import read_metrics_log
 
-    figs = {"samples": evaluator.picture(G, fixed_z, f"{run.config.loss}: samples")}
+    figs = {"samples": evaluator.picture(G, D, fixed_z, f"{run.config.loss}: samples")}
     records = read_metrics_log(run.dir / "metrics.jsonl")
     train = [r for r in records if "energy_real" in r]
     evals = [r for r in records if "eval_s" in r]

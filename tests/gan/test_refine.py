@@ -1,0 +1,38 @@
+"""Rejection by the critic's energy turns generator samples into data samples when the critic is optimal."""
+
+import math
+
+import pytest
+import torch
+
+from ebmlab.errors import ConfigError
+from ebmlab.gan.refine import log_density_ratio, rejection_sample
+
+
+def test_density_ratio_of_each_loss():
+    e = torch.tensor([0.0, 0.5, -0.5])
+    torch.testing.assert_close(log_density_ratio(e, "logistic"), -e)
+    torch.testing.assert_close(log_density_ratio(e, "least-squares"),
+                               torch.tensor([0.0, math.log(0.5 / 1.5), math.log(1.5 / 0.5)]))
+    with pytest.raises(ConfigError, match="logistic or least-squares"):
+        log_density_ratio(e, "wasserstein")
+
+
+def test_rejection_with_the_optimal_critic_recovers_the_data_distribution():
+    # p_G = N(0, 1) (G is the identity on 1-D noise), p_data = N(0, 0.5²):
+    # log r(y) = log 2 − 1.5 y², so the optimal logistic energy is F(y) = −log r(y)
+    G = torch.nn.Identity()
+    critic = lambda y: (1.5 * y.pow(2) - math.log(2.0)).flatten()  # noqa: E731
+    samples, rate = rejection_sample(G, critic, "logistic", 20000, 1, torch.Generator().manual_seed(0),
+                                     chunk=5000, burn_in=20000)
+    assert samples.shape == (20000, 1)
+    assert float(samples.std()) == pytest.approx(0.5, rel=0.03)
+    assert float(samples.mean()) == pytest.approx(0.0, abs=0.02)
+    assert rate == pytest.approx(0.5, rel=0.05)  # E_G[r]/M = 1/2
+
+
+def test_a_critic_that_rejects_everything_is_a_clear_error():
+    critic = lambda y: torch.where(y.flatten() > 3.5, 0.0, 60.0)  # noqa: E731
+    with pytest.raises(ConfigError, match="accepted only"):
+        rejection_sample(torch.nn.Identity(), critic, "logistic", 1000, 1, torch.Generator().manual_seed(0),
+                         chunk=1000, burn_in=1000, max_candidates=5000)
