@@ -16,3 +16,12 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["exact"].z.shape == (10_000, 256)
     assert namespace["terms"].total.item() > 0
     assert (tmp_path / "runs" / "my-drsae" / "report.html").exists()
+
+
+def test_gan_guide_python_example_runs(tmp_path, monkeypatch):
+    guide = Path(__file__).resolve().parents[1] / "docs" / "gan.md"
+    (block,) = re.findall(r"```python\n(.*?)```", guide.read_text(), re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, str(guide), "exec"), namespace)
+    assert namespace["L_d"].item() > 0 and namespace["y_bar"].shape == (8, 1, 28, 28)

@@ -223,7 +223,7 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     diagnostics = Diagnostics()
-    evaluator = _Evaluator(cfg, run, data)
+    evaluator = _Evaluator(cfg, run, data, G)
     fixed_z = torch.randn(64, cfg.nz, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
 
     per_epoch = n // cfg.batch_size
@@ -313,8 +313,9 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
 class _Evaluator:
     """Metrics of the generator's samples (:func:`ebmlab.metrics.generative.evaluate_samples`) and pictures."""
 
-    def __init__(self, cfg: GanConfig, run: Run, data) -> None:
+    def __init__(self, cfg: GanConfig, run: Run, data, opponent: torch.nn.Module) -> None:
         self.cfg, self.run, self.data = cfg, run, data
+        self.opponent = opponent  # the generator the critic was trained against: refinement must use it
         self.last: dict | None = None
 
     @torch.no_grad()
@@ -347,7 +348,7 @@ class _Evaluator:
         fake = self.samples(G, self.cfg.n_eval, seed=seed)
         metrics = evaluate_samples(fake, self.data, self.cfg.data_dir or None, device=self.run.device)
         if self.cfg.refine == "rejection":
-            kept, rate = self.refined(G, D, self.cfg.n_eval, seed + 1)
+            kept, rate = self.refined(self.opponent, D, self.cfg.n_eval, seed + 1)
             raw = {f"raw_{k}": v for k, v in metrics.items()}
             metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
                        "acceptance_rate": rate, **raw}
@@ -365,7 +366,7 @@ class _Evaluator:
         mix = self.data.mixture
         if mix is not None:
             if self.cfg.refine == "rejection":
-                return samples_figure(self.refined(G, D, self.cfg.n_eval, self.cfg.seed + 2)[0], mix,
+                return samples_figure(self.refined(self.opponent, D, self.cfg.n_eval, self.cfg.seed + 2)[0], mix,
                                       title + " (accepted by the critic)")
             return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
         with torch.no_grad():
