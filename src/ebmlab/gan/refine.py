@@ -7,12 +7,15 @@ the density ratio r(y) = p_data(y) / p_G(y):
 - ``least-squares`` (targets −1 on data, +1 on samples): F(y) = (p_G − p_data) / (p_G + p_data),
   so r = (1 − F(y)) / (1 + F(y)).
 
-Generator samples accepted with probability r(y) / M, M ≥ max r, are then
-distributed as p_G · r = p_data: the energy corrects the generator, pruning its
-samples between modes and evening out the weight of the modes. This is
-discriminator rejection sampling (Azadi, Olsson, Darrell, Goodfellow & Odena,
-ICLR 2019) read in the energy view. M is the largest ratio seen over a burn-in
-of candidates, raised whenever a later candidate exceeds it. The Wasserstein
+Generator samples accepted with probability min(1, r(y) / M) are then
+distributed as p_G · r ∝ p_data wherever r ≤ M: the energy corrects the
+generator, pruning its samples between modes and evening out the weight of the
+modes. This is discriminator rejection sampling (Azadi, Olsson, Darrell,
+Goodfellow & Odena, ICLR 2019) read in the energy view. M = max r would make it
+exact, but one outlier of a trained critic's ratio (a least-squares F near −1)
+then rejects nearly everything; as in that paper's practical version, M is a
+high quantile (``quantile``, 0.99 by default) of the ratios of a burn-in of
+candidates, and the rarer samples above it are always kept. The Wasserstein
 and margin critics do not estimate a density ratio, so they cannot be used.
 """
 
@@ -40,19 +43,19 @@ def log_density_ratio(energy: torch.Tensor, loss: str) -> torch.Tensor:
 @torch.no_grad()
 def rejection_sample(G, critic, loss: str, n: int, nz: int, generator: torch.Generator,
                      device: torch.device | str = "cpu", chunk: int = 10000, burn_in: int = 50000,
-                     max_candidates: int = 5_000_000) -> tuple[torch.Tensor, float]:
-    """n samples of G accepted with probability r(y)/M; returns them (on CPU) and the acceptance rate."""
+                     quantile: float = 0.99, max_candidates: int = 5_000_000) -> tuple[torch.Tensor, float]:
+    """n samples of G accepted with probability min(1, r(y)/M); returns them (on CPU) and the acceptance rate."""
     def candidates(k: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = G(torch.randn(k, nz, generator=generator).to(device))
         return y.cpu(), log_density_ratio(critic(y).flatten().float(), loss).cpu()
 
-    log_m = max(float(candidates(min(chunk, burn_in - i))[1].max()) for i in range(0, burn_in, chunk))
+    burn = torch.cat([candidates(min(chunk, burn_in - i))[1] for i in range(0, burn_in, chunk)])
+    log_m = float(torch.quantile(burn.double(), quantile))
     kept, drawn = [], 0
     while sum(len(k) for k in kept) < n and drawn < max_candidates:
         y, log_r = candidates(chunk)
         drawn += chunk
-        log_m = max(log_m, float(log_r.max()))
-        accept = torch.rand(len(y), generator=generator) < (log_r - log_m).exp()
+        accept = torch.rand(len(y), generator=generator) < (log_r - log_m).clamp(max=0).exp()
         kept.append(y[accept])
     out = torch.cat(kept)
     if len(out) < n:

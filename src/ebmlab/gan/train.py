@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
+from ebmlab.errors import ConfigError
 from ebmlab.gan.diagnostics import Diagnostics
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
@@ -310,6 +311,14 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     return result
 
 
+def _warn(message: str) -> None:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 class _Evaluator:
     """Metrics of the generator's samples (:func:`ebmlab.metrics.generative.evaluate_samples`) and pictures."""
 
@@ -348,10 +357,14 @@ class _Evaluator:
         fake = self.samples(G, self.cfg.n_eval, seed=seed)
         metrics = evaluate_samples(fake, self.data, self.cfg.data_dir or None, device=self.run.device)
         if self.cfg.refine == "rejection":
-            kept, rate = self.refined(self.opponent, D, self.cfg.n_eval, seed + 1)
             raw = {f"raw_{k}": v for k, v in metrics.items()}
-            metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
-                       "acceptance_rate": rate, **raw}
+            try:
+                kept, rate = self.refined(self.opponent, D, self.cfg.n_eval, seed + 1)
+                metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
+                           "acceptance_rate": rate, **raw}
+            except ConfigError as exc:  # the critic rejects (nearly) everything: report the raw samples
+                _warn(f"ebmlab: warning at step {step}: {exc}; the refined metrics are those of the raw samples")
+                metrics = {**metrics, "acceptance_rate": 0.0, **raw}
         own = {k[4:]: v for k, v in metrics.items() if k.startswith("raw_")} or metrics  # the generator's own samples
         if self.data.mixture is not None:
             diagnostics.record_modes(own["modes_captured"], len(self.data.mixture.centers), own["reverse_kl"])
