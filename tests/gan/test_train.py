@@ -166,3 +166,13 @@ def test_ddp_two_processes_follow_one_process(tmp_path):
     assert [r[0] for r in a] == [r[0] for r in b] and len(a) >= 8
     for (_, d1, g1), (_, d2, g2) in zip(a, b):
         assert d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
+
+
+def test_refit_refines_any_loss_with_a_fresh_logistic_critic(tmp_path, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "refit"
+    result = CliRunner().invoke(cli, ["gan", "train", *SMALL, "--epochs", "1", "--loss", "wasserstein",
+                                      "--refine", "refit", "--refit-steps", "50", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert "raw_high_quality" in m and 0 < m["acceptance_rate"] <= 1

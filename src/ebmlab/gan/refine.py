@@ -62,3 +62,28 @@ def rejection_sample(G, critic, loss: str, n: int, nz: int, generator: torch.Gen
         raise ConfigError(f"rejection by the critic accepted only {len(out)} of {drawn} samples; "
                           "the critic rejects almost everything (train longer, or sample without --refine)")
     return out[:n], len(out) / drawn
+
+
+def fit_ratio_critic(G, critic, data: torch.Tensor, nz: int, generator: torch.Generator, steps: int = 2000,
+                     batch: int = 256, lr: float = 1e-3, device: torch.device | str = "cpu"):
+    """Fit ``critic`` (fresh) by the logistic loss to tell ``data`` (low energy) from G's samples, G frozen.
+
+    Its optimum is F(y) = log p_G(y) − log p_data(y), the energy that tilts p_G into p_data,
+    whatever loss trained G: any generator can then be refined by :func:`rejection_sample`
+    with ``loss="logistic"`` (Grover et al., NeurIPS 2019, and Azadi et al., ICLR 2019, fit
+    such a classifier after training). Returns the critic in eval mode.
+    """
+    from ebmlab.gan.losses import get_loss
+
+    loss = get_loss("logistic")
+    opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.999))
+    critic.train()
+    for _ in range(steps):
+        real = data[torch.randint(len(data), (batch,), generator=generator)].to(device)
+        with torch.no_grad():
+            fake = G(torch.randn(batch, nz, generator=generator).to(device))
+        step_loss = loss.critic(critic(real), critic(fake))
+        opt.zero_grad(set_to_none=True)
+        step_loss.backward()
+        opt.step()
+    return critic.eval()

@@ -38,7 +38,7 @@ from ebmlab.gan.diagnostics import Diagnostics
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
                                  MLPCritic, MLPGenerator, Packed, image_plan)
-from ebmlab.gan.refine import REFINABLE, rejection_sample
+from ebmlab.gan.refine import REFINABLE, fit_ratio_critic, rejection_sample
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
 from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
@@ -48,6 +48,7 @@ from ebmlab.viz.samples import samples_figure
 __all__ = ["GanConfig", "train_gan", "build_networks", "data_shape", "is_2d"]
 
 DATA = GENERATIVE_DATA
+REFINE = ("none", "rejection", "refit")
 is_2d = is_points
 
 
@@ -67,8 +68,9 @@ class GanConfig(TrainConfig):
     gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
     clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
-    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none) or accepted by the critic's energy (rejection: logistic and least-squares losses); raw_* keys keep the generator's own.",
-                                                  "choices": ("none", "rejection")})
+    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none), or accepted by an energy's density ratio: the run's own critic (rejection; logistic and least-squares losses) or a logistic critic fitted afresh to the final generator (refit; any loss). raw_* keys keep the generator's own.",
+                                                  "choices": REFINE})
+    refit_steps: int = field(default=2000, metadata={"help": "--refine refit: Adam steps of the fresh logistic critic (batch 256, lr 1e-3)."})
     ema: float = field(default=0.0, metadata={"help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."})
     pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
     nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
@@ -107,9 +109,11 @@ class GanConfig(TrainConfig):
         check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
-        check(self.refine in ("none", "rejection"), f"--refine must be none or rejection, got {self.refine!r}")
-        check(self.refine == "none" or self.loss in REFINABLE,
-              f"--refine rejection needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}")
+        check(self.refine in REFINE, f"--refine must be one of {', '.join(REFINE)}, got {self.refine!r}")
+        check(self.refine != "rejection" or self.loss in REFINABLE,
+              f"--refine rejection needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}; "
+              "--refine refit works with any loss")
+        check(self.refit_steps >= 1, f"--refit-steps must be >= 1, got {self.refit_steps}")
         check(0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}")
         check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
         check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
@@ -337,17 +341,32 @@ class _Evaluator:
         G.train(was)
         return out
 
-    @torch.no_grad()
     def refined(self, G, D, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        """n samples accepted by the critic's energy (:func:`ebmlab.gan.refine.rejection_sample`)."""
-        was = G.training, D.training
+        """n samples accepted by an energy's density ratio (:mod:`ebmlab.gan.refine`): the critic D the
+        run trained against G (``rejection``), or a logistic critic fitted afresh to G (``refit``)."""
+        from dataclasses import replace
+
+        g = torch.Generator().manual_seed(seed)
+        own, was = D, (G.training, D.training)
         G.eval()
-        D.eval()
-        out = rejection_sample(G, D, self.cfg.loss, n, self.cfg.nz, torch.Generator().manual_seed(seed),
-                               device=self.run.device)
+        own.eval()
+        if self.cfg.refine == "refit":
+            with torch.random.fork_rng(devices=[]):  # leaves the training run's random stream alone
+                torch.manual_seed(seed)
+                fresh = build_networks(replace(self.cfg, loss="logistic", pack=1, critic_norm="none"),
+                                       tuple(self.data.x.shape[1:]))[1].to(self.run.device)
+            D = fit_ratio_critic(G, fresh, self.data.x, self.cfg.nz, g, steps=self.cfg.refit_steps,
+                                 device=self.run.device)
+        with torch.no_grad():
+            out = rejection_sample(G, D, "logistic" if self.cfg.refine == "refit" else self.cfg.loss, n,
+                                   self.cfg.nz, g, device=self.run.device)
         G.train(was[0])
-        D.train(was[1])
+        own.train(was[1])
         return out
+
+    def refine_source(self, G):
+        """The generator a refinement samples from: the critic's own opponent, or the evaluated one for refit."""
+        return G if self.cfg.refine == "refit" else self.opponent
 
     def evaluate(self, G, D, diagnostics: Diagnostics, step: int) -> None:
         if not self.run.is_main:
@@ -356,10 +375,10 @@ class _Evaluator:
         seed = self.cfg.seed * 1_000_003 + step
         fake = self.samples(G, self.cfg.n_eval, seed=seed)
         metrics = evaluate_samples(fake, self.data, self.cfg.data_dir or None, device=self.run.device)
-        if self.cfg.refine == "rejection":
+        if self.cfg.refine != "none":
             raw = {f"raw_{k}": v for k, v in metrics.items()}
             try:
-                kept, rate = self.refined(self.opponent, D, self.cfg.n_eval, seed + 1)
+                kept, rate = self.refined(self.refine_source(G), D, self.cfg.n_eval, seed + 1)
                 metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
                            "acceptance_rate": rate, **raw}
             except ConfigError as exc:  # the critic rejects (nearly) everything: report the raw samples
@@ -378,9 +397,9 @@ class _Evaluator:
         """Samples from the fixed noise (images) or 2,500 samples (points, refined when --refine), as a figure."""
         mix = self.data.mixture
         if mix is not None:
-            if self.cfg.refine == "rejection":
-                return samples_figure(self.refined(self.opponent, D, self.cfg.n_eval, self.cfg.seed + 2)[0], mix,
-                                      title + " (accepted by the critic)")
+            if self.cfg.refine != "none":
+                return samples_figure(self.refined(self.refine_source(G), D, self.cfg.n_eval, self.cfg.seed + 2)[0],
+                                      mix, title + " (accepted by the critic)")
             return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
         with torch.no_grad():
             was = G.training
