@@ -32,6 +32,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_topo.py
 	$(BIN)/python benchmarks/bench_local.py
 	$(BIN)/python benchmarks/bench_conv.py
+	$(BIN)/python benchmarks/bench_gan_modes.py
+	$(BIN)/python benchmarks/bench_gan_fashion.py --budget 120
+	$(BIN)/python benchmarks/bench_gan_pitfalls.py
+	$(BIN)/python benchmarks/bench_gan_step.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

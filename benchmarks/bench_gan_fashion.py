@@ -12,7 +12,7 @@ ebmlab's Fashion-MNIST classifier (:mod:`ebmlab.metrics.features`; its test
 accuracy is in the JSON). Models:
 
 - DCGAN (nz 100, ngf = ndf = 32, batch 64, Adam 2e-4, β1 0.5) with the
-  ``margin`` (EBGAN auto-encoder critic, m = 1, pulling-away 0.1), ``logistic``,
+  ``margin`` (EBGAN auto-encoder critic, m = 0.3, pulling-away 0.1), ``logistic``,
   ``least-squares`` and ``wasserstein`` (gradient penalty 10, 5 critic steps,
   Adam 1e-4, β = (0.5, 0.9), no BatchNorm in the critic) losses;
 - the convolutional VAE (20 latents, Adam 1e-3, batch 128), samples decoded from z ~ N(0, I).
@@ -39,7 +39,7 @@ from seed_runs import ROOT, run_seeds, write_result
 
 DCGAN = ["gan", "train", "--data", "fashion-mnist", "--ngf", "32", "--ndf", "32"]
 MODELS = {
-    "margin": [*DCGAN, "--loss", "margin", "--margin", "1.0"],
+    "margin": [*DCGAN, "--loss", "margin", "--margin", "0.3"],
     "logistic": [*DCGAN, "--loss", "logistic"],
     "least-squares": [*DCGAN, "--loss", "least-squares"],
     "wasserstein": [*DCGAN, "--loss", "wasserstein", "--n-critic", "5", "--lr", "1e-4", "--beta2", "0.9"],

@@ -59,7 +59,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--data", default="ring8,grid25")
-    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--configs", default="logistic,least-squares")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--tag", default="")
