@@ -7,10 +7,12 @@
   period P gives ≈ −1 at lag P/2, noise and monotone trends give ≈ 0 (lag 1 is
   skipped because differenced noise has autocorrelation −½ there). Flagged when
   the score is at most −0.5.
-- Vanishing gradient: the norm of the generator's gradient ‖∂L_g/∂θ_G‖. Flagged
-  when the median of its last fifth of logged values falls below 1 % of the
-  median of its first fifth (the saturating logistic loss with a confident
-  critic: log(1 − D(G(z))) is flat where D(G(z)) ≈ 0).
+- Vanishing gradient: the norm of the generator's gradient ‖∂L_g/∂θ_G‖.
+  :func:`vanishing_ratio` is the smallest median over windows of a tenth of the
+  logged values (at least 5), relative to the median of the first window;
+  flagged below 0.1 (the saturating logistic loss with a confident critic:
+  log(1 − D(G(z))) is flat where D(G(z)) ≈ 0, and the gradient falls by one to
+  two orders of magnitude while the non-saturating loss keeps its size).
 - Mode collapse: on a known 2-D mixture, fewer modes captured than exist or a
   reverse KL above 0.1; on images, the diversity of samples (mean pairwise
   distance in the evaluation classifier's feature space, relative to the same
@@ -27,7 +29,7 @@ import numpy as np
 __all__ = ["Diagnostics", "oscillation_score", "vanishing_ratio"]
 
 OSCILLATION_THRESHOLD = -0.5
-VANISHING_RATIO = 0.01
+VANISHING_RATIO = 0.1
 DIVERSITY_THRESHOLD = 0.5
 REVERSE_KL_THRESHOLD = 0.1
 
@@ -48,14 +50,16 @@ def oscillation_score(values, window: int = 100) -> float:
 
 
 def vanishing_ratio(grad_norms) -> float:
-    """Median of the last fifth of ``grad_norms`` over the median of the first fifth (1 if too short)."""
+    """Smallest windowed median of ``grad_norms`` over the first window's median (1 if too short)."""
     g = np.asarray(grad_norms, dtype=np.float64)
     g = g[np.isfinite(g)]
     if len(g) < 10:
         return 1.0
-    k = len(g) // 5
-    first = float(np.median(g[:k]))
-    return float(np.median(g[-k:]) / first) if first > 0 else 1.0
+    w = max(5, len(g) // 10)
+    first = float(np.median(g[:w]))
+    if first <= 0:
+        return 1.0
+    return float(min(np.median(g[i : i + w]) for i in range(0, len(g) - w + 1)) / first)
 
 
 @dataclass
@@ -93,7 +97,7 @@ class Diagnostics:
         messages = {
             "oscillation": "the energy gap F(fake) − F(real) oscillates (unstable convergence); "
                            "try a lower --lr or --n-critic > 1",
-            "vanishing_gradient": "the generator's gradient has fallen below 1 % of its initial size "
+            "vanishing_gradient": "the generator's gradient has fallen below 10 % of its initial size "
                                   "(vanishing gradient); the non-saturating loss avoids it",
             "mode_collapse": "the samples cover too few modes (mode collapse)",
         }
