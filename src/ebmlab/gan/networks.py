@@ -57,19 +57,26 @@ def dcgan_init_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _up_stack(in_channels: int, width: int, channels: int, base: int, k: int) -> nn.Sequential:
-    """in_channels×1×1 (or ×base×base when in_channels is a map) → channels×(base·2^k)² with tanh."""
+def _doubling_layers(width: int, channels: int, k: int) -> list[nn.Module]:
+    """(width·2^(k−1))×s×s → channels×(s·2^k)²: stride-2 transposed convolutions halving the channels, tanh."""
     widths = [width * 2 ** (k - 1 - i) for i in range(k)]
-    layers: list[nn.Module] = [nn.ConvTranspose2d(in_channels, widths[0], base, 1, 0, bias=False),
-                               nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+    layers: list[nn.Module] = []
     for a, b in zip(widths, widths[1:]):
         layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-    layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-    return nn.Sequential(*layers)
+    return layers + [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+
+
+def _up_stack(in_channels: int, width: int, channels: int, base: int, k: int) -> nn.Sequential:
+    """in_channels×1×1 → channels×(base·2^k)² with tanh (the DCGAN generator)."""
+    top = width * 2 ** (k - 1)
+    return nn.Sequential(nn.ConvTranspose2d(in_channels, top, base, 1, 0, bias=False), nn.BatchNorm2d(top),
+                         nn.ReLU(True), *_doubling_layers(width, channels, k))
 
 
 def _down_stack(channels: int, width: int, k: int, norm: str) -> tuple[nn.Sequential, int]:
     """channels×(base·2^k)² → (width·2^(k−1))×base×base; returns the stack and its output channels."""
+    if norm not in NORMS:
+        raise ConfigError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
     c = width
     for _ in range(k - 1):
@@ -97,8 +104,6 @@ class DCGANCritic(nn.Module):
 
     def __init__(self, ndf: int = 64, channels: int = 1, image_size: int = 64, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise ConfigError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
         base, k = image_plan(image_size)
         self.image_size, self.channels = image_size, channels
         self.features, c = _down_stack(channels, ndf, k, norm)
@@ -114,17 +119,10 @@ class ConvAutoEncoderCritic(nn.Module):
 
     def __init__(self, ndf: int = 64, channels: int = 1, image_size: int = 64, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise ConfigError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
         base, k = image_plan(image_size)
         self.image_size, self.channels = image_size, channels
         self.encoder, c = _down_stack(channels, ndf, k, norm)
-        widths = [ndf * 2 ** (k - 1 - i) for i in range(k)]
-        layers: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.decoder = nn.Sequential(*layers)
+        self.decoder = nn.Sequential(*_doubling_layers(ndf, channels, k))
         dcgan_init_(self)
 
     def forward_with_code(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
