@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Diagnostics", "oscillation_score", "vanishing_ratio"]
+__all__ = ["Diagnostics", "oscillation_score", "vanishing_ratio", "warn"]
 
 OSCILLATION_THRESHOLD = -0.5
 VANISHING_RATIO = 0.1
@@ -105,7 +105,7 @@ class Diagnostics:
         new = [k for k in messages if s[f"warn_{k}"] and k not in self.warned]
         for k in new:
             self.warned.add(k)
-            (write or _stderr)(f"ebmlab: warning at step {step}: {messages[k]}")
+            (write or warn)(f"ebmlab: warning at step {step}: {messages[k]}")
         return new
 
     def state_dict(self) -> dict:
@@ -117,7 +117,8 @@ class Diagnostics:
         self.warned, self.collapse = set(state["warned"]), bool(state["collapse"])
 
 
-def _stderr(message: str) -> None:
+def warn(message: str) -> None:
+    """Print ``message`` on stderr above any progress bar."""
     from tqdm.auto import tqdm
 
     tqdm.write(message, file=sys.stderr)

@@ -34,7 +34,7 @@ import torch
 
 from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.errors import ConfigError
-from ebmlab.gan.diagnostics import Diagnostics
+from ebmlab.gan.diagnostics import Diagnostics, warn
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
                                  MLPCritic, MLPGenerator, Packed, image_plan)
@@ -315,14 +315,6 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     return result
 
 
-def _warn(message: str) -> None:
-    import sys
-
-    from tqdm.auto import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
 class _Evaluator:
     """Metrics of the generator's samples (:func:`ebmlab.metrics.generative.evaluate_samples`) and pictures."""
 
@@ -382,7 +374,7 @@ class _Evaluator:
                 metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
                            "acceptance_rate": rate, **raw}
             except ConfigError as exc:  # the critic rejects (nearly) everything: report the raw samples
-                _warn(f"ebmlab: warning at step {step}: {exc}; the refined metrics are those of the raw samples")
+                warn(f"ebmlab: warning at step {step}: {exc}; the refined metrics are those of the raw samples")
                 metrics = {**metrics, "acceptance_rate": 0.0, **raw}
         own = {k[4:]: v for k, v in metrics.items() if k.startswith("raw_")} or metrics  # the generator's own samples
         if self.data.mixture is not None:
