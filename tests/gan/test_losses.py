@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
+from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away, r1_penalty
 
 
 def _grads(loss, e_real, e_fake):
@@ -82,3 +82,15 @@ def test_bad_loss_choices():
         get_loss("hinge")
     with pytest.raises(ConfigError, match="logistic loss only"):
         get_loss("wasserstein", saturating=True)
+
+
+def test_r1_penalty_is_half_the_squared_slope_on_data_and_zero_where_the_energy_is_flat():
+    a = torch.tensor([3.0, -4.0])
+    real = torch.randn(8, 2).requires_grad_(True)
+    linear = lambda y: y @ a  # noqa: E731  slope ‖a‖ = 5 everywhere
+    assert r1_penalty(linear, real, linear(real)).item() == pytest.approx(12.5)
+    bowl = lambda y: (y ** 2).sum(dim=1)  # noqa: E731  flat at the origin, slope 2‖y‖ elsewhere
+    at_origin = torch.zeros(4, 2, requires_grad=True)
+    assert r1_penalty(bowl, at_origin, bowl(at_origin)).item() == 0.0
+    ones = torch.ones(4, 2, requires_grad=True)
+    assert r1_penalty(bowl, ones, bowl(ones)).item() == pytest.approx(4.0)  # ½ · (2·√2)²

@@ -1,4 +1,5 @@
-"""Rejection by the critic's energy turns generator samples into data samples when the critic is optimal."""
+"""Rejection by the critic's energy turns generator samples into data samples when the critic is optimal;
+descent on the latent energy follows its gradient."""
 
 import math
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.gan.refine import log_density_ratio, rejection_sample
+from ebmlab.gan.refine import descend_latent, log_density_ratio, rejection_sample
 
 
 def test_density_ratio_of_each_loss():
@@ -37,3 +38,16 @@ def test_a_critic_that_rejects_everything_is_a_clear_error():
     with pytest.raises(ConfigError, match="accepted only"):
         rejection_sample(torch.nn.Identity(), critic, "logistic", 1000, 1, torch.Generator().manual_seed(0),
                          chunk=1000, burn_in=1000, max_candidates=5000)
+
+
+def test_descent_follows_the_gradient_of_the_latent_energy():
+    # G the identity, F(y) = 1.5 y² − log 2 (logistic): E(z) = ½z² + 1.5z² + const = 2z² + const, so each
+    # step z ← z − ½η·4z scales z by (1 − 2η); the same noise stream gives the starting z
+    critic = lambda y: (1.5 * y.pow(2) - math.log(2.0)).flatten()  # noqa: E731
+    out = descend_latent(torch.nn.Identity(), critic, "logistic", 300, 1, torch.Generator().manual_seed(0),
+                         steps=10, step_size=0.1, chunk=128)
+    z0 = torch.cat([torch.randn(k, 1, generator=g) for g in [torch.Generator().manual_seed(0)]
+                    for k in (128, 128, 44)])
+    torch.testing.assert_close(out, z0 * 0.8**10)
+    with pytest.raises(ConfigError, match="logistic or least-squares"):
+        descend_latent(torch.nn.Identity(), critic, "margin", 10, 1, torch.Generator())

@@ -54,17 +54,18 @@ def test_a_forced_collapse_is_flagged_and_sampling_works(tmp_path):
     assert torch.load(tmp_path / "s.pt").shape == (10, 2)
 
 
-def test_refined_evaluation_reports_both_the_critic_corrected_and_the_raw_samples(tmp_path, monkeypatch):
+@pytest.mark.parametrize("refine", ["rejection", "descent"])
+def test_refined_evaluation_reports_both_the_critic_corrected_and_the_raw_samples(tmp_path, monkeypatch, refine):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "refined"
     result = CliRunner().invoke(cli, ["gan", "train", *SMALL, "--epochs", "2", "--loss", "least-squares",
-                                      "--refine", "rejection", "--out", str(out)])
+                                      "--refine", refine, "--descent-steps", "5", "--out", str(out)])
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     for key in ("modes_captured", "high_quality", "reverse_kl"):
         assert f"raw_{key}" in m and key in m
-    assert 0 < m["acceptance_rate"] <= 1
-    sampled = CliRunner().invoke(cli, ["gan", "sample", str(out), "--refine", "rejection", "--n", "50",
+    assert (0 < m["acceptance_rate"] <= 1) if refine == "rejection" else "acceptance_rate" not in m
+    sampled = CliRunner().invoke(cli, ["gan", "sample", str(out), "--refine", refine, "--n", "50",
                                        "--out", str(tmp_path / "r.pt")])
     assert sampled.exit_code == 0, sampled.output
     assert torch.load(tmp_path / "r.pt").shape == (50, 2)
@@ -125,6 +126,8 @@ def test_image_gan_dry_run_and_samples(tmp_path, monkeypatch):
     (["--loss", "margin", "--saturating"], "logistic loss only"),
     (["--data", "folder"], "--data folder needs --data-dir"),
     (["--loss", "wasserstein", "--refine", "rejection"], "needs the logistic or least-squares loss"),
+    (["--r1", "-1"], "--r1 must be >= 0"),
+    (["--loss", "margin", "--refine", "descent"], "--refine descent needs the logistic or least-squares loss"),
 ])
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"
@@ -150,7 +153,7 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path):
 
 @pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="gloo backend missing")
 def test_ddp_two_processes_follow_one_process(tmp_path):
-    args = ["gan", "train", *SMALL, "--epochs", "1", "--no-batchnorm-g", "--loss", "least-squares"]
+    args = ["gan", "train", *SMALL, "--epochs", "1", "--no-batchnorm-g", "--loss", "least-squares", "--r1", "0.5"]
     one = ebmlab(*args, "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

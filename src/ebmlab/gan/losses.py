@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ebmlab.errors import ConfigError
 
-__all__ = ["LOSSES", "ContrastiveLoss", "get_loss", "gradient_penalty", "pulling_away"]
+__all__ = ["LOSSES", "ContrastiveLoss", "get_loss", "gradient_penalty", "pulling_away", "r1_penalty"]
 
 LOSSES = ("margin", "logistic", "least-squares", "wasserstein")
 
@@ -95,6 +95,18 @@ def gradient_penalty(energy, real: torch.Tensor, fake: torch.Tensor, eps: torch.
     if hasattr(energy, "pack"):  # a packed critic (PacGAN): one gradient per pack of samples
         grad = energy.pack(grad)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(energy, real: torch.Tensor, e_real: torch.Tensor) -> torch.Tensor:
+    """Zero-centred penalty on data (R1, Mescheder, Geiger & Nowozin, ICML 2018): mean of ½‖∇_y F(y)‖².
+
+    ``e_real`` must be ``energy(real)`` computed with ``real.requires_grad_()``. Flattening the energy
+    around the data keeps the critic from oscillating about the generator (any loss).
+    """
+    (grad,) = torch.autograd.grad(e_real.sum(), real, create_graph=True)
+    if hasattr(energy, "pack"):
+        grad = energy.pack(grad)
+    return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
 def pulling_away(codes: torch.Tensor) -> torch.Tensor:

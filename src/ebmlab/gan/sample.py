@@ -49,7 +49,8 @@ def load_networks(run_dir: Path) -> tuple[torch.nn.Module, torch.nn.Module, GanC
 
 @torch.no_grad()
 def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None, refine: str = "none") -> Path:
-    """Write n samples of ``run_dir``'s generator (accepted by its critic with ``refine="rejection"``)
+    """Write n samples of ``run_dir``'s generator (accepted by its critic with ``refine="rejection"``,
+    moved by descent on its latent energy with ``refine="descent"``)
     to ``out`` (.png picture or .pt tensor); return its path."""
     G, D, cfg = load_networks(run_dir)
     out = out or run_dir / f"samples_{seed}.png"
@@ -60,6 +61,10 @@ def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None, refine
         from ebmlab.gan.refine import rejection_sample
 
         x, _ = rejection_sample(G, D, cfg.loss, n, cfg.nz, g)
+    elif refine == "descent":
+        from ebmlab.gan.refine import descend_latent
+
+        x = descend_latent(G, D, cfg.loss, n, cfg.nz, g, cfg.descent_steps, cfg.descent_step)
     else:
         z = torch.randn(n, cfg.nz, generator=g)
         x = torch.cat([G(z[i : i + 500]) for i in range(0, n, 500)])

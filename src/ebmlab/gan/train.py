@@ -4,7 +4,8 @@ Each iteration takes one mini-batch y of training data and a batch of noise z:
 
 1. critic step: ȳ = G(z) (no gradient into G); minimise over the critic's
    parameters L_d(F(y), F(ȳ)) (+ λ_gp · gradient penalty for ``wasserstein``;
-   weights clipped to [−c, c] instead when λ_gp = 0);
+   weights clipped to [−c, c] instead when λ_gp = 0; + γ · R1 penalty on data
+   when ``r1`` > 0);
 2. every ``n_critic`` iterations, generator step: minimise over G's parameters
    L_g(F(G(z'))) (+ ``pt_weight`` · pulling-away term for ``margin``), the
    critic frozen.
@@ -35,20 +36,20 @@ import torch
 from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.errors import ConfigError
 from ebmlab.gan.diagnostics import Diagnostics, warn
-from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away
+from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away, r1_penalty
 from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
                                  MLPCritic, MLPGenerator, Packed, image_plan)
-from ebmlab.gan.refine import REFINABLE, fit_ratio_critic, rejection_sample
+from ebmlab.gan.refine import REFINABLE, descend_latent, fit_ratio_critic, rejection_sample
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
-from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+from ebmlab.runtime.distributed import wrap_model
 from ebmlab.runtime.schedule import DECAYS, lr_factor
 from ebmlab.viz.samples import samples_figure
 
 __all__ = ["GanConfig", "train_gan", "build_networks", "data_shape", "is_2d"]
 
 DATA = GENERATIVE_DATA
-REFINE = ("none", "rejection", "refit")
+REFINE = ("none", "rejection", "refit", "descent")
 is_2d = is_points
 
 
@@ -66,10 +67,13 @@ class GanConfig(TrainConfig):
     margin: float = field(default=1.0, metadata={"help": "m of the margin loss F(y) + [m − F(ȳ)]⁺."})
     pt_weight: float = field(default=0.1, metadata={"help": "Weight of EBGAN's pulling-away term in the generator loss (margin loss)."})
     gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
+    r1: float = field(default=0.0, metadata={"help": "Weight γ of the zero-centred gradient penalty γ·½‖∇F(y)‖² on data (R1; any loss; 0: off)."})
     clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
-    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none), or accepted by an energy's density ratio: the run's own critic (rejection; logistic and least-squares losses) or a logistic critic fitted afresh to the final generator (refit; any loss). raw_* keys keep the generator's own.",
+    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none), or refined by an energy's density ratio: accepted by the run's own critic (rejection) or by a logistic critic fitted afresh to the final generator (refit; any loss), or moved by gradient descent on the latent energy ½‖z‖² − log r(G(z)) of the run's own critic (descent). rejection and descent need the logistic or least-squares loss; raw_* keys keep the generator's own samples.",
                                                   "choices": REFINE})
+    descent_steps: int = field(default=100, metadata={"help": "--refine descent: gradient steps on the latent energy."})
+    descent_step: float = field(default=1e-3, metadata={"help": "--refine descent: step size η of z ← z − ½η∇E(z)."})
     refit_steps: int = field(default=2000, metadata={"help": "--refine refit: Adam steps of the fresh logistic critic (batch 256, lr 1e-3)."})
     ema: float = field(default=0.0, metadata={"help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."})
     pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
@@ -107,13 +111,16 @@ class GanConfig(TrainConfig):
         check(self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}")
         check(self.pt_weight >= 0, f"--pt-weight must be >= 0, got {self.pt_weight}")
         check(self.gp >= 0, f"--gp must be >= 0, got {self.gp}")
+        check(self.r1 >= 0, f"--r1 must be >= 0, got {self.r1}")
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
         check(self.refine in REFINE, f"--refine must be one of {', '.join(REFINE)}, got {self.refine!r}")
-        check(self.refine != "rejection" or self.loss in REFINABLE,
-              f"--refine rejection needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}; "
+        check(self.refine not in ("rejection", "descent") or self.loss in REFINABLE,
+              f"--refine {self.refine} needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}; "
               "--refine refit works with any loss")
         check(self.refit_steps >= 1, f"--refit-steps must be >= 1, got {self.refit_steps}")
+        check(self.descent_steps >= 1, f"--descent-steps must be >= 1, got {self.descent_steps}")
+        check(self.descent_step > 0, f"--descent-step must be > 0, got {self.descent_step}")
         check(0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}")
         check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
         check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
@@ -166,15 +173,19 @@ def build_networks(cfg: GanConfig, image_shape: tuple[int, ...] | None = None) -
 class _CriticStep(torch.nn.Module):
     """forward(real, fake, eps) -> (L_d [+ gradient penalty], detached mean energies): one DDP forward."""
 
-    def __init__(self, critic: torch.nn.Module, loss, gp: float) -> None:
+    def __init__(self, critic: torch.nn.Module, loss, gp: float, r1: float = 0.0) -> None:
         super().__init__()
-        self.critic, self.loss, self.gp = critic, loss, gp
+        self.critic, self.loss, self.gp, self.r1 = critic, loss, gp, r1
 
     def forward(self, real, fake, eps):
+        if self.r1 > 0:
+            real = real.detach().requires_grad_(True)
         e_real, e_fake = self.critic(real), self.critic(fake)
         total = self.loss.critic(e_real, e_fake)
         if self.gp > 0:
-            total = total + self.gp * gradient_penalty(self.critic, real, fake, eps)
+            total = total + self.gp * gradient_penalty(self.critic, real.detach(), fake, eps)
+        if self.r1 > 0:
+            total = total + self.r1 * r1_penalty(self.critic, real, e_real)
         return total, torch.stack([e_real.detach().mean(), e_fake.detach().mean()])
 
 
@@ -239,7 +250,7 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
     budget = TimeBudget(cfg.time_budget, run.restored_extra.get("train_s", 0.0))
     if start and budget.spent(run.dist, device):  # a run its budget stopped: evaluate, do not train on
         total = start
-    critic_step = wrap_model(_CriticStep(D, loss, cfg.gp if cfg.loss == "wasserstein" else 0.0), run.dist)
+    critic_step = wrap_model(_CriticStep(D, loss, cfg.gp if cfg.loss == "wasserstein" else 0.0, cfg.r1), run.dist)
     generator_step = wrap_model(_GeneratorStep(G, D, loss, cfg.pt_weight if cfg.loss == "margin" else 0.0), run.dist)
     clip = cfg.loss == "wasserstein" and cfg.gp == 0
     X = X.to(device)
@@ -274,18 +285,16 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             loss_g, _ = generator_step(z)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
-            values["grad_norm_g"] = torch.linalg.vector_norm(
-                torch.stack([p.grad.norm() for p in G.parameters() if p.grad is not None]))
+            values["grad_norm_g"] = torch.nn.utils.get_total_norm([p.grad for p in G.parameters() if p.grad is not None])
             opt_g.step()
             if averaged:
                 averaged["ema"].update_parameters(G)
             D.requires_grad_(True)
             values["loss_g"] = loss_g.detach()
-        reduced = all_reduce_mean(torch.stack([v.float() for v in values.values()]), run.dist).cpu().double()
-        running.add(**dict(zip(values, reduced.tolist())))
+        running.add(**values)
         done = step + 1
         if run.should_log(done, total):
-            logged = running.pop()
+            logged = running.pop(run.dist)
             diagnostics.record(logged["energy_fake"] - logged["energy_real"], logged.get("grad_norm_g"))
             run.log(done, **logged)
         stop = budget.spent(run.dist, device)
@@ -333,9 +342,10 @@ class _Evaluator:
         G.train(was)
         return out
 
-    def refined(self, G, D, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        """n samples accepted by an energy's density ratio (:mod:`ebmlab.gan.refine`): the critic D the
-        run trained against G (``rejection``), or a logistic critic fitted afresh to G (``refit``)."""
+    def refined(self, G, D, n: int, seed: int) -> tuple[torch.Tensor, float | None]:
+        """n samples refined by an energy's density ratio (:mod:`ebmlab.gan.refine`) and the acceptance
+        rate (None for descent): accepted by the critic D the run trained against G (``rejection``) or by a
+        logistic critic fitted afresh to G (``refit``), or moved by descent on D's latent energy."""
         from dataclasses import replace
 
         g = torch.Generator().manual_seed(seed)
@@ -349,9 +359,13 @@ class _Evaluator:
                                        tuple(self.data.x.shape[1:]))[1].to(self.run.device)
             D = fit_ratio_critic(G, fresh, self.data.x, self.cfg.nz, g, steps=self.cfg.refit_steps,
                                  device=self.run.device)
-        with torch.no_grad():
-            out = rejection_sample(G, D, "logistic" if self.cfg.refine == "refit" else self.cfg.loss, n,
-                                   self.cfg.nz, g, device=self.run.device)
+        if self.cfg.refine == "descent":
+            out = (descend_latent(G, D, self.cfg.loss, n, self.cfg.nz, g, self.cfg.descent_steps,
+                                  self.cfg.descent_step, device=self.run.device), None)
+        else:
+            with torch.no_grad():
+                out = rejection_sample(G, D, "logistic" if self.cfg.refine == "refit" else self.cfg.loss, n,
+                                       self.cfg.nz, g, device=self.run.device)
         G.train(was[0])
         own.train(was[1])
         return out
@@ -372,7 +386,7 @@ class _Evaluator:
             try:
                 kept, rate = self.refined(self.refine_source(G), D, self.cfg.n_eval, seed + 1)
                 metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
-                           "acceptance_rate": rate, **raw}
+                           **({} if rate is None else {"acceptance_rate": rate}), **raw}
             except ConfigError as exc:  # the critic rejects (nearly) everything: report the raw samples
                 warn(f"ebmlab: warning at step {step}: {exc}; the refined metrics are those of the raw samples")
                 metrics = {**metrics, "acceptance_rate": 0.0, **raw}
@@ -391,7 +405,8 @@ class _Evaluator:
         if mix is not None:
             if self.cfg.refine != "none":
                 return samples_figure(self.refined(self.refine_source(G), D, self.cfg.n_eval, self.cfg.seed + 2)[0],
-                                      mix, title + " (accepted by the critic)")
+                                      mix, title + (" (descended on the critic's energy)" if self.cfg.refine == "descent"
+                                                    else " (accepted by the critic)"))
             return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
         with torch.no_grad():
             was = G.training

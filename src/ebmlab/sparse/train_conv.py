@@ -27,7 +27,7 @@ import torch
 from ebmlab.data import dataset_names, epoch_batches, load_dataset
 from ebmlab.metrics.probe import linear_probe
 from ebmlab.runtime import Run, RunningMean, TrainConfig, check
-from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+from ebmlab.runtime.distributed import wrap_model
 from ebmlab.sparse.conv_ae import ConvStack, l2_pool
 from ebmlab.sparse.invariance import image_pairs, invariance
 from ebmlab.sparse.optim import lr_factor
@@ -138,11 +138,10 @@ def train_conv(cfg: ConvConfig, run: Run) -> dict:
         loss.backward()
         opt.step()
         layer.normalise_decoder_()
-        rec, group_norm, active = all_reduce_mean(terms, run.dist).cpu().double().tolist()
-        running.add(**{f"reconstruction_layer{index + 1}": rec, f"group_norm_layer{index + 1}": group_norm,
-                       f"active_layer{index + 1}": active})
+        running.add(**{f"reconstruction_layer{index + 1}": terms[0], f"group_norm_layer{index + 1}": terms[1],
+                       f"active_layer{index + 1}": terms[2]})
         if run.should_log(step + 1, total) or (step + 1) % per_layer == 0:
-            run.log(step + 1, **running.pop(), lr=opt.param_groups[0]["lr"])
+            run.log(step + 1, **running.pop(run.dist), lr=opt.param_groups[0]["lr"])
         if run.should_checkpoint(step + 1, total) or (step + 1) % per_layer == 0:
             run.save_checkpoint(step + 1, model=stack, optimizer=opt)
     del inputs

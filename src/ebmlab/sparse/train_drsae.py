@@ -21,7 +21,7 @@ import torch
 
 from ebmlab.data import dataset_names, epoch_batches, load_dataset
 from ebmlab.runtime import Run, RunningMean, TrainConfig, check
-from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+from ebmlab.runtime.distributed import wrap_model
 from ebmlab.sparse.drsae import DrSAE, UnitAnalysis, analyse_units
 from ebmlab.sparse.optim import OPTIMIZERS, lr_factor, make_optimizer
 
@@ -147,11 +147,10 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
         loss.backward()
         opt.step()
         model.normalise_decoder_()
-        # each rank averages over its slice; the mean over ranks is the global batch mean
-        rec, spars, cls = all_reduce_mean(terms, run.dist).cpu().double().tolist()
-        running.add(reconstruction=rec, sparsity=spars, classification=cls)
+        # each rank averages over its slice; the mean over ranks (at pop) is the global batch mean
+        running.add(reconstruction=terms[0], sparsity=terms[1], classification=terms[2])
         if run.should_log(step + 1, total):
-            means = running.pop()
+            means = running.pop(run.dist)
             rec, spars, cls = means["reconstruction"], means["sparsity"], means["classification"]
             metrics = {"reconstruction": rec, "sparsity": spars, "loss": rec + spars}
             if supervised:

@@ -23,7 +23,7 @@ from ebmlab.data import epoch_batches
 from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
-from ebmlab.runtime.distributed import all_reduce_mean, wrap_model
+from ebmlab.runtime.distributed import wrap_model
 from ebmlab.vae.model import VAE, ConvVAE, MLPVAE
 
 __all__ = ["VaeConfig", "train_vae", "build_vae"]
@@ -117,12 +117,11 @@ def train_vae(cfg: VaeConfig, run: Run) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        rec, kl = all_reduce_mean(terms, run.dist).cpu().double().tolist()
-        running.add(loss=rec + cfg.beta * kl, reconstruction=rec, kl=kl)
+        running.add(loss=terms[0] + cfg.beta * terms[1], reconstruction=terms[0], kl=terms[1])
         done = step + 1
         stop = budget.spent(run.dist, device)
         if run.should_log(done, total) or stop:
-            run.log(done, **running.pop())
+            run.log(done, **running.pop(run.dist))
         if run.is_main and (done % cfg.eval_every == 0 or done == total or stop):
             with budget.paused():
                 last = evaluate(done)
