@@ -9,15 +9,19 @@ ring, 24.8 / 93.6 % / 0.04 on the grid.
 Each configuration is ``ebmlab gan train --data D --seed S`` with the options
 below plus the shared ones (MLP generator 4×400 with BatchNorm, MLP critic 3×200,
 nz 100, batch 100, Adam lr 2e-4 β = (0.5, 0.999) with a cosine decay over the
-second half, 100,000 training points, --epochs passes). With ``--refine
-rejection`` every run reports two rows: the generator's own samples (``raw_*``:
-the GAN as trained) and the samples its critic accepts (the GAN's energy-based
-model, :mod:`ebmlab.gan.refine`). Every evaluation draws 2,500 samples.
+second half, 100,000 training points, --epochs passes). With ``--refine``
+every run reports two rows: the generator's own samples (``raw_*``: the GAN as
+trained) and the samples refined by its critic's energy (the GAN's energy-based
+model, :mod:`ebmlab.gan.refine`): accepted by rejection, or moved by descent on
+the latent energy. ``logistic-r1`` adds the R1 penalty on data (weight
+R1_GAMMA[data]), which keeps the critic from oscillating and the generator on
+every mode. Every evaluation draws 2,500 samples.
 
 Usage::
 
     python benchmarks/bench_gan_modes.py                         # 5 seeds, both mixtures
     python benchmarks/bench_gan_modes.py --seeds 0 --data ring8 --epochs 5
+    python benchmarks/bench_gan_modes.py --configs logistic-r1 --epochs 60 --tag r1
 
 Writes benchmarks/results/gan_modes[_<tag>].json and prints markdown tables.
 """
@@ -36,7 +40,11 @@ CONFIGS = {
     "logistic": ["--loss", "logistic", "--refine", "rejection"],
     "least-squares": ["--loss", "least-squares", "--refine", "rejection"],
     "wasserstein": ["--loss", "wasserstein", "--n-critic", "5", "--lr", "1e-4", "--beta2", "0.9"],
+    "logistic-r1": ["--loss", "logistic", "--refine", "descent"],  # + --r1 R1_GAMMA[data]
 }
+# R1's weight γ has the units of y² (it multiplies ‖∇_y F‖²): it is scaled with the mixture's σ², γ = 400 σ²
+R1_GAMMA = {"ring8": "0.04", "grid25": "1"}
+REFINED_LABEL = {"rejection": "rejection by its critic", "descent": "descent on its latent energy"}
 SHARED = ["--batch-size", "100", "--lr-decay", "cosine", "--eval-every", "2000", "--sample-every", "100000",
           "--log-every", "50"]
 KEYS = ("modes_captured", "high_quality", "reverse_kl", "raw_modes_captured", "raw_high_quality", "raw_reverse_kl",
@@ -72,6 +80,8 @@ def main() -> None:
     for data in args.data.split(","):
         for name in args.configs.split(","):
             extra = ["--data", data, "--epochs", str(args.epochs), *SHARED, *CONFIGS[name]]
+            if name.endswith("-r1"):
+                extra += ["--r1", R1_GAMMA[data]]
             rows = run_seeds(["gan", "train"], seeds, extra, Path(args.out) / f"{data}-{name}", KEYS, args.parallel)
             entry = {"options": extra, "rows": rows}
             if "raw_modes_captured" in rows[0]:
@@ -91,7 +101,9 @@ def main() -> None:
             if kind not in entry:
                 continue
             s = entry[kind]
-            label = f"{loss} GAN" + (" + rejection by its critic" if kind == "refined" else "")
+            options = entry["options"]
+            refine = options[options.index("--refine") + 1] if "--refine" in options else "none"
+            label = f"{loss} GAN" + (f" + {REFINED_LABEL[refine]}" if kind == "refined" else "")
             print(f"| {data} | {label} | {s['modes_mean']:.1f}, {s['modes_min']} | {100 * s['hq_mean']:.1f} %, "
                   f"{100 * s['hq_min']:.1f} % | {s['kl_mean']:.3f}, {s['kl_max']:.3f} | "
                   f"{'yes' if s['every_seed'] else 'no'} |")

@@ -1,0 +1,1 @@
+"""World models for control: environments, known costs, forward models, planners and policies."""
