@@ -53,8 +53,9 @@ def _mount() -> None:
     from ebmlab.demo import demo
     from ebmlab.sparse.cli import sparse
     from ebmlab.viz.cli import compare, report
+    from ebmlab.world.cli import world
 
-    for command in (data, sparse, gan, vae, report, compare, demo):
+    for command in (data, sparse, gan, vae, world, report, compare, demo):
         cli.add_command(command)
 
 

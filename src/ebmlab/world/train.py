@@ -1,0 +1,271 @@
+"""The world-model agent's loop (``ebmlab world train``): collect, fit the model, act, add the data, refit.
+
+1. Seed data: ``seed_steps`` steps of uniformly random actions.
+2. Each round (one episode): fit the forward model (:mod:`ebmlab.world.models`)
+   to all transitions so far (``fit_steps`` Adam steps; normalisation refitted);
+   with ``--actor policy``, train the policy through the model
+   (:mod:`ebmlab.world.policy`); then run one episode with the actor — gradient
+   MPC, CEM (:mod:`ebmlab.world.planners`) or the policy — and add its steps.
+3. Every ``eval_every`` environment steps (and at the end), evaluate the actor on
+   ``eval_episodes`` fresh episodes (seeds apart from training's): the mean return
+   is ``eval_return``, logged against ``env_steps`` (the sample-efficiency curve).
+
+The run's step is the number of environment steps. A checkpoint (model, policy,
+optimisers, replay buffer, random state) is written after every episode, and
+every episode resets the environment with its own seed, so a resumed run
+continues exactly where an uninterrupted one would have been.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ebmlab.data.trajectories import Transitions
+from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.world.costs import COSTS, get_cost
+from ebmlab.world.envs import make_env
+from ebmlab.world.models import Ensemble, ForwardModel
+from ebmlab.world.planners import CEM, GradientMPC
+from ebmlab.world.policy import Policy, policy_loss
+
+__all__ = ["WorldConfig", "train_world", "build_model", "build_actor", "evaluate_actor"]
+
+ACTORS = ("mpc", "cem", "policy")
+MODELS = ("deterministic", "latent", "ensemble")
+EVAL_SEED = 1_000_000  # evaluation episodes are seeded apart from training's
+
+
+@dataclass(frozen=True)
+class WorldConfig(TrainConfig):
+    """A forward model fitted to the agent's own data and an actor that plans or acts through it."""
+
+    env: str = field(default="Pendulum-v1", metadata={"help": f"Gymnasium environment id ({', '.join(COSTS)})."})
+    actor: str = field(default="mpc", metadata={"help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).", "choices": ACTORS})
+    model: str = field(default="deterministic", metadata={"help": "Forward model: deterministic, latent (a latent variable z for aleatoric uncertainty), or ensemble.", "choices": MODELS})
+    env_steps: int = field(default=2000, metadata={"help": "Environment steps in all (seed data included)."})
+    seed_steps: int = field(default=200, metadata={"help": "Steps of random actions before the first fit."})
+    hidden: int = field(default=200, metadata={"help": "Units per hidden layer of the forward model."})
+    layers: int = field(default=3, metadata={"help": "Hidden layers of the forward model."})
+    latent_dim: int = field(default=2, metadata={"help": "--model latent: size of z."})
+    kl_weight: float = field(default=0.1, metadata={"help": "--model latent: weight of KL(q(z|s,a,s') ‖ N(0, I))."})
+    z_dropout: float = field(default=0.5, metadata={"help": "--model latent: fraction of samples trained with z = 0."})
+    ensemble: int = field(default=5, metadata={"help": "--model ensemble: number of members."})
+    fit_steps: int = field(default=500, metadata={"help": "Adam steps of the model per round."})
+    batch_size: int = field(default=256, metadata={"help": "Transitions per model (and policy) step."})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the model."})
+    horizon: int = field(default=30, metadata={"help": "Planning (and policy-training) horizon in steps."})
+    mpc_iterations: int = field(default=10, metadata={"help": "Gradient MPC: Adam steps on the plan per decision (warm start)."})
+    mpc_first_iterations: int = field(default=100, metadata={"help": "Gradient MPC: Adam steps for the first decision of an episode."})
+    mpc_lr: float = field(default=0.1, metadata={"help": "Gradient MPC: step size, in units of the action range."})
+    restarts: int = field(default=4, metadata={"help": "Gradient MPC: plans optimised at once (the warm one and random ones)."})
+    cem_population: int = field(default=400, metadata={"help": "CEM: action sequences per iteration."})
+    cem_elites: int = field(default=40, metadata={"help": "CEM: sequences kept to refit the Gaussian."})
+    cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
+    policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
+    policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
+    uncertainty_weight: float = field(default=0.0, metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."})
+    eval_every: int = field(default=500, metadata={"help": "Evaluate every this many environment steps (and at the end)."})
+    eval_episodes: int = field(default=5, metadata={"help": "Episodes per evaluation."})
+    max_episode_steps: int = field(default=0, metadata={"help": "Cap on an episode's steps (0: the environment's own limit)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
+        check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
+                     "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
+                     "eval_every", "eval_episodes"):
+            check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps"):
+            check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        check(self.cem_elites <= self.cem_population, "--cem-elites must be <= --cem-population")
+        check(0 <= self.z_dropout <= 1, f"--z-dropout must be in [0, 1], got {self.z_dropout}")
+        for name in ("lr", "mpc_lr", "policy_lr"):
+            check(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
+        make_env(self.env).close()  # an unknown id or an unsuitable environment: one line, before any folder
+
+
+def build_model(cfg: WorldConfig, obs_dim: int, act_dim: int) -> torch.nn.Module:
+    if cfg.model == "ensemble":
+        return Ensemble([ForwardModel(obs_dim, act_dim, cfg.hidden, cfg.layers) for _ in range(cfg.ensemble)])
+    return ForwardModel(obs_dim, act_dim, cfg.hidden, cfg.layers, cfg.latent_dim if cfg.model == "latent" else 0)
+
+
+def build_actor(cfg: WorldConfig, model, policy: Policy | None, low: torch.Tensor, high: torch.Tensor):
+    cost = get_cost(cfg.env).planning
+    g = torch.Generator().manual_seed(cfg.seed + 7)
+    if cfg.actor == "mpc":
+        return GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
+                           cfg.mpc_lr, cfg.restarts, g)
+    if cfg.actor == "cem":
+        return CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g)
+    return policy
+
+
+def _members(model) -> list[ForwardModel]:
+    return list(model.models) if isinstance(model, Ensemble) else [model]
+
+
+def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator) -> dict:
+    """``fit_steps`` Adam steps on minibatches (each ensemble member its own); normalisation refitted first."""
+    for m in _members(model):
+        m.norm.fit(data.obs, data.act, data.next_obs)
+    model.train()
+    terms: dict = {}
+    for _ in range(cfg.fit_steps):
+        total = 0.0
+        for m in _members(model):
+            loss, terms = m.loss(*data.sample(cfg.batch_size, g), kl_weight=cfg.kl_weight, z_dropout=cfg.z_dropout,
+                                 generator=g)
+            total = total + loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+    model.eval()
+    return {f"model_{k}": float(v) for k, v in terms.items()}
+
+
+def train_policy(cfg: WorldConfig, policy: Policy, model, opt, data: Transitions, g: torch.Generator) -> dict:
+    """``policy_steps`` Adam steps of the policy through the frozen model from buffer start states."""
+    policy.obs_mean.copy_(data.obs.mean(0))
+    policy.obs_std.copy_(data.obs.std(0).clamp_min(1e-6))
+    cost = get_cost(cfg.env).planning
+    model.requires_grad_(False)
+    info: dict = {}
+    for _ in range(cfg.policy_steps):
+        start = data.obs[torch.randint(len(data), (cfg.batch_size,), generator=g)]
+        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.requires_grad_(True)
+    return {f"policy_{k}": float(v) for k, v in info.items()}
+
+
+def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None = None, episode: int = 0,
+                random_actions: int = 0, rng: np.random.Generator | None = None) -> dict:
+    """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random."""
+    obs, _ = env.reset(seed=seed)
+    if actor is not None:
+        actor.reset()
+    total, steps, decide = 0.0, 0, []
+    while True:
+        if steps < random_actions:
+            action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
+        else:
+            t = time.perf_counter()
+            action = actor.act(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            decide.append(time.perf_counter() - t)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        if data is not None:
+            data.add(obs, action, reward, next_obs, episode)
+        total += float(reward)
+        steps += 1
+        obs = next_obs
+        if terminated or truncated or (max_steps and steps >= max_steps):
+            return {"return": total, "steps": steps, "decision_ms": 1000 * statistics.median(decide) if decide else 0.0}
+
+
+def evaluate_actor(cfg: WorldConfig, actor, episodes: int | None = None) -> dict:
+    """Mean (and spread) of the return over ``eval_episodes`` fresh episodes, and the median decision time."""
+    env = make_env(cfg.env)
+    try:
+        results = [run_episode(env, actor, EVAL_SEED + cfg.seed * 1000 + i, cfg.max_episode_steps)
+                   for i in range(episodes or cfg.eval_episodes)]
+    finally:
+        env.close()
+    returns = [r["return"] for r in results]
+    return {"eval_return": statistics.mean(returns), "eval_return_std": statistics.pstdev(returns),
+            "decision_ms": statistics.median(r["decision_ms"] for r in results)}
+
+
+def train_world(cfg: WorldConfig, run: Run) -> dict:
+    """Collect, fit, act, evaluate (see the module doc); returns the final metrics."""
+    env = make_env(cfg.env, seed=cfg.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
+    model = build_model(cfg, obs_dim, act_dim)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
+    policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
+    data = Transitions(obs_dim, act_dim)
+    extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
+    done = run.restore(model=model, opt=opt, data=data, **extra_state)
+    episode = int(run.restored_extra.get("episode", 0))
+    curve = list(run.restored_extra.get("curve", []))
+    g = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    actor = build_actor(cfg, model, policy, low, high)
+    if done:
+        g.set_state(run.restored_extra["generator"])
+        if run.restored_extra.get("actor_generator") is not None:
+            actor.generator.set_state(run.restored_extra["actor_generator"])
+    bar = run.progress(range(cfg.env_steps), total=cfg.env_steps, initial=done, desc=f"world {cfg.actor}")
+    last_eval = max([c["env_steps"] for c in curve], default=-1)
+    if done == 0:  # the untrained agent is the curve's first point
+        curve.append({"env_steps": 0, **evaluate_actor(cfg, _random_actor(env, rng))})
+        run.log(0, **curve[-1])
+        last_eval = 0
+    while done < cfg.env_steps:
+        info: dict = {}
+        if done >= cfg.seed_steps:
+            info.update(fit_model(cfg, model, opt, data, g))
+            if policy is not None:
+                info.update(train_policy(cfg, policy, model, policy_opt, data, g))
+        remaining = cfg.env_steps - done
+        cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
+        random_steps = max(0, cfg.seed_steps - done)
+        rng = np.random.default_rng([cfg.seed, episode])
+        result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
+        done += result["steps"]
+        episode += 1
+        bar.update(result["steps"])
+        run.log(done, episode_return=result["return"], episode_steps=result["steps"], **info)
+        if done // cfg.eval_every > last_eval // cfg.eval_every or done >= cfg.env_steps:
+            curve.append({"env_steps": done, **evaluate_actor(cfg, actor)})
+            run.log(done, **curve[-1])
+            last_eval = done
+        run.save_checkpoint(done, extra={"episode": episode, "curve": curve, "generator": g.get_state(),
+                                         "actor_generator": _actor_generator(actor)},
+                            model=model, opt=opt, data=data, **extra_state)
+    bar.close()
+    env.close()
+    if not curve or curve[-1]["env_steps"] != done:  # resumed a finished run
+        curve.append({"env_steps": done, **evaluate_actor(cfg, actor)})
+    final = curve[-1]
+    result = {"env_steps": done, "episodes": episode, "eval_return": final["eval_return"],
+              "eval_return_std": final["eval_return_std"], "decision_ms": final["decision_ms"],
+              "best_eval_return": max(c["eval_return"] for c in curve)}
+    if run.is_main:
+        from ebmlab.world.figures import learning_curve_figure, rollout_figure
+
+        run.save_figure("learning_curve", learning_curve_figure(curve, f"{cfg.env}: {cfg.actor}, {cfg.model} model"))
+        run.save_figure("rollouts", rollout_figure(model, data, cfg.horizon))
+        run.export_weights("model", model.state_dict())
+        if policy is not None:
+            run.export_weights("policy", policy.state_dict())
+    return result
+
+
+def _actor_generator(actor):
+    generator = getattr(actor, "generator", None)
+    return generator.get_state() if generator is not None else None
+
+
+class _random_actor:
+    """Uniform random actions: the agent before it has learned anything."""
+
+    def __init__(self, env, rng: np.random.Generator) -> None:
+        self.low, self.high, self.rng = env.action_space.low, env.action_space.high, rng
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs) -> torch.Tensor:
+        return torch.as_tensor(self.rng.uniform(self.low, self.high).astype(np.float32))

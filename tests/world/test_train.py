@@ -1,0 +1,97 @@
+"""ebmlab world train: a real (short) Pendulum run with each actor and model, exact resume, and bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from ebmlab.cli import cli
+from ebmlab.errors import ConfigError
+from ebmlab.world.envs import check_env
+
+SMALL = ["world", "train", "--env", "Pendulum-v1", "--env-steps", "90", "--seed-steps", "30",
+         "--max-episode-steps", "30", "--fit-steps", "20", "--hidden", "32", "--layers", "2", "--horizon", "5",
+         "--mpc-first-iterations", "5", "--mpc-iterations", "2", "--restarts", "2", "--cem-population", "20",
+         "--cem-elites", "4", "--cem-iterations", "2", "--policy-steps", "5", "--batch-size", "32",
+         "--eval-every", "60", "--eval-episodes", "1", "--ensemble", "2"]
+
+
+@pytest.mark.parametrize("actor,model", [("mpc", "deterministic"), ("cem", "latent"), ("policy", "ensemble")])
+def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / actor
+    extra = ["--uncertainty-weight", "0.5"] if actor == "policy" else []
+    result = CliRunner().invoke(cli, [*SMALL, "--actor", actor, "--model", model, *extra, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["env_steps"] == 90 and m["episodes"] == 3
+    assert -16.3 * 30 <= m["eval_return"] <= 0  # Pendulum's cost per step is at most π² + 0.1·8² + 0.001·2²
+    assert m["decision_ms"] > 0
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if "eval_return" in r] == [0, 60, 90]  # the untrained agent, then every 60
+    assert any("model_prediction" in r for r in logged)
+    if model == "latent":
+        assert any("model_kl" in r for r in logged)
+    if actor == "policy":
+        assert any("policy_planned_cost" in r for r in logged) and (out / "policy.safetensors").exists()
+    for name in ("learning_curve.png", "rollouts.png", "report.html", "model.safetensors"):
+        assert (out / name).exists(), name
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    args = [*SMALL, "--actor", "mpc"]
+    full = tmp_path / "full"
+    assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
+
+    from ebmlab.runtime.run import Run
+
+    save = Run.save_checkpoint
+
+    def save_then_stop(self, step, *a, **kw):
+        save(self, step, *a, **kw)
+        if step == 60:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
+    cut = tmp_path / "cut"
+    CliRunner().invoke(cli, [*args, "--out", str(cut)])
+    assert not (cut / "metrics.json").exists()
+    monkeypatch.setattr(Run, "save_checkpoint", save)
+    resumed = CliRunner().invoke(cli, ["world", "train", "--resume", str(cut)])
+    assert resumed.exit_code == 0, resumed.output
+    a, b = load_file(cut / "model.safetensors"), load_file(full / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((cut / "metrics.json").read_text())["eval_return"] == json.loads(
+        (full / "metrics.json").read_text())["eval_return"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
+    (["--env", "CartPole-v1"], "Discrete action space"),
+    (["--actor", "sac"], "Invalid value for '--actor'"),
+    (["--cem-elites", "500"], "--cem-elites must be <= --cem-population"),
+])
+def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
+    out = tmp_path / "bad"
+    proc = subprocess.run([sys.executable, "-m", "ebmlab", "world", "train", *extra, "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert not out.exists()
+
+
+class _ImageObservations(gym.Env):
+    observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+def test_image_observations_are_refused_with_the_shape():
+    with pytest.raises(ConfigError, match=r"shape \(8, 8, 3\)"):
+        check_env(_ImageObservations(), "Images-v0")
