@@ -95,3 +95,20 @@ class _ImageObservations(gym.Env):
 def test_image_observations_are_refused_with_the_shape():
     with pytest.raises(ConfigError, match=r"shape \(8, 8, 3\)"):
         check_env(_ImageObservations(), "Images-v0")
+
+
+def test_model_free_baseline_logs_the_same_curve_and_cannot_be_resumed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "sac"
+    result = CliRunner().invoke(cli, ["world", "baseline", "--algo", "sac", "--steps", "150", "--eval-every", "100",
+                                      "--eval-episodes", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["env_steps"] == 150 and -16.3 * 200 <= m["eval_return"] <= 0
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if "eval_return" in r] == [0, 100, 150]
+    assert (out / "learning_curve.png").exists() and (out / "policy.safetensors").exists()
+    again = subprocess.run([sys.executable, "-m", "ebmlab", "world", "baseline", "--resume", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "cannot be resumed" in again.stderr
+    assert json.loads((out / "metrics.json").read_text()) == m  # the finished run is left alone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ebmlab.runtime.options import train_command
+from ebmlab.world.baseline import BaselineConfig, train_baseline
 from ebmlab.world.train import WorldConfig, train_world
 
 
@@ -13,7 +14,8 @@ def world() -> None:
     """World models for control: plan by gradient descent through a learned forward model.
 
     \b
-    train    collect data, fit the forward model, act by MPC, CEM or a policy trained through it
+    train     collect data, fit the forward model, act by MPC, CEM or a policy trained through it
+    baseline  a model-free agent (stable-baselines3 SAC or PPO, rl-baselines3-zoo settings) on the same curve
     """
 
 
@@ -35,3 +37,19 @@ def train_cmd(cfg: WorldConfig, run) -> dict:
       ebmlab world train --actor cem --out runs/pendulum-cem
     """
     return train_world(cfg, run)
+
+
+@train_command(world, "baseline", BaselineConfig, family="world")
+def baseline_cmd(cfg: BaselineConfig, run) -> dict:
+    """Train a model-free agent (stable-baselines3) and evaluate it like a world-model run.
+
+    The hyper-parameters are rl-baselines3-zoo's for the environment. Writes
+    metrics.json (env_steps, eval_return), the learning curve and report.html;
+    ebmlab compare puts it beside world-model runs.
+
+    \b
+    Examples:
+      ebmlab world baseline --algo sac --env Pendulum-v1 --steps 10000
+      ebmlab world baseline --algo ppo --env MountainCarContinuous-v0 --steps 20000
+    """
+    return train_baseline(cfg, run)
