@@ -33,9 +33,11 @@ bench: install
 	$(BIN)/python benchmarks/bench_local.py
 	$(BIN)/python benchmarks/bench_conv.py
 	$(BIN)/python benchmarks/bench_gan_modes.py
-	$(BIN)/python benchmarks/bench_gan_fashion.py --budget 120
+	$(BIN)/python benchmarks/bench_gan_modes.py --data grid25 --configs logistic-r1 --epochs 60 --tag r1_grid
+	$(BIN)/python benchmarks/bench_gan_fashion.py
 	$(BIN)/python benchmarks/bench_gan_pitfalls.py
-	$(BIN)/python benchmarks/bench_gan_step.py
+	$(BIN)/python benchmarks/bench_gan_step.py --rounds 7
+	$(BIN)/python benchmarks/bench_world_models.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -13,7 +13,8 @@ logging every 10 steps, running means, generator gradient norm and progress
 bar (checkpoints and evaluation are outside the timed window). ebmlab's time is
 read from the ``time_s`` stamps of its metrics log between step ``--warmup``
 and the last step; the bare loop is timed over the same steps. Rounds of the
-two alternate; medians over ``--rounds``.
+two alternate, and so does which of the two runs first in a round; medians
+over ``--rounds``.
 
 Usage::
 
@@ -121,9 +122,12 @@ def main() -> None:
     X = load_images("fashion-mnist", "train").images.to(args.device)
     bare, ours = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            bare.append(bare_loop(X, args.steps, args.warmup, args.device))
+        for r in range(args.rounds):  # the order alternates, so neither loop always runs first
+            if r % 2 == 0:
+                bare.append(bare_loop(X, args.steps, args.warmup, args.device))
             ours.append(ebmlab_loop(args.steps, args.warmup, args.device, Path(tmp) / f"r{r}"))
+            if r % 2 == 1:
+                bare.append(bare_loop(X, args.steps, args.warmup, args.device))
             print(f"round {r}: bare {bare[-1]:.2f} s, ebmlab {ours[-1]:.2f} s", flush=True)
     n = args.steps - args.warmup
     b, o = statistics.median(bare), statistics.median(ours)

@@ -42,6 +42,16 @@ def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model
         assert any("policy_planned_cost" in r for r in logged) and (out / "policy.safetensors").exists()
     for name in ("learning_curve.png", "rollouts.png", "report.html", "model.safetensors"):
         assert (out / name).exists(), name
+    again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "eval.json").read_text())["eval_return"] <= 0
+
+
+def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "ebmlab", "world", "eval", str(tmp_path / "empty")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ebmlab.runtime.options import train_command
@@ -15,6 +17,7 @@ def world() -> None:
 
     \b
     train     collect data, fit the forward model, act by MPC, CEM or a policy trained through it
+    eval      evaluate a trained run's agent again on fresh episodes
     baseline  a model-free agent (stable-baselines3 SAC or PPO, rl-baselines3-zoo settings) on the same curve
     """
 
@@ -53,3 +56,16 @@ def baseline_cmd(cfg: BaselineConfig, run) -> dict:
       ebmlab world baseline --algo ppo --env MountainCarContinuous-v0 --steps 20000
     """
     return train_baseline(cfg, run)
+
+
+@world.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--episodes", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Fresh evaluation episodes (seeded apart from training's).")
+def eval_cmd(run_dir: str, episodes: int) -> None:
+    """Evaluate the agent of a finished (or checkpointed) world-model run RUN_DIR; writes RUN_DIR/eval.json."""
+    from ebmlab.world.evaluate import eval_run
+
+    result = eval_run(Path(run_dir), episodes)
+    click.echo(f"eval_return {result['eval_return']:.1f} ± {result['eval_return_std']:.1f} over {episodes} episodes "
+               f"({result['decision_ms']:.1f} ms per decision); wrote {Path(run_dir) / 'eval.json'}")

@@ -214,13 +214,13 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         last_eval = 0
     while done < cfg.env_steps:
         info: dict = {}
-        if done >= cfg.seed_steps:
-            info.update(fit_model(cfg, model, opt, data, g))
-            if policy is not None:
-                info.update(train_policy(cfg, policy, model, policy_opt, data, g))
         remaining = cfg.env_steps - done
         cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
         random_steps = max(0, cfg.seed_steps - done)
+        if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
+            info.update(fit_model(cfg, model, opt, data, g))
+            if policy is not None:
+                info.update(train_policy(cfg, policy, model, policy_opt, data, g))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]

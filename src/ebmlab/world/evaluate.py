@@ -1,0 +1,60 @@
+"""Evaluate a trained world-model run's agent again (``ebmlab world eval RUN``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ebmlab.errors import RunFolderError
+from ebmlab.runtime.atomic import atomic_write_json
+from ebmlab.runtime.config import config_from_dict
+from ebmlab.runtime.run import CHECKPOINT, read_run_info
+from ebmlab.world.envs import make_env
+from ebmlab.world.policy import Policy
+from ebmlab.world.train import WorldConfig, build_actor, build_model, evaluate_actor
+
+__all__ = ["load_agent", "eval_run"]
+
+
+def load_agent(run_dir: Path):
+    """(actor, config) of ``run_dir``: its forward model (and policy) from the exported weights, else the checkpoint."""
+    info = read_run_info(run_dir)
+    if (info["family"], info["name"]) != ("world", "train"):
+        raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a world-model run")
+    cfg = config_from_dict(WorldConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    env = make_env(cfg.env)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
+    env.close()
+    model = build_model(cfg, obs_dim, act_dim)
+    policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
+    try:
+        if (run_dir / "model.safetensors").exists():
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(run_dir / "model.safetensors"))
+            if policy is not None:
+                policy.load_state_dict(load_file(run_dir / "policy.safetensors"))
+        elif (run_dir / CHECKPOINT).exists():
+            states = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["states"]
+            model.load_state_dict(states["model"])
+            if policy is not None:
+                policy.load_state_dict(states["policy"])
+        else:
+            raise RunFolderError(f"{run_dir} has no model weights yet (no model.safetensors, no checkpoint)")
+    except RunFolderError:
+        raise
+    except Exception as exc:  # truncated or foreign files
+        raise RunFolderError(f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged") from None
+    model.eval()
+    return build_actor(cfg, model, policy, low, high), cfg
+
+
+def eval_run(run_dir: Path, episodes: int) -> dict:
+    """Evaluate the run's actor on ``episodes`` fresh episodes; write RUN/eval.json and return it."""
+    actor, cfg = load_agent(run_dir)
+    result = {"env": cfg.env, "actor": cfg.actor, "episodes": episodes, **evaluate_actor(cfg, actor, episodes)}
+    atomic_write_json(run_dir / "eval.json", result)
+    return result
