@@ -27,6 +27,7 @@ def test_bounds_are_respected_and_the_plan_is_warm_started():
     mpc = GradientMPC(LinearModel(), quadratic_cost, low, high, horizon=10, first_iterations=50, iterations=5)
     a = mpc.act(S0)
     assert mpc.plan.shape == (10, 1) and bool(((mpc.plan >= low) & (mpc.plan <= high)).all())
+    assert torch.equal(a, mpc.plan[0])  # the action taken is the plan's first
     shifted = mpc.plan[1:].clone()
     mpc.iterations = 0  # no step: the kept plan is the warm start unless a random restart beats it
     mpc.restarts = 1
