@@ -71,27 +71,16 @@ def test_refined_evaluation_reports_both_the_critic_corrected_and_the_raw_sample
     assert torch.load(tmp_path / "r.pt").shape == (50, 2)
 
 
-def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     args = ["gan", "train", *SMALL, "--epochs", "3", "--loss", "wasserstein", "--n-critic", "3", "--ema", "0.9",
             "--checkpoint-every", "25"]
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
 
-    from ebmlab.runtime.run import Run
-
-    save = Run.save_checkpoint
-
-    def save_then_stop(self, step, *a, **kw):
-        save(self, step, *a, **kw)
-        if step == 75:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
     cut = tmp_path / "cut"
-    CliRunner().invoke(cli, [*args, "--out", str(cut)])
+    interrupted([*args, "--out", str(cut)], 75)
     assert not (cut / "metrics.json").exists()
-    monkeypatch.setattr(Run, "save_checkpoint", save)
     resumed = CliRunner().invoke(cli, ["gan", "train", "--resume", str(cut)])
     assert resumed.exit_code == 0, resumed.output
     for name in ("generator", "critic"):

@@ -87,7 +87,7 @@ def _conv_args(out, *extra):
             "--device", "cpu", *extra, "--out", str(out)]
 
 
-def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundary(tmp_path, monkeypatch):
+def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundary(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     full = tmp_path / "full"
     result = CliRunner().invoke(cli, _conv_args(full))
@@ -100,22 +100,11 @@ def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundar
     assert (full / "probe.png").exists() and (full / "filters.png").exists()
 
     # interrupt right after a checkpoint (at the layer boundary, and inside layer 2), then resume
-    from ebmlab.runtime.run import Run
-
     per_layer = 2 * (1437 // 32)
     for stop in (per_layer, per_layer + 20 - per_layer % 20):
-        save = Run.save_checkpoint
-
-        def save_then_stop(self, step, *args, stop=stop, **kwargs):
-            save(self, step, *args, **kwargs)
-            if step == stop:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
         cut = tmp_path / f"cut{stop}"
-        CliRunner().invoke(cli, _conv_args(cut))
+        interrupted(_conv_args(cut), stop)
         assert not (cut / "metrics.json").exists()
-        monkeypatch.setattr(Run, "save_checkpoint", save)
         resumed = CliRunner().invoke(cli, ["sparse", "conv", "--resume", str(cut)])
         assert resumed.exit_code == 0, resumed.output
         a, b = load_file(cut / "conv.safetensors"), load_file(full / "conv.safetensors")

@@ -45,7 +45,7 @@ def test_image_vaes_decode_into_the_image_range():
         ConvVAE(1, 30)
 
 
-def test_vae_learns_points_and_resumes_exactly(tmp_path, monkeypatch):
+def test_vae_learns_points_and_resumes_exactly(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     args = ["vae", "train", "--data", "grid25", "--arch", "mlp", "--hidden", "64", "--nz", "2", "--n-train", "4000",
             "--batch-size", "100", "--epochs", "4", "--eval-every", "80", "--checkpoint-every", "30", "--n-eval", "500"]
@@ -56,19 +56,8 @@ def test_vae_learns_points_and_resumes_exactly(tmp_path, monkeypatch):
     assert m["iterations"] == 160 and m["modes_captured"] >= 0 and "reverse_kl" in m
     first = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert first[-1]["loss"] < first[0]["loss"]  # it learns
-    from ebmlab.runtime.run import Run
-
-    save = Run.save_checkpoint
-
-    def save_then_stop(self, step, *a, **kw):
-        save(self, step, *a, **kw)
-        if step == 90:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
     cut = tmp_path / "cut"
-    CliRunner().invoke(cli, [*args, "--out", str(cut)])
-    monkeypatch.setattr(Run, "save_checkpoint", save)
+    interrupted([*args, "--out", str(cut)], 90)
     assert CliRunner().invoke(cli, ["vae", "train", "--resume", str(cut)]).exit_code == 0
     a, b = load_file(cut / "vae.safetensors"), load_file(full / "vae.safetensors")
     for key in a:

@@ -54,26 +54,15 @@ def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch):
+def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     args = [*SMALL, "--actor", "mpc"]
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
 
-    from ebmlab.runtime.run import Run
-
-    save = Run.save_checkpoint
-
-    def save_then_stop(self, step, *a, **kw):
-        save(self, step, *a, **kw)
-        if step == 60:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Run, "save_checkpoint", save_then_stop)
     cut = tmp_path / "cut"
-    CliRunner().invoke(cli, [*args, "--out", str(cut)])
+    interrupted([*args, "--out", str(cut)], 60)
     assert not (cut / "metrics.json").exists()
-    monkeypatch.setattr(Run, "save_checkpoint", save)
     resumed = CliRunner().invoke(cli, ["world", "train", "--resume", str(cut)])
     assert resumed.exit_code == 0, resumed.output
     a, b = load_file(cut / "model.safetensors"), load_file(full / "model.safetensors")
