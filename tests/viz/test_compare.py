@@ -35,3 +35,24 @@ def test_compare_refuses_an_unfinished_run(tmp_path):
     (tmp_path / "a" / "metrics.json").unlink()
     result = CliRunner().invoke(cli, ["compare", a, "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 2 and "has not finished" in result.output
+
+
+def test_world_and_model_free_runs_share_one_sample_efficiency_plot(tmp_path):
+    def with_curve(folder, family, name, config, curve):
+        path = _fake_run(tmp_path / folder, family, name, config,
+                         {"env_steps": curve[-1][0], "eval_return": curve[-1][1]})
+        (tmp_path / folder / "metrics.jsonl").write_text(
+            "".join(json.dumps({"step": s, "eval_return": r}) + "\n" for s, r in curve)
+            + json.dumps({"step": curve[-1][0], "model_prediction": 0.1}) + "\n")
+        return path
+
+    world = with_curve("w", "world", "train", {"actor": "mpc", "seed": 0}, [(0, -1200), (600, -300), (1000, -150)])
+    sac = with_curve("s", "world", "baseline", {"algo": "sac", "seed": 0}, [(0, -1300), (5000, -160)])
+    gan = _fake_run(tmp_path / "g", "gan", "train", {"loss": "logistic"}, {"fd": 3.0})
+    result = CliRunner().invoke(cli, ["compare", world, sac, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert "| world train · mpc | **-150** | **1000** |" in result.output  # eval_return ↑, env_steps ↓
+    assert (tmp_path / "cmp" / "sample_efficiency.png").exists()
+    assert (tmp_path / "cmp" / "compare.html").read_text().count("<img") == 2
+    without = CliRunner().invoke(cli, ["compare", gan, "--out", str(tmp_path / "cmp2")])
+    assert without.exit_code == 0 and not (tmp_path / "cmp2" / "sample_efficiency.png").exists()

@@ -5,6 +5,9 @@ reports (known metrics first, in a fixed order), with the best value of each
 column marked (lower is better for distances and divergences, higher for the
 rest). The figure has one bar panel per metric. Both are written to the output
 folder (``compare.md``, ``compare.png``, ``compare.html``) and the table is printed.
+Runs that log ``eval_return`` against environment steps (``world train`` and
+``world baseline``) are also drawn on one sample-efficiency plot
+(``sample_efficiency.png``): return against environment steps, one line per run.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from ebmlab.errors import RunFolderError
 from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.run import read_run_info
 
-__all__ = ["RunSummary", "load_summaries", "comparison_table", "comparison_figure", "compare_runs"]
+__all__ = ["RunSummary", "load_summaries", "comparison_table", "comparison_figure", "sample_efficiency_figure",
+           "compare_runs"]
 
 # metric -> True when lower is better; the order is the order of the table's columns
 KNOWN = {
@@ -147,6 +151,36 @@ def comparison_figure(runs: list[RunSummary]):
     return fig
 
 
+def sample_efficiency_figure(runs: list[RunSummary]):
+    """Evaluation return against environment steps for the runs that log it (None when none does)."""
+    from ebmlab.viz.curves import read_metrics_log
+
+    curves = {}
+    for i, r in enumerate(runs):
+        points = [(row["step"], row["eval_return"]) for row in read_metrics_log(r.path / "metrics.jsonl")
+                  if isinstance(row.get("eval_return"), (int, float))]
+        if points:
+            curves[i] = points
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, points in curves.items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=f"C{i % 10}", lw=1.5, ms=3,
+                label=runs[i].label)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title("sample efficiency", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def compare_runs(run_dirs: list[str | Path], out: str | Path) -> tuple[str, Path]:
     """Write compare.md, compare.png and compare.html into ``out``; return the table and the folder."""
     import base64
@@ -169,12 +203,21 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path) -> tuple[str, Path
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     atomic_write(out / "compare.png", lambda f: f.write(buffer.getvalue()))
+    images = [buffer.getvalue()]
+    curves = sample_efficiency_figure(runs)
+    if curves is not None:
+        curve_buffer = io.BytesIO()
+        curves.savefig(curve_buffer, format="png", dpi=110, bbox_inches="tight")
+        plt.close(curves)
+        atomic_write(out / "sample_efficiency.png", lambda f: f.write(curve_buffer.getvalue()))
+        images.append(curve_buffer.getvalue())
     rows = "".join(f"<tr><td>{html.escape(r.label)}</td><td><a href='{html.escape(str(r.path.resolve() / 'report.html'))}'>"
                    "report</a></td></tr>" for r in runs)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>ebmlab compare</title></head>"
             "<body style='font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto'>"
             f"<h1>ebmlab compare</h1><pre>{html.escape(table)}</pre>"
-            f"<img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}'>"
-            f"<table>{rows}</table></body></html>")
+            + "".join(f"<img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+                      for png in images)
+            + f"<table>{rows}</table></body></html>")
     atomic_write_text(out / "compare.html", page)
     return table, out
