@@ -14,12 +14,14 @@ and rewards), frozen during evaluation.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
+
+import torch
 
 from ebmlab.errors import ConfigError
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.envs import make_env
+from ebmlab.world.train import evaluate_episodes
 
 __all__ = ["BaselineConfig", "ZOO", "train_baseline"]
 
@@ -62,23 +64,21 @@ class BaselineConfig(TrainConfig):
               f"supported: {', '.join(f'{a} {e}' for a, e in ZOO)}")
 
 
-def _evaluate(model, cfg: BaselineConfig, normaliser) -> float:
-    env = make_env(cfg.env, need_cost=False)
-    returns = []
-    try:
-        for i in range(cfg.eval_episodes):
-            obs, _ = env.reset(seed=1_000_000 + cfg.seed * 1000 + i)
-            total, over = 0.0, False
-            while not over:
-                x = normaliser.normalize_obs(obs[None])[0] if normaliser is not None else obs
-                action, _ = model.predict(x, deterministic=True)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                over = terminated or truncated
-            returns.append(total)
-    finally:
-        env.close()
-    return statistics.mean(returns)
+class _Sb3Actor:
+    """A stable-baselines3 model as an actor for :func:`ebmlab.world.train.evaluate_episodes` (deterministic)."""
+
+    def __init__(self, model, normaliser) -> None:
+        self.model, self.normaliser = model, normaliser
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.numpy()
+        if self.normaliser is not None:
+            x = self.normaliser.normalize_obs(x[None])[0]
+        action, _ = self.model.predict(x, deterministic=True)
+        return torch.as_tensor(action)
 
 
 def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
@@ -101,7 +101,8 @@ def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
     bar = run.progress(range(cfg.steps), total=cfg.steps, desc=f"{cfg.algo} {cfg.env}")
 
     def evaluate(step: int) -> None:
-        value = _evaluate(model, cfg, env if normalize else None)
+        value = evaluate_episodes(cfg.env, cfg.seed, _Sb3Actor(model, env if normalize else None), cfg.eval_episodes,
+                                  need_cost=False)["eval_return"]
         curve.append((step, value))
         run.log(step, eval_return=value)
 

@@ -174,10 +174,15 @@ def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None 
 
 def evaluate_actor(cfg: WorldConfig, actor, episodes: int | None = None) -> dict:
     """Mean (and spread) of the return over ``eval_episodes`` fresh episodes, and the median decision time."""
-    env = make_env(cfg.env)
+    return evaluate_episodes(cfg.env, cfg.seed, actor, episodes or cfg.eval_episodes, cfg.max_episode_steps)
+
+
+def evaluate_episodes(env_id: str, seed: int, actor, episodes: int, max_steps: int = 0, need_cost: bool = True) -> dict:
+    """The evaluation of every agent (world-model or model-free): ``episodes`` fresh episodes, seeded apart from
+    training's; mean and spread of the return, median decision time."""
+    env = make_env(env_id, need_cost=need_cost)
     try:
-        results = [run_episode(env, actor, EVAL_SEED + cfg.seed * 1000 + i, cfg.max_episode_steps)
-                   for i in range(episodes or cfg.eval_episodes)]
+        results = [run_episode(env, actor, EVAL_SEED + seed * 1000 + i, max_steps) for i in range(episodes)]
     finally:
         env.close()
     returns = [r["return"] for r in results]
