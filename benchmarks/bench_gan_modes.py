@@ -13,7 +13,7 @@ second half, 100,000 training points, --epochs passes). With ``--refine``
 every run reports two rows: the generator's own samples (``raw_*``: the GAN as
 trained) and the samples refined by its critic's energy (the GAN's energy-based
 model, :mod:`ebmlab.gan.refine`): accepted by rejection, or moved by descent on
-the latent energy. ``logistic-r1`` adds the R1 penalty on data (weight 1),
+the latent energy. ``logistic-r1`` adds the R1 penalty on data (weight ``--r1``, default 1),
 which keeps the critic from oscillating and the generator on every mode, and
 refines by descent (100 steps of size 1e-3). Every evaluation draws 2,500 samples.
 
@@ -22,6 +22,7 @@ Usage::
     python benchmarks/bench_gan_modes.py                         # 5 seeds, both mixtures
     python benchmarks/bench_gan_modes.py --seeds 0 --data ring8 --epochs 5
     python benchmarks/bench_gan_modes.py --configs logistic-r1 --epochs 60 --tag r1
+    python benchmarks/bench_gan_modes.py --data ring8 --configs logistic-r1 --r1 0.5 --epochs 60 --tag r1_ring
 
 Writes benchmarks/results/gan_modes[_<tag>].json and prints markdown tables.
 """
@@ -68,6 +69,7 @@ def main() -> None:
     p.add_argument("--configs", default="logistic,least-squares")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--parallel", type=int, default=2)
+    p.add_argument("--r1", default="1", help="R1 weight of the logistic-r1 configuration")
     p.add_argument("--tag", default="")
     p.add_argument("--out", default=str(ROOT / "runs" / f"bench-gan_modes-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args()
@@ -77,7 +79,8 @@ def main() -> None:
               "epochs": args.epochs, "configs": {}, "targets": TARGET, "pacgan4": PACGAN4}
     for data in args.data.split(","):
         for name in args.configs.split(","):
-            extra = ["--data", data, "--epochs", str(args.epochs), *SHARED, *CONFIGS[name]]
+            options = [args.r1 if prev == "--r1" else o for prev, o in zip([None, *CONFIGS[name]], CONFIGS[name])]
+            extra = ["--data", data, "--epochs", str(args.epochs), *SHARED, *options]
             rows = run_seeds(["gan", "train"], seeds, extra, Path(args.out) / f"{data}-{name}", KEYS, args.parallel)
             entry = {"options": extra, "rows": rows}
             if "raw_modes_captured" in rows[0]:

@@ -1,0 +1,99 @@
+"""Sample efficiency: the world-model agent against stable-baselines3 (zoo settings), side by side, over seeds.
+
+Claims (issue 5), each agent evaluated on 10 fresh episodes (deterministic
+actions) every ``--eval-every`` environment steps:
+
+- Pendulum-v1: the world-model agent reaches a mean evaluation return ≥ −200
+  within 1,000 environment steps and ≥ −160 within 2,000, in every seed — at
+  least 5× fewer steps than SAC needs for the same thresholds;
+- MountainCarContinuous-v0: solved (mean return ≥ 90) within 5,000 steps in
+  every seed, with SAC and PPO beside it.
+
+The world-model agent is ``ebmlab world train`` with its defaults (gradient MPC,
+horizon 30, deterministic model) and the options in ``ENVS``; the model-free
+agents are ``ebmlab world baseline``.
+
+Usage::
+
+    python benchmarks/bench_world_control.py --env Pendulum-v1              # 3 seeds, world 2,000 steps, SAC 10,000
+    python benchmarks/bench_world_control.py --env MountainCarContinuous-v0
+    python benchmarks/bench_world_control.py --env Pendulum-v1 --seeds 0 --agents world
+
+Writes benchmarks/results/world_<env>.json and prints a table: per agent and
+seed, the final return and the first evaluated step at which each threshold is
+reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from seed_runs import ROOT, run_seeds, write_result
+
+# per environment: the world agent's steps and options, the baselines' steps, the thresholds, the evaluation period
+ENVS = {
+    "Pendulum-v1": {"world": (2000, []), "baselines": {"sac": 10000}, "thresholds": (-200.0, -160.0),
+                    "eval_every": 250, "name": "pendulum"},
+    "MountainCarContinuous-v0": {"world": (5000, []), "baselines": {"sac": 20000, "ppo": 20000},
+                                 "thresholds": (90.0,), "eval_every": 1000, "name": "mountaincar"},
+}
+
+
+def first_step(folder: Path, threshold: float) -> int | None:
+    """The first logged env step whose eval_return ≥ threshold (None if never)."""
+    for line in (folder / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "eval_return" in r and r["eval_return"] >= threshold:
+            return r["step"]
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", choices=list(ENVS), required=True)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--agents", default="world,baselines", help="world, baselines, or both (comma-separated)")
+    p.add_argument("--parallel", type=int, default=2)
+    p.add_argument("--out", default=str(ROOT / "runs" / f"bench-world_control-{time.strftime('%Y%m%d-%H%M%S')}"))
+    args = p.parse_args()
+    spec, seeds = ENVS[args.env], [int(s) for s in args.seeds.split(",")]
+    evaluation = ["--eval-every", str(spec["eval_every"]), "--eval-episodes", "10"]
+    agents = {}
+    if "world" in args.agents:
+        steps, options = spec["world"]
+        agents["world-mpc"] = (["world", "train"], ["--env", args.env, "--env-steps", str(steps), *evaluation,
+                                                    *options])
+    if "baselines" in args.agents:
+        for algo, steps in spec["baselines"].items():
+            agents[algo] = (["world", "baseline"], ["--algo", algo, "--env", args.env, "--steps", str(steps),
+                                                    *evaluation])
+    start = time.time()
+    result = {"command": "python benchmarks/bench_world_control.py " + " ".join(sys.argv[1:]), "env": args.env,
+              "thresholds": spec["thresholds"], "agents": {}}
+    for name, (command, extra) in agents.items():
+        out = Path(args.out) / name
+        rows = run_seeds(command, seeds, extra, out, ("eval_return", "best_eval_return", "env_steps"), args.parallel)
+        for row in rows:
+            row["steps_to"] = {str(t): first_step(out / f"seed{row['seed']}", t) for t in spec["thresholds"]}
+        result["agents"][name] = {"options": extra, "rows": rows}
+    result["wall_s"] = round(time.time() - start, 1)
+    write_result(f"world_{spec['name']}", result)
+    heads = " | ".join(f"steps to {t:g}" for t in spec["thresholds"])
+    print(f"\n| agent | seed | final return | best return | {heads} |")
+    print("| --- | ---: | ---: | ---: |" + " ---: |" * len(spec["thresholds"]))
+    for name, entry in result["agents"].items():
+        for r in entry["rows"]:
+            reached = " | ".join(str(r["steps_to"][str(t)]) for t in spec["thresholds"])
+            print(f"| {name} | {r['seed']} | {r['eval_return']:.1f} | {r['best_eval_return']:.1f} | {reached} |")
+    for name, entry in result["agents"].items():
+        print(f"{name}: mean final return {statistics.mean(r['eval_return'] for r in entry['rows']):.1f}")
+    print(f"wrote benchmarks/results/world_{spec['name']}.json ({result['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
