@@ -25,3 +25,7 @@ def test_quick_demo_writes_its_reports_and_an_index(tmp_path, monkeypatch):
         assert (tmp_path / "demo" / name / "diagnostics.png").exists() and (tmp_path / "demo" / name / "samples.png").exists()
     assert "fd" in json.loads((tmp_path / "demo" / "vae-digits" / "metrics.json").read_text())
     assert "gan-vs-vae/compare.html" in index and (tmp_path / "demo" / "gan-vs-vae" / "compare.png").exists()
+    for name in ("world-pendulum", "sac-pendulum"):
+        assert json.loads((tmp_path / "demo" / name / "metrics.json").read_text())["env_steps"] >= 120
+    assert "world-vs-sac/compare.html" in index
+    assert (tmp_path / "demo" / "world-vs-sac" / "sample_efficiency.png").exists()
