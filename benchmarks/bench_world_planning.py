@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from bench_world_models import collect  # noqa: E402
 from ebmlab.world.envs import make_env  # noqa: E402
 from ebmlab.world.policy import Policy  # noqa: E402
+from ebmlab.world.costs import PendulumCost  # noqa: E402
 from ebmlab.world.train import WorldConfig, build_actor, build_model, fit_model, run_episode  # noqa: E402
 
 
@@ -57,10 +58,11 @@ def main() -> None:
     model = build_model(cfg, 3, 1)
     fit_model(cfg, model, torch.optim.Adam(model.parameters(), lr=cfg.lr), collect(env, args.data, 0),
               torch.Generator().manual_seed(0))
-    mpc_autograd = build_actor(cfg, model, None, low, high)
+    cost = PendulumCost()
+    mpc_autograd = build_actor(cfg, model, cost, None, low, high)
     mpc_autograd.fast = False
-    actors = {"gradient MPC": build_actor(cfg, model, None, low, high), "gradient MPC, autograd": mpc_autograd,
-              "CEM": build_actor(WorldConfig(actor="cem"), model, None, low, high),
+    actors = {"gradient MPC": build_actor(cfg, model, cost, None, low, high), "gradient MPC, autograd": mpc_autograd,
+              "CEM": build_actor(WorldConfig(actor="cem"), model, cost, None, low, high),
               "policy network": Policy(3, 1, low, high)}
     times: dict[str, list[float]] = {name: [] for name in actors}
     for r in range(args.rounds):

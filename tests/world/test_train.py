@@ -47,6 +47,20 @@ def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model
     assert json.loads((out / "eval.json").read_text())["eval_return"] <= 0
 
 
+def test_a_learned_cost_plans_where_no_cost_is_known(tmp_path, monkeypatch):
+    """InvertedPendulum-v5 (MuJoCo) has no cost in ebmlab.world.costs: --cost learned fits one to the rewards."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "learned"
+    args = [a if a != "Pendulum-v1" else "InvertedPendulum-v5" for a in SMALL]
+    result = CliRunner().invoke(cli, [*args, "--cost", "learned", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("model_cost" in r for r in logged) and (out / "cost.safetensors").exists()
+    again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "eval.json").read_text())["eval_return"] >= 1  # +1 per step while the pole is up
+
+
 def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = subprocess.run([sys.executable, "-m", "ebmlab", "world", "eval", str(tmp_path / "empty")],
@@ -76,6 +90,7 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
     (["--env", "CartPole-v1"], "Discrete action space"),
     (["--actor", "sac"], "Invalid value for '--actor'"),
     (["--cem-elites", "500"], "--cem-elites must be <= --cem-population"),
+    (["--env", "InvertedPendulum-v5"], "no known cost for InvertedPendulum-v5"),
 ])
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"

@@ -32,7 +32,7 @@ def make_env(name: str, seed: int | None = None, need_cost: bool = True):
     if need_cost and name not in COSTS:
         env.close()
         raise ConfigError(f"no known cost for {name}; supported: {', '.join(COSTS)} "
-                          "(or train a cost network with --cost learned)")
+                          "(or fit a cost network to its rewards with --cost learned)")
     env.reset(seed=seed)
     return env
 

@@ -13,7 +13,7 @@ from ebmlab.runtime.config import config_from_dict
 from ebmlab.runtime.run import CHECKPOINT, read_run_info
 from ebmlab.world.envs import make_env
 from ebmlab.world.policy import Policy
-from ebmlab.world.train import WorldConfig, build_actor, build_model, evaluate_actor
+from ebmlab.world.train import WorldConfig, build_actor, build_cost, build_model, evaluate_actor
 
 __all__ = ["load_agent", "eval_run"]
 
@@ -24,32 +24,34 @@ def load_agent(run_dir: Path):
     if (info["family"], info["name"]) != ("world", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a world-model run")
     cfg = config_from_dict(WorldConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-    env = make_env(cfg.env)
+    env = make_env(cfg.env, need_cost=cfg.cost == "known")
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     env.close()
     model = build_model(cfg, obs_dim, act_dim)
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
+    cost = build_cost(cfg, obs_dim, act_dim)
+    parts = {"model": model, "policy": policy, "cost": cost if cfg.cost == "learned" else None}
+    parts = {name: module for name, module in parts.items() if module is not None}
     try:
         if (run_dir / "model.safetensors").exists():
             from safetensors.torch import load_file
 
-            model.load_state_dict(load_file(run_dir / "model.safetensors"))
-            if policy is not None:
-                policy.load_state_dict(load_file(run_dir / "policy.safetensors"))
+            for name, module in parts.items():
+                module.load_state_dict(load_file(run_dir / f"{name}.safetensors"))
         elif (run_dir / CHECKPOINT).exists():
             states = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["states"]
-            model.load_state_dict(states["model"])
-            if policy is not None:
-                policy.load_state_dict(states["policy"])
+            for name, module in parts.items():
+                module.load_state_dict(states[name])
         else:
             raise RunFolderError(f"{run_dir} has no model weights yet (no model.safetensors, no checkpoint)")
     except RunFolderError:
         raise
     except Exception as exc:  # truncated or foreign files
         raise RunFolderError(f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged") from None
-    model.eval()
-    return build_actor(cfg, model, policy, low, high), cfg
+    for module in parts.values():
+        module.eval()
+    return build_actor(cfg, model, cost, policy, low, high), cfg
 
 
 def eval_run(run_dir: Path, episodes: int) -> dict:

@@ -27,15 +27,16 @@ import torch
 
 from ebmlab.data.trajectories import Transitions
 from ebmlab.runtime import Run, TrainConfig, check
-from ebmlab.world.costs import COSTS, get_cost
+from ebmlab.world.costs import COSTS, LearnedCost, get_cost
 from ebmlab.world.envs import make_env
 from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
 
-__all__ = ["WorldConfig", "train_world", "build_model", "build_actor", "evaluate_actor"]
+__all__ = ["WorldConfig", "train_world", "build_model", "build_cost", "build_actor", "evaluate_actor"]
 
 ACTORS = ("mpc", "cem", "policy")
+COST_KINDS = ("known", "learned")
 MODELS = ("deterministic", "latent", "ensemble")
 EVAL_SEED = 1_000_000  # evaluation episodes are seeded apart from training's
 
@@ -47,6 +48,7 @@ class WorldConfig(TrainConfig):
     env: str = field(default="Pendulum-v1", metadata={"help": f"Gymnasium environment id ({', '.join(COSTS)})."})
     actor: str = field(default="mpc", metadata={"help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).", "choices": ACTORS})
     model: str = field(default="deterministic", metadata={"help": "Forward model: deterministic, latent (a latent variable z for aleatoric uncertainty), or ensemble.", "choices": MODELS})
+    cost: str = field(default="known", metadata={"help": "The environment's cost written in torch (known), or a network fitted to its rewards (learned; any environment).", "choices": COST_KINDS})
     env_steps: int = field(default=2000, metadata={"help": "Environment steps in all (seed data included)."})
     seed_steps: int = field(default=200, metadata={"help": "Steps of random actions before the first fit."})
     hidden: int = field(default=200, metadata={"help": "Units per hidden layer of the forward model."})
@@ -77,6 +79,7 @@ class WorldConfig(TrainConfig):
         super().__post_init__()
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
         for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
                      "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
                      "eval_every", "eval_episodes"):
@@ -88,7 +91,7 @@ class WorldConfig(TrainConfig):
         for name in ("lr", "mpc_lr", "policy_lr"):
             check(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
-        make_env(self.env).close()  # an unknown id or an unsuitable environment: one line, before any folder
+        make_env(self.env, need_cost=self.cost == "known").close()  # unsuitable: one line, before any folder
 
 
 def build_model(cfg: WorldConfig, obs_dim: int, act_dim: int) -> torch.nn.Module:
@@ -97,8 +100,13 @@ def build_model(cfg: WorldConfig, obs_dim: int, act_dim: int) -> torch.nn.Module
     return ForwardModel(obs_dim, act_dim, cfg.hidden, cfg.layers, cfg.latent_dim if cfg.model == "latent" else 0)
 
 
-def build_actor(cfg: WorldConfig, model, policy: Policy | None, low: torch.Tensor, high: torch.Tensor):
-    cost = get_cost(cfg.env).planning
+def build_cost(cfg: WorldConfig, obs_dim: int, act_dim: int):
+    """The environment's known cost, or a :class:`LearnedCost` to fit (``--cost learned``)."""
+    return LearnedCost(obs_dim, act_dim, cfg.hidden) if cfg.cost == "learned" else get_cost(cfg.env)
+
+
+def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor):
+    cost = cost.planning
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         return GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
@@ -112,10 +120,15 @@ def _members(model) -> list[ForwardModel]:
     return list(model.models) if isinstance(model, Ensemble) else [model]
 
 
-def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator) -> dict:
-    """``fit_steps`` Adam steps on minibatches (each ensemble member its own); normalisation refitted first."""
+def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator, cost=None) -> dict:
+    """``fit_steps`` Adam steps on minibatches (each ensemble member its own); normalisation refitted first.
+    A :class:`LearnedCost` (its parameters in ``opt`` too) is fitted in the same steps on its own minibatches."""
     for m in _members(model):
         m.norm.fit(data.obs, data.act, data.next_obs)
+    learned = isinstance(cost, LearnedCost)
+    if learned:
+        cost.fit_statistics(data.obs, data.act, data.next_obs, data.reward)
+        cost.train()
     model.train()
     terms: dict = {}
     for _ in range(cfg.fit_steps):
@@ -124,19 +137,28 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
             loss, terms = m.loss(*data.sample(cfg.batch_size, g), kl_weight=cfg.kl_weight, z_dropout=cfg.z_dropout,
                                  generator=g)
             total = total + loss
+        if learned:
+            i = torch.randint(len(data), (cfg.batch_size,), generator=g)
+            cost_loss = cost.loss(data.obs[i], data.act[i], data.next_obs[i], data.reward[i])
+            terms["cost"] = cost_loss.detach()
+            total = total + cost_loss
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
     model.eval()
+    if learned:
+        cost.eval()
     return {f"model_{k}": float(v) for k, v in terms.items()}
 
 
-def train_policy(cfg: WorldConfig, policy: Policy, model, opt, data: Transitions, g: torch.Generator) -> dict:
-    """``policy_steps`` Adam steps of the policy through the frozen model from buffer start states."""
+def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator) -> dict:
+    """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
     policy.obs_mean.copy_(data.obs.mean(0))
     policy.obs_std.copy_(data.obs.std(0).clamp_min(1e-6))
-    cost = get_cost(cfg.env).planning
-    model.requires_grad_(False)
+    frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
+    cost = cost.planning
+    for m in frozen:
+        m.requires_grad_(False)
     info: dict = {}
     for _ in range(cfg.policy_steps):
         start = data.obs[torch.randint(len(data), (cfg.batch_size,), generator=g)]
@@ -144,7 +166,8 @@ def train_policy(cfg: WorldConfig, policy: Policy, model, opt, data: Transitions
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    model.requires_grad_(True)
+    for m in frozen:
+        m.requires_grad_(True)
     return {f"policy_{k}": float(v) for k, v in info.items()}
 
 
@@ -174,7 +197,8 @@ def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None 
 
 def evaluate_actor(cfg: WorldConfig, actor, episodes: int | None = None) -> dict:
     """Mean (and spread) of the return over ``eval_episodes`` fresh episodes, and the median decision time."""
-    return evaluate_episodes(cfg.env, cfg.seed, actor, episodes or cfg.eval_episodes, cfg.max_episode_steps)
+    return evaluate_episodes(cfg.env, cfg.seed, actor, episodes or cfg.eval_episodes, cfg.max_episode_steps,
+                             need_cost=cfg.cost == "known")
 
 
 def evaluate_episodes(env_id: str, seed: int, actor, episodes: int, max_steps: int = 0, need_cost: bool = True) -> dict:
@@ -192,21 +216,25 @@ def evaluate_episodes(env_id: str, seed: int, actor, episodes: int, max_steps: i
 
 def train_world(cfg: WorldConfig, run: Run) -> dict:
     """Collect, fit, act, evaluate (see the module doc); returns the final metrics."""
-    env = make_env(cfg.env, seed=cfg.seed)
+    env = make_env(cfg.env, seed=cfg.seed, need_cost=cfg.cost == "known")
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     model = build_model(cfg, obs_dim, act_dim)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    cost = build_cost(cfg, obs_dim, act_dim)
+    learned = cost if isinstance(cost, LearnedCost) else None
+    opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
     policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
     data = Transitions(obs_dim, act_dim)
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
+    if learned is not None:
+        extra_state["cost"] = learned
     done = run.restore(model=model, opt=opt, data=data, **extra_state)
     episode = int(run.restored_extra.get("episode", 0))
     curve = list(run.restored_extra.get("curve", []))
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    actor = build_actor(cfg, model, policy, low, high)
+    actor = build_actor(cfg, model, cost, policy, low, high)
     if done:
         g.set_state(run.restored_extra["generator"])
         if run.restored_extra.get("actor_generator") is not None:
@@ -223,9 +251,9 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
         random_steps = max(0, cfg.seed_steps - done)
         if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
-            info.update(fit_model(cfg, model, opt, data, g))
+            info.update(fit_model(cfg, model, opt, data, g, cost))
             if policy is not None:
-                info.update(train_policy(cfg, policy, model, policy_opt, data, g))
+                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]
@@ -255,6 +283,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         run.export_weights("model", model.state_dict())
         if policy is not None:
             run.export_weights("policy", policy.state_dict())
+        if learned is not None:
+            run.export_weights("cost", learned.state_dict())
     return result
 
 
