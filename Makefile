@@ -34,10 +34,14 @@ bench: install
 	$(BIN)/python benchmarks/bench_conv.py
 	$(BIN)/python benchmarks/bench_gan_modes.py
 	$(BIN)/python benchmarks/bench_gan_modes.py --data grid25 --configs logistic-r1 --epochs 60 --tag r1_grid
+	$(BIN)/python benchmarks/bench_gan_modes.py --data ring8 --configs logistic-r1 --r1 0.5 --epochs 60 --tag r1_ring
 	$(BIN)/python benchmarks/bench_gan_fashion.py
 	$(BIN)/python benchmarks/bench_gan_pitfalls.py
 	$(BIN)/python benchmarks/bench_gan_step.py --rounds 7
 	$(BIN)/python benchmarks/bench_world_models.py
+	$(BIN)/python benchmarks/bench_world_planning.py
+	$(BIN)/python benchmarks/bench_world_control.py --env Pendulum-v1
+	$(BIN)/python benchmarks/bench_world_control.py --env MountainCarContinuous-v0
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -85,12 +85,11 @@ class Unrolled:
         k, (b, h, _) = self.k, actions.shape
         ws, hw, hb, wo, bo, affine, _ = self._ops()
         first = torch.matmul(actions[None], self.wa[:, None]) + self.b1[:, None]  # K×B×H×D, every step at once
-        if k == 1:
-            first = first[0]
+        first = first[0].unbind(1) if k == 1 else first.unbind(2)  # one view per step
         s = obs.expand(b, -1)
         states, pre = [s], []
         for t in range(h):
-            x = affine(first[..., t, :], s if k == 1 else s.expand(k, -1, -1), ws)
+            x = affine(first[t], s if k == 1 else s.expand(k, -1, -1), ws)
             p = [x]
             for w, bias in zip(hw, hb):
                 x = affine(bias, nn.functional.silu(x), w)
@@ -119,17 +118,21 @@ class Unrolled:
             d_traj, d_act = torch.autograd.grad(energy.sum(), (traj, acts))
         with torch.no_grad():
             depth = len(hw) + 1
-            slopes = [_silu_slope(torch.stack([p[i] for p in pre])) for i in range(depth)]  # each H×(K×)B×D
+            # SiLU's slopes at every step and layer: slopes[t][i], (K×)B×D
+            slopes = list(zip(*(_silu_slope(torch.stack([p[i] for p in pre])).unbind(0) for i in range(depth))))
             wo_t, hw_t, ws_t = wo.transpose(-1, -2), [w.transpose(-1, -2) for w in hw], ws.transpose(-1, -2)
-            lam = d_traj[:, h]  # the adjoint ∂E/∂ŝ_{t+1}, from the end backward
+            d_states = d_traj.unbind(1)
+            lam = d_states[h]  # the adjoint ∂E/∂ŝ_{t+1}, from the end backward
             d_first = []
             for t in range(h - 1, -1, -1):
-                d = product(lam if k == 1 else (lam / k).expand(k, -1, -1), wo_t) * slopes[-1][t]
+                slope = slopes[t]
+                d = product(lam if k == 1 else (lam / k).expand(k, -1, -1), wo_t) * slope[-1]
                 for i in range(depth - 2, -1, -1):
-                    d = product(d, hw_t[i]) * slopes[i][t]
+                    d = product(d, hw_t[i]) * slope[i]
                 d_first.append(d)  # ∂E/∂(first layer's pre-activation at step t)
                 if t:
-                    lam = affine(lam + d_traj[:, t], d, ws_t) if k == 1 else lam + d_traj[:, t] + product(d, ws_t).sum(0)
+                    lam = (affine(lam + d_states[t], d, ws_t) if k == 1
+                           else lam + d_states[t] + product(d, ws_t).sum(0))
             d_first = torch.stack(d_first[::-1], -2)  # (K×)B×H×D
             wa_t = self.wa.transpose(1, 2)
             d_act = d_act + (torch.matmul(d_first, wa_t[0]) if k == 1 else torch.matmul(d_first, wa_t[:, None]).sum(0))
