@@ -1,8 +1,12 @@
 """Transitions (s, a, r, s') collected by an agent: the replay buffer of a world-model run.
 
-A growing store of float32 tensors with the index of the episode each step
-belongs to; ``state_dict``/``load_state_dict`` save it in a run's checkpoint,
-so a resumed run refits its model on exactly the data it had.
+A growing store of tensors — states, actions, rewards, next states, the index
+of the episode each step belongs to and, for an agent that sees pixels, the
+frames it saw at s — read as whole tensors (``data.obs``, ``data.frames``…).
+Steps are appended to lists and joined once when read, so that collecting n
+steps costs O(n), frames included. ``state_dict``/``load_state_dict`` save it
+in a run's checkpoint, so a resumed run refits its model on exactly the data it
+had.
 """
 
 from __future__ import annotations
@@ -15,23 +19,41 @@ FIELDS = ("obs", "act", "reward", "next_obs", "episode")
 
 
 class Transitions:
-    def __init__(self, obs_dim: int, act_dim: int) -> None:
-        self.obs = torch.zeros(0, obs_dim)
-        self.act = torch.zeros(0, act_dim)
-        self.reward = torch.zeros(0)
-        self.next_obs = torch.zeros(0, obs_dim)
-        self.episode = torch.zeros(0, dtype=torch.long)
+    def __init__(self, obs_dim: int, act_dim: int, frame_shape: tuple[int, ...] | None = None) -> None:
+        self._fields = FIELDS + (("frames",) if frame_shape is not None else ())
+        empty = {"obs": torch.zeros(0, obs_dim), "act": torch.zeros(0, act_dim), "reward": torch.zeros(0),
+                 "next_obs": torch.zeros(0, obs_dim), "episode": torch.zeros(0, dtype=torch.long)}
+        if frame_shape is not None:
+            empty["frames"] = torch.zeros(0, *frame_shape, dtype=torch.uint8)
+        self._parts: dict[str, list[torch.Tensor]] = {name: [t] for name, t in empty.items()}
+
+    def _joined(self, name: str) -> torch.Tensor:
+        parts = self._parts[name]
+        if len(parts) > 1:
+            parts[:] = [torch.cat(parts)]
+        return parts[0]
+
+    obs = property(lambda self: self._joined("obs"))
+    act = property(lambda self: self._joined("act"))
+    reward = property(lambda self: self._joined("reward"))
+    next_obs = property(lambda self: self._joined("next_obs"))
+    episode = property(lambda self: self._joined("episode"))
+    frames = property(lambda self: self._joined("frames"))
 
     def __len__(self) -> int:
-        return len(self.obs)
+        return sum(len(t) for t in self._parts["obs"])
 
-    def add(self, obs, act, reward: float, next_obs, episode: int) -> None:
-        """Append one step (arrays or tensors)."""
-        self.obs = torch.cat([self.obs, torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)])
-        self.act = torch.cat([self.act, torch.as_tensor(act, dtype=torch.float32).reshape(1, -1)])
-        self.reward = torch.cat([self.reward, torch.tensor([float(reward)])])
-        self.next_obs = torch.cat([self.next_obs, torch.as_tensor(next_obs, dtype=torch.float32).reshape(1, -1)])
-        self.episode = torch.cat([self.episode, torch.tensor([episode])])
+    def add(self, obs, act, reward: float, next_obs, episode: int, frames=None) -> None:
+        """Append one step (arrays or tensors); ``frames`` is required when the buffer holds frames."""
+        row = {"obs": torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1),
+               "act": torch.as_tensor(act, dtype=torch.float32).reshape(1, -1),
+               "reward": torch.tensor([float(reward)]),
+               "next_obs": torch.as_tensor(next_obs, dtype=torch.float32).reshape(1, -1),
+               "episode": torch.tensor([episode])}
+        if "frames" in self._fields:
+            row["frames"] = torch.as_tensor(frames, dtype=torch.uint8)[None]
+        for name, value in row.items():
+            self._parts[name].append(value)
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """n transitions (s, a, s') drawn uniformly with replacement."""
@@ -39,8 +61,8 @@ class Transitions:
         return self.obs[idx], self.act[idx], self.next_obs[idx]
 
     def state_dict(self) -> dict:
-        return {name: getattr(self, name) for name in FIELDS}
+        return {name: self._joined(name) for name in self._fields}
 
     def load_state_dict(self, state: dict) -> None:
-        for name in FIELDS:
-            setattr(self, name, state[name].cpu())
+        for name in self._fields:
+            self._parts[name] = [state[name].cpu()]

@@ -101,8 +101,8 @@ def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
     bar = run.progress(range(cfg.steps), total=cfg.steps, desc=f"{cfg.algo} {cfg.env}")
 
     def evaluate(step: int) -> None:
-        value = evaluate_episodes(cfg.env, cfg.seed, _Sb3Actor(model, env if normalize else None), cfg.eval_episodes,
-                                  need_cost=False)["eval_return"]
+        value = evaluate_episodes(lambda: make_env(cfg.env, need_cost=False), cfg.seed,
+                                  _Sb3Actor(model, env if normalize else None), cfg.eval_episodes)["eval_return"]
         curve.append((step, value))
         run.log(step, eval_return=value)
 

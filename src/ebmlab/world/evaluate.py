@@ -11,9 +11,10 @@ from ebmlab.errors import RunFolderError
 from ebmlab.runtime.atomic import atomic_write_json
 from ebmlab.runtime.config import config_from_dict
 from ebmlab.runtime.run import CHECKPOINT, read_run_info
-from ebmlab.world.envs import make_env
+from ebmlab.world.envs import state_dim
 from ebmlab.world.policy import Policy
-from ebmlab.world.train import WorldConfig, build_actor, build_cost, build_model, evaluate_actor
+from ebmlab.world.train import (WorldConfig, agent_env, build_actor, build_cost, build_model, build_perception,
+                                evaluate_actor)
 
 __all__ = ["load_agent", "eval_run"]
 
@@ -24,14 +25,16 @@ def load_agent(run_dir: Path):
     if (info["family"], info["name"]) != ("world", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a world-model run")
     cfg = config_from_dict(WorldConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-    env = make_env(cfg.env, need_cost=cfg.cost == "known")
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env = agent_env(cfg)
+    obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     env.close()
     model = build_model(cfg, obs_dim, act_dim)
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
     cost = build_cost(cfg, obs_dim, act_dim)
-    parts = {"model": model, "policy": policy, "cost": cost if cfg.cost == "learned" else None}
+    perception = build_perception(cfg, obs_dim)
+    parts = {"model": model, "policy": policy, "cost": cost if cfg.cost == "learned" else None,
+             "perception": perception}
     parts = {name: module for name, module in parts.items() if module is not None}
     try:
         if (run_dir / "model.safetensors").exists():
@@ -51,7 +54,7 @@ def load_agent(run_dir: Path):
         raise RunFolderError(f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged") from None
     for module in parts.values():
         module.eval()
-    return build_actor(cfg, model, cost, policy, low, high), cfg
+    return build_actor(cfg, model, cost, policy, low, high, perception), cfg
 
 
 def eval_run(run_dir: Path, episodes: int) -> dict:

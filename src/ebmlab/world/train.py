@@ -28,12 +28,14 @@ import torch
 from ebmlab.data.trajectories import Transitions
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.costs import COSTS, LearnedCost, get_cost
-from ebmlab.world.envs import make_env
+from ebmlab.world.envs import OBSERVATIONS, make_env, state_dim
+from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
 
-__all__ = ["WorldConfig", "train_world", "build_model", "build_cost", "build_actor", "evaluate_actor"]
+__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_actor",
+           "evaluate_actor"]
 
 ACTORS = ("mpc", "cem", "policy")
 COST_KINDS = ("known", "learned")
@@ -48,6 +50,9 @@ class WorldConfig(TrainConfig):
     env: str = field(default="Pendulum-v1", metadata={"help": f"Gymnasium environment id ({', '.join(COSTS)})."})
     actor: str = field(default="mpc", metadata={"help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).", "choices": ACTORS})
     model: str = field(default="deterministic", metadata={"help": "Forward model: deterministic, latent (a latent variable z for aleatoric uncertainty), or ensemble.", "choices": MODELS})
+    observation: str = field(default="state", metadata={"help": "What the agent sees: the environment's state vector, or its rendering (pixels: grey frames, a CNN estimates the state).", "choices": OBSERVATIONS})
+    frame_size: int = field(default=64, metadata={"help": "--observation pixels: frame side in pixels (a multiple of 8)."})
+    frame_batch: int = field(default=64, metadata={"help": "--observation pixels: frames per step of the encoder's fit."})
     cost: str = field(default="known", metadata={"help": "The environment's cost written in torch (known), or a network fitted to its rewards (learned; any environment).", "choices": COST_KINDS})
     env_steps: int = field(default=2000, metadata={"help": "Environment steps in all (seed data included)."})
     seed_steps: int = field(default=200, metadata={"help": "Steps of random actions before the first fit."})
@@ -80,6 +85,11 @@ class WorldConfig(TrainConfig):
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
+        check(self.observation in OBSERVATIONS,
+              f"--observation must be one of {', '.join(OBSERVATIONS)}, got {self.observation!r}")
+        check(self.frame_size >= 8 and self.frame_size % 8 == 0,
+              f"--frame-size must be a multiple of 8, got {self.frame_size}")
+        check(self.frame_batch >= 1, f"--frame-batch must be >= 1, got {self.frame_batch}")
         for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
                      "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
                      "eval_every", "eval_episodes"):
@@ -91,7 +101,13 @@ class WorldConfig(TrainConfig):
         for name in ("lr", "mpc_lr", "policy_lr"):
             check(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
-        make_env(self.env, need_cost=self.cost == "known").close()  # unsuitable: one line, before any folder
+        agent_env(self).close()  # an unsuitable environment: one line, before any folder
+
+
+def agent_env(cfg: WorldConfig, seed: int | None = None):
+    """The environment as the agent sees it (state or pixels), checked for a known cost unless it learns one."""
+    return make_env(cfg.env, seed=seed, need_cost=cfg.cost == "known", observation=cfg.observation,
+                    frame_size=cfg.frame_size)
 
 
 def build_model(cfg: WorldConfig, obs_dim: int, act_dim: int) -> torch.nn.Module:
@@ -105,30 +121,44 @@ def build_cost(cfg: WorldConfig, obs_dim: int, act_dim: int):
     return LearnedCost(obs_dim, act_dim, cfg.hidden) if cfg.cost == "learned" else get_cost(cfg.env)
 
 
-def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor):
+def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
+    """The CNN that estimates the state from frames (``--observation pixels``); None when the state is seen."""
+    return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" else None
+
+
+def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor,
+                perception: ConvEncoder | None = None):
+    """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
     cost = cost.planning
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
-        return GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
-                           cfg.mpc_lr, cfg.restarts, g)
-    if cfg.actor == "cem":
-        return CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g)
-    return policy
+        actor = GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
+                            cfg.mpc_lr, cfg.restarts, g)
+    elif cfg.actor == "cem":
+        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g)
+    else:
+        actor = policy
+    return Perceiving(perception, actor) if perception is not None else actor
 
 
 def _members(model) -> list[ForwardModel]:
     return list(model.models) if isinstance(model, Ensemble) else [model]
 
 
-def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator, cost=None) -> dict:
+def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator, cost=None,
+              perception: ConvEncoder | None = None) -> dict:
     """``fit_steps`` Adam steps on minibatches (each ensemble member its own); normalisation refitted first.
-    A :class:`LearnedCost` (its parameters in ``opt`` too) is fitted in the same steps on its own minibatches."""
+    A :class:`LearnedCost` and the pixel encoder (their parameters in ``opt`` too) are fitted in the same steps,
+    each on its own minibatches."""
     for m in _members(model):
         m.norm.fit(data.obs, data.act, data.next_obs)
     learned = isinstance(cost, LearnedCost)
     if learned:
         cost.fit_statistics(data.obs, data.act, data.next_obs, data.reward)
         cost.train()
+    if perception is not None:
+        perception.fit_statistics(data.obs)
+        perception.train()
     model.train()
     terms: dict = {}
     for _ in range(cfg.fit_steps):
@@ -142,12 +172,17 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
             cost_loss = cost.loss(data.obs[i], data.act[i], data.next_obs[i], data.reward[i])
             terms["cost"] = cost_loss.detach()
             total = total + cost_loss
+        if perception is not None:
+            i = torch.randint(len(data), (cfg.frame_batch,), generator=g)
+            seen = perception.loss(data.frames[i], data.obs[i])
+            terms["perception"] = seen.detach()
+            total = total + seen
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-    model.eval()
-    if learned:
-        cost.eval()
+    for part in (model, cost if learned else None, perception):
+        if part is not None:
+            part.eval()
     return {f"model_{k}": float(v) for k, v in terms.items()}
 
 
@@ -173,8 +208,9 @@ def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Trans
 
 def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None = None, episode: int = 0,
                 random_actions: int = 0, rng: np.random.Generator | None = None) -> dict:
-    """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random."""
-    obs, _ = env.reset(seed=seed)
+    """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random. An
+    environment that shows frames gives its state in ``info["state"]``: the data keep both."""
+    obs, info = env.reset(seed=seed)
     if actor is not None:
         actor.reset()
     total, steps, decide = 0.0, 0, []
@@ -185,26 +221,27 @@ def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None 
             t = time.perf_counter()
             action = actor.act(torch.as_tensor(obs, dtype=torch.float32)).numpy()
             decide.append(time.perf_counter() - t)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+        next_obs, reward, terminated, truncated, next_info = env.step(action)
         if data is not None:
-            data.add(obs, action, reward, next_obs, episode)
+            data.add(info.get("state", obs), action, reward, next_info.get("state", next_obs), episode,
+                     frames=obs if "state" in info else None)
         total += float(reward)
         steps += 1
-        obs = next_obs
+        obs, info = next_obs, next_info
         if terminated or truncated or (max_steps and steps >= max_steps):
             return {"return": total, "steps": steps, "decision_ms": 1000 * statistics.median(decide) if decide else 0.0}
 
 
 def evaluate_actor(cfg: WorldConfig, actor, episodes: int | None = None) -> dict:
     """Mean (and spread) of the return over ``eval_episodes`` fresh episodes, and the median decision time."""
-    return evaluate_episodes(cfg.env, cfg.seed, actor, episodes or cfg.eval_episodes, cfg.max_episode_steps,
-                             need_cost=cfg.cost == "known")
+    return evaluate_episodes(lambda: agent_env(cfg), cfg.seed, actor, episodes or cfg.eval_episodes,
+                             cfg.max_episode_steps)
 
 
-def evaluate_episodes(env_id: str, seed: int, actor, episodes: int, max_steps: int = 0, need_cost: bool = True) -> dict:
-    """The evaluation of every agent (world-model or model-free): ``episodes`` fresh episodes, seeded apart from
-    training's; mean and spread of the return, median decision time."""
-    env = make_env(env_id, need_cost=need_cost)
+def evaluate_episodes(new_env, seed: int, actor, episodes: int, max_steps: int = 0) -> dict:
+    """The evaluation of every agent (world-model or model-free): ``episodes`` fresh episodes of the environment
+    ``new_env()`` makes, seeded apart from training's; mean and spread of the return, median decision time."""
+    env = new_env()
     try:
         results = [run_episode(env, actor, EVAL_SEED + seed * 1000 + i, max_steps) for i in range(episodes)]
     finally:
@@ -216,8 +253,8 @@ def evaluate_episodes(env_id: str, seed: int, actor, episodes: int, max_steps: i
 
 def train_world(cfg: WorldConfig, run: Run) -> dict:
     """Collect, fit, act, evaluate (see the module doc); returns the final metrics."""
-    env = make_env(cfg.env, seed=cfg.seed, need_cost=cfg.cost == "known")
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env = agent_env(cfg, seed=cfg.seed)
+    obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     model = build_model(cfg, obs_dim, act_dim)
     cost = build_cost(cfg, obs_dim, act_dim)
@@ -225,16 +262,21 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
     policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
-    data = Transitions(obs_dim, act_dim)
+    perception = build_perception(cfg, obs_dim)
+    if perception is not None:
+        opt.add_param_group({"params": list(perception.parameters())})
+    data = Transitions(obs_dim, act_dim, env.observation_space.shape if perception is not None else None)
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
     if learned is not None:
         extra_state["cost"] = learned
+    if perception is not None:
+        extra_state["perception"] = perception
     done = run.restore(model=model, opt=opt, data=data, **extra_state)
     episode = int(run.restored_extra.get("episode", 0))
     curve = list(run.restored_extra.get("curve", []))
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    actor = build_actor(cfg, model, cost, policy, low, high)
+    actor = build_actor(cfg, model, cost, policy, low, high, perception)
     if done:
         g.set_state(run.restored_extra["generator"])
         if run.restored_extra.get("actor_generator") is not None:
@@ -251,7 +293,7 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
         random_steps = max(0, cfg.seed_steps - done)
         if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
-            info.update(fit_model(cfg, model, opt, data, g, cost))
+            info.update(fit_model(cfg, model, opt, data, g, cost, perception))
             if policy is not None:
                 info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g))
         rng = np.random.default_rng([cfg.seed, episode])
@@ -285,6 +327,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             run.export_weights("policy", policy.state_dict())
         if learned is not None:
             run.export_weights("cost", learned.state_dict())
+        if perception is not None:
+            run.export_weights("perception", perception.state_dict())
     return result
 
 
