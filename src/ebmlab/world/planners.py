@@ -55,9 +55,9 @@ class GradientMPC:
     low: torch.Tensor
     high: torch.Tensor
     horizon: int = 30
-    iterations: int = 10  # Adam steps per decision from a warm start
+    iterations: int = 5  # Adam steps per decision from a warm start
     first_iterations: int = 100  # Adam steps when there is no previous plan
-    lr: float = 0.1  # in units of the action range
+    lr: float = 0.03  # in units of the action range
     restarts: int = 4
     generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
     plan: torch.Tensor | None = None  # the current best plan (H×A)
