@@ -4,13 +4,14 @@ How good can an evaluation return be on a given seed's ten evaluation episodes?
 This plans with the environment's own equations (written in torch below, from
 gymnasium's Pendulum-v1: g = 10, m = l = 1, dt = 0.05, torque clipped to ±2,
 speed to ±8) instead of a learned model, with the planner settings of
-``ebmlab world train`` and with more Adam steps per decision, on the same
+``ebmlab world train`` (and, with ``--iterations``, more Adam steps per decision), on the same
 episodes as ``bench_world_control.py`` evaluates (``EVAL_SEED + 1000·seed + i``).
 It tells a learned model's shortfall from what a set of starts allows.
 
 Usage::
 
-    python benchmarks/bench_world_oracle.py                # seeds 0, 1, 2
+    python benchmarks/bench_world_oracle.py                # seeds 0, 1, 2, the default 5 steps per decision
+    python benchmarks/bench_world_oracle.py --seeds 2 --iterations 5,30
 
 Writes benchmarks/results/world_oracle.json and prints a table.
 """
@@ -50,12 +51,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--iterations", default=str(WorldConfig.mpc_iterations), help="Adam steps per decision (list)")
     args = p.parse_args()
     torch.set_num_threads(1)
     start = time.time()
     cfg = WorldConfig()
-    settings = {f"{cfg.mpc_iterations} steps per decision (defaults)": cfg.mpc_iterations,
-                "30 steps per decision": 30}
+    settings = {f"{n} steps per decision" + (" (defaults)" if n == cfg.mpc_iterations else ""): n
+                for n in (int(i) for i in args.iterations.split(","))}
     env = make_env("Pendulum-v1")
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
