@@ -36,7 +36,7 @@ def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model
         assert any("model_kl" in r for r in logged)
     if actor == "policy":
         assert any("policy_planned_cost" in r for r in logged) and (out / "policy.safetensors").exists()
-    for name in ("learning_curve.png", "rollouts.png", "report.html", "model.safetensors"):
+    for name in ("learning_curve.png", "rollouts.png", "plans.png", "report.html", "model.safetensors"):
         assert (out / name).exists(), name
     again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
     assert again.exit_code == 0, again.output

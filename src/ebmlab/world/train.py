@@ -318,10 +318,11 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
               "eval_return_std": final["eval_return_std"], "decision_ms": final["decision_ms"],
               "best_eval_return": max(c["eval_return"] for c in curve)}
     if run.is_main:
-        from ebmlab.world.figures import learning_curve_figure, rollout_figure
+        from ebmlab.world.figures import learning_curve_figure, plan_figure, rollout_figure
 
         run.save_figure("learning_curve", learning_curve_figure(curve, f"{cfg.env}: {cfg.actor}, {cfg.model} model"))
         run.save_figure("rollouts", rollout_figure(model, data, cfg.horizon))
+        run.save_figure("plans", plan_figure(actor, model, data, cfg.horizon))
         run.export_weights("model", model.state_dict())
         if policy is not None:
             run.export_weights("policy", policy.state_dict())
