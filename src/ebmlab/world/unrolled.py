@@ -115,7 +115,7 @@ class Unrolled:
         traj, acts = traj.requires_grad_(True), actions.detach().requires_grad_(True)
         with torch.enable_grad():  # the cost's own gradient, at every state and action at once
             energy = cost(traj[:, :-1], acts, traj[:, 1:]).sum(-1)
-            d_traj, d_act = torch.autograd.grad(energy.sum(), (traj, acts))
+            d_traj, d_act = torch.autograd.grad(energy.sum(), (traj, acts), allow_unused=True, materialize_grads=True)
         with torch.no_grad():
             depth = len(hw) + 1
             # SiLU's slopes at every step and layer: slopes[t][i], (K×)B×D
