@@ -41,3 +41,16 @@ def test_cem_plans_close_to_the_optimum_without_gradients():
               population=500, elites=50, iterations=8)
     cem.act(S0)
     assert float(rollout_cost(cem.model, cem.cost, S0, cem.plan[None])) <= 1.05 * best
+
+
+def test_a_diverging_model_still_gives_actions_within_the_bounds():
+    """A model whose predictions overflow (inf, then nan through the cost) must not turn into nan actions."""
+    class Exploding(torch.nn.Module):
+        def forward(self, s, a, z=None):
+            return s * 1e30 + a
+
+    low, high = torch.tensor([-1.0]), torch.tensor([1.0])
+    for actor in (GradientMPC(Exploding(), quadratic_cost, low, high, horizon=10, first_iterations=5, restarts=2),
+                  CEM(Exploding(), quadratic_cost, low, high, horizon=10, population=20, elites=4, iterations=2)):
+        a = actor.act(torch.tensor([1.0, 1.0]))
+        assert torch.isfinite(a).all() and low <= a <= high

@@ -79,14 +79,14 @@ class GradientMPC:
         for _ in range(iterations):
             _, grad = (fast.energy_and_grad(self.cost, obs, u * scale) if fast is not None
                        else energy_and_grad(self.model, self.cost, obs, u * scale))
-            u.grad = grad * scale
+            u.grad = torch.nan_to_num(grad * scale, nan=0.0, posinf=0.0, neginf=0.0)  # a model that diverges
             opt.step()
             u.copy_(torch.maximum(torch.minimum(u, self.high / scale), self.low / scale))
         plans = torch.maximum(torch.minimum(u * scale, self.high), self.low)
-        if fast is not None:
-            return plans, fast.energy(self.cost, obs, plans)
         with torch.no_grad():
-            return plans, rollout_cost(self.model, self.cost, obs, plans)
+            energy = fast.energy(self.cost, obs, plans) if fast is not None else rollout_cost(self.model, self.cost,
+                                                                                                 obs, plans)
+        return plans, torch.nan_to_num(energy, nan=float("inf"))  # a plan the model cannot score is never chosen
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """The first action of the best plan from ``obs``; the plan is kept, shifted, for the next call."""
@@ -133,7 +133,7 @@ class CEM:
         for _ in range(self.iterations):
             noise = torch.randn(self.population, *mean.shape, generator=self.generator)
             plans = torch.maximum(torch.minimum(mean + std * noise, self.high), self.low)
-            energy = rollout_cost(self.model, self.cost, obs, plans)
+            energy = torch.nan_to_num(rollout_cost(self.model, self.cost, obs, plans), nan=float("inf"))
             elite = plans[energy.topk(self.elites, largest=False).indices]
             mean, std = elite.mean(0), elite.std(0) + 1e-3
         self.plan = mean
