@@ -10,9 +10,10 @@ plan shifted by one step (warm start). Several plans are optimised at once, the
 warm one and ``restarts`` − 1 drawn uniformly in the bounds, and the lowest
 energy one is kept. The energy's gradient is taken by the hand-written backward
 pass of :mod:`ebmlab.world.unrolled` where the model allows it (three times
-faster than autograd, and equal), by autograd otherwise. The cross-entropy method (CEM; Rubinstein 1999, as used by
-Chua et al., NeurIPS 2018) samples action sequences from a Gaussian, keeps the
-``elites`` of lowest energy and refits the Gaussian; it needs no gradient.
+faster than autograd, and equal), by autograd otherwise. The cross-entropy
+method (CEM; Rubinstein 1999, as used by Chua et al., NeurIPS 2018) samples
+action sequences from a Gaussian, keeps the ``elites`` of lowest energy and
+refits the Gaussian; it needs no gradient.
 """
 
 from __future__ import annotations
