@@ -57,14 +57,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Settings per dataset: the same optimiser, lr, batch size and epochs for every model.
 SETTINGS = {
-    "fashion-mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, lista_epochs=3,
+    "fashion-mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=3,
                           dict_steps=300, dict_lr=2.0, fista_iter=60),
-    "mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, lista_epochs=3,
+    "mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=3,
                   dict_steps=300, dict_lr=2.0, fista_iter=60),
-    "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, lista_epochs=20,
+    "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=20,
                     dict_steps=300, dict_lr=2.0, fista_iter=200),
 }
-QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lista_epochs=1, dict_steps=20, dict_lr=2.0, fista_iter=20)
+QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=1, dict_steps=20, dict_lr=2.0, fista_iter=20)
 TARGETS = {
     "fashion-mnist": "DrSAE (400 units) >= 90.5 % test accuracy and better than the same-width MLP",
     "mnist": "DrSAE (400 units) <= 1.2 % test error",
@@ -134,23 +134,29 @@ def main(argv=None) -> dict:
     p.add_argument("--models", default="drsae,logreg,mlp,lista", help="comma-separated subset to run")
     p.add_argument("--unsup-epochs", type=int, default=None, help="override the dataset's unsupervised epochs")
     p.add_argument("--sup-epochs", type=int, default=None, help="override the dataset's supervised epochs")
+    p.add_argument("--weight-decay", type=float, default=None, help="override the dataset's weight decay (every model)")
+    p.add_argument("--input-dropout", type=float, default=None, help="override the dataset's input dropout (every model)")
+    p.add_argument("--tag", default="", help="suffix of the result file's name (drsae_<data>_<tag>.json)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the numbers in docs/RESULTS.md are CPU runs)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     s = dict(QUICK if args.quick else SETTINGS[args.data])
-    for key in ("unsup_epochs", "sup_epochs"):
+    for key in ("unsup_epochs", "sup_epochs", "weight_decay", "input_dropout"):
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    tag = f"drsae_{args.data}" + ("_quick" if args.quick else "")
+    tag = f"drsae_{args.data}" + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     start = time.time()
 
-    cfg = DrsaeConfig(data=args.data, data_dir=args.data_dir or "", seed=args.seed, device="cpu",
+    cfg = DrsaeConfig(data=args.data, data_dir=args.data_dir or "", seed=args.seed, device=args.device,
                       unsup_epochs=s["unsup_epochs"], sup_epochs=s["sup_epochs"], batch_size=s["batch_size"],
+                      weight_decay=s["weight_decay"], input_dropout=s["input_dropout"],
                       log_every=100, checkpoint_every=10**9)
     epochs = cfg.unsup_epochs + cfg.sup_epochs
     common = dict(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
-                  seed=args.seed, constant_epochs=cfg.unsup_epochs, lr_decay=cfg.lr_decay)
-    x, y, xt, yt, n_classes = centred(args.data, args.data_dir)
+                  seed=args.seed, constant_epochs=cfg.unsup_epochs, lr_decay=cfg.lr_decay,
+                  weight_decay=cfg.weight_decay, input_dropout=cfg.input_dropout)
+    x, y, xt, yt, n_classes = (t.to(args.device) if torch.is_tensor(t) else t for t in centred(args.data, args.data_dir))
     rows: dict[str, dict] = {}
 
     if "drsae" in models:
@@ -165,23 +171,24 @@ def main(argv=None) -> dict:
     if "logreg" in models:
         t = time.time()
         torch.manual_seed(args.seed)
-        r = train_classifier(LogisticRegression(x.shape[1], n_classes), x, y, x_test=xt, y_test=yt, **common)
+        r = train_classifier(LogisticRegression(x.shape[1], n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common)
         rows["logreg"] = {"model": "logistic regression (pixels)", **r, "wall_s": round(time.time() - t, 1)}
         print(f"logreg: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
     if "mlp" in models:
         t = time.time()
         torch.manual_seed(args.seed)
-        r = train_classifier(MLP(x.shape[1], cfg.units, n_classes), x, y, x_test=xt, y_test=yt, **common)
+        r = train_classifier(MLP(x.shape[1], cfg.units, n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common)
         rows["mlp"] = {"model": f"MLP (1 hidden layer, {cfg.units} ReLU units)", **r,
                        "wall_s": round(time.time() - t, 1)}
         print(f"mlp: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
     if "lista" in models:
         t = time.time()
         lista_steps = cfg.steps
-        z, zt, info = lista_codes(x, xt, cfg.units, cfg.lam, lista_steps, s, args.seed, cfg.lr, cfg.batch_size)
+        # dictionary learning and FISTA run on the CPU whatever --device says
+        z, zt, info = lista_codes(x.cpu(), xt.cpu(), cfg.units, cfg.lam, lista_steps, s, args.seed, cfg.lr, cfg.batch_size)
         torch.manual_seed(args.seed)
         clf = CodeClassifier(None, cfg.units, n_classes)
-        r = train_classifier(clf, z, y, x_test=zt, y_test=yt, forward=clf.classify_codes, **common)
+        r = train_classifier(clf, z, y.cpu(), x_test=zt, y_test=yt.cpu(), forward=clf.classify_codes, **common)
         rows["lista"] = {"model": f"linear on LISTA codes ({cfg.units} atoms, T = {lista_steps}, λ = {cfg.lam:g})",
                          **r, **info, "wall_s": round(time.time() - t, 1)}
         print(f"lista: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
@@ -203,7 +210,9 @@ def main(argv=None) -> dict:
         "target_reached": reached,
         "wall_s": round(wall, 1),
         "threads": args.threads,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch {torch.__version__}",
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch {torch.__version__}"
+                   + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""),
+        "device": args.device, "weight_decay": cfg.weight_decay, "input_dropout": cfg.input_dropout,
         "n_train": int(x.shape[0]),
         "n_test": int(xt.shape[0]),
         "settings": {**s, "optimizer": cfg.optimizer, "lr": cfg.lr, "lr_decay": cfg.lr_decay, "epochs": epochs},

@@ -56,3 +56,15 @@ def test_schedule_and_optimizer():
     assert isinstance(make_optimizer(p, "sgd", 0.1), torch.optim.SGD)
     with pytest.raises(ConfigError, match="optimizer"):
         make_optimizer(p, "lbfgs", 0.1)
+    with pytest.raises(ConfigError, match="weight decay"):
+        make_optimizer(p, "adam", 0.1, weight_decay=-1.0)
+
+
+def test_weight_decay_is_decoupled_for_adam_and_l2_for_sgd():
+    for name, expected in (("adam", 1 - 0.1 * 0.5), ("sgd", 1 - 0.1 * 0.5)):
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = make_optimizer([w], name, 0.1, weight_decay=0.5)
+        w.grad = torch.zeros(3)  # no loss gradient: only the decay moves w
+        opt.step()
+        torch.testing.assert_close(w.detach(), torch.full((3,), expected))
+    assert isinstance(make_optimizer([w], "adam", 0.1, weight_decay=0.5), torch.optim.AdamW)

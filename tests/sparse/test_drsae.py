@@ -116,6 +116,22 @@ def test_unsupervised_loss_ignores_the_classifier():
     assert torch.count_nonzero(model.E.grad) > 0
 
 
+def test_input_dropout_corrupts_the_encoder_input_not_the_target():
+    model = small_model(n=40, m=16)
+    model.set_input_mean(torch.full((40,), 0.3))
+    x = torch.rand(6, 40)
+    torch.manual_seed(1)
+    noisy = model.loss(x, input_dropout=0.5)
+    torch.manual_seed(1)
+    mask = F.dropout(torch.ones(6, 40), 0.5)  # the same draw: kept pixels scaled by 2, dropped ones 0
+    x_in = model.input_mean + (x - model.input_mean) * mask
+    z = model.encode(x_in)
+    rec = 0.5 * (x - model.decode(z)).pow(2).sum(1).mean()  # the clean x is the target
+    torch.testing.assert_close(noisy.reconstruction, rec)
+    assert not torch.allclose(noisy.reconstruction, model.loss(x).reconstruction)
+    torch.testing.assert_close(model.loss(x, input_dropout=0.0).total, model.loss(x).total)
+
+
 def test_zero_code_gives_zero_logits():
     model = small_model()
     with torch.no_grad():
@@ -221,6 +237,8 @@ def tiny_config(**kw):
         (dict(lr_decay="step"), "--lr-decay"),
         (dict(data="cifar"), "--data"),
         (dict(checkpoint_every=0), "--checkpoint-every"),
+        (dict(weight_decay=-1e-4), "--weight-decay"),
+        (dict(input_dropout=1.0), "--input-dropout"),
     ],
 )
 def test_config_validation_errors(kw, match):

@@ -99,6 +99,8 @@ def train_classifier(
     seed: int = 0,
     constant_epochs: int = 0,
     lr_decay: str = "cosine",
+    weight_decay: float = 0.0,
+    input_dropout: float = 0.0,
     forward: Callable[[Tensor], Tensor] | None = None,
     x_test: Tensor | None = None,
     y_test: Tensor | None = None,
@@ -110,7 +112,9 @@ def train_classifier(
     the learning rate stays constant for ``constant_epochs`` and then follows
     a cosine decay, as in the DrSAE loop. ``forward`` defaults to the module;
     for :class:`CodeClassifier` on pre-computed codes pass its
-    ``classify_codes`` and give the codes as ``x``. Returns
+    ``classify_codes`` and give the codes as ``x``. ``weight_decay`` and
+    ``input_dropout`` regularise as in DrSAE's training (see
+    :func:`make_optimizer`; a fraction of the inputs dropped at each step). Returns
     ``train_accuracy`` (and ``test_accuracy`` when test data is given) plus
     the last epoch's mean ``train_loss``.
     """
@@ -118,7 +122,7 @@ def train_classifier(
         raise ConfigError(f"epochs and batch_size must be ≥ 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     forward = forward or forward_module
     params = [p for p in forward_module.parameters() if p.requires_grad]
-    opt = make_optimizer(params, optimizer, lr)
+    opt = make_optimizer(params, optimizer, lr, weight_decay=weight_decay)
     n = x.shape[0]
     per_epoch = n // batch_size
     total = epochs * per_epoch
@@ -129,7 +133,8 @@ def train_classifier(
         for idx in epoch_batches(n, batch_size, seed, epoch):
             for g in opt.param_groups:
                 g["lr"] = lr * lr_factor(step, constant_epochs * per_epoch, total, lr_decay)
-            loss = F.cross_entropy(forward(x[idx]), y[idx])
+            xb = F.dropout(x[idx], input_dropout) if input_dropout > 0 else x[idx]
+            loss = F.cross_entropy(forward(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -190,6 +190,7 @@ class DrSAE(nn.Module):
         y: Tensor | None = None,
         cls_weight: float = 1.0,
         steps: int | None = None,
+        input_dropout: float = 0.0,
     ) -> DrsaeLoss:
         """The DrSAE loss terms on a batch, each averaged over the batch.
 
@@ -198,9 +199,14 @@ class DrSAE(nn.Module):
         not used. With labels and ``cls_weight=0`` (the unsupervised phase) the
         term is computed and added with weight 0, so C gets an exact zero
         gradient (every parameter takes part in every step, as DDP needs).
+        ``input_dropout`` p > 0 encodes x with a fraction p of its centred
+        pixels dropped (set to the mean image, the rest of x − mean scaled by
+        1/(1 − p)) and still reconstructs the clean x: a denoising
+        regulariser for training.
         """
         x = _flatten(x, self.n_input)
-        z = self.encode(x, steps)
+        x_in = x if input_dropout == 0 else self.input_mean + F.dropout(x - self.input_mean, input_dropout)
+        z = self.encode(x_in, steps)
         rec = 0.5 * (x - self.decode(z)).pow(2).sum(dim=1).mean()
         sparsity = self.lam * z.abs().sum(dim=1).mean()
         total = rec + sparsity

@@ -16,10 +16,18 @@ __all__ = ["OPTIMIZERS", "make_optimizer", "lr_factor"]
 OPTIMIZERS = ("adam", "sgd")
 
 
-def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
-    """Adam, or SGD with momentum 0.9; ``params`` may be parameter groups."""
+def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam, or SGD with momentum 0.9; ``params`` may be parameter groups.
+
+    ``weight_decay`` > 0 shrinks every weight by lr·weight_decay per step:
+    decoupled for Adam (AdamW), the L2 gradient term for SGD.
+    """
+    if weight_decay < 0:
+        raise ConfigError(f"weight decay must be >= 0, got {weight_decay}")
     if name == "adam":
+        if weight_decay > 0:
+            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")

@@ -56,6 +56,13 @@ class DrsaeConfig(TrainConfig):
         default="adam", metadata={"help": "Optimiser: adam, or sgd with momentum 0.9.", "choices": OPTIMIZERS}
     )
     center: bool = field(default=True, metadata={"help": "Subtract the mean training image from every input (kept in the model)."})
+    weight_decay: float = field(
+        default=0.0, metadata={"help": "Decoupled weight decay of every weight (AdamW; L2 for sgd); 0 turns it off."}
+    )
+    input_dropout: float = field(
+        default=0.0,
+        metadata={"help": "Fraction of input pixels dropped when encoding during training (the clean image is reconstructed)."},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,6 +74,8 @@ class DrsaeConfig(TrainConfig):
         check(self.sup_epochs >= 1, f"--sup-epochs must be >= 1 (the classifier needs training), got {self.sup_epochs}")
         check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         check(self.classifier_lr_scale > 0, f"--classifier-lr-scale must be > 0, got {self.classifier_lr_scale}")
+        check(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check(0 <= self.input_dropout < 1, f"--input-dropout must be in [0, 1), got {self.input_dropout}")
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         check(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         check(self.lr_decay in ("cosine", "none"), f"--lr-decay must be cosine or none, got {self.lr_decay!r}")
@@ -87,12 +96,13 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 class _LossOf(torch.nn.Module):
     """forward(x, y, w) -> the DrSAE loss terms, so DDP sees the whole step."""
 
-    def __init__(self, model: DrSAE) -> None:
+    def __init__(self, model: DrSAE, input_dropout: float = 0.0) -> None:
         super().__init__()
         self.model = model
+        self.input_dropout = input_dropout
 
     def forward(self, x, y, cls_weight: float):
-        terms = self.model.loss(x, y, cls_weight=cls_weight)
+        terms = self.model.loss(x, y, cls_weight=cls_weight, input_dropout=self.input_dropout)
         return terms.total, torch.stack([terms.reconstruction.detach(), terms.sparsity.detach(), terms.classification.detach()])
 
 
@@ -122,9 +132,10 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
         [{"params": others}, {"params": [model.C], "lr": cfg.lr * cfg.classifier_lr_scale}],
         cfg.optimizer,
         cfg.lr,
+        weight_decay=cfg.weight_decay,
     )
     base_lrs = [g["lr"] for g in opt.param_groups]
-    step_fn = wrap_model(_LossOf(model), run.dist)  # DDP averages gradients over ranks
+    step_fn = wrap_model(_LossOf(model, cfg.input_dropout), run.dist)  # DDP averages gradients over ranks
 
     per_epoch = n // cfg.batch_size
     unsup_steps = cfg.unsup_epochs * per_epoch
