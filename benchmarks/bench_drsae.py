@@ -57,9 +57,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Settings per dataset: the same optimiser, lr, batch size and epochs for every model.
 SETTINGS = {
-    "fashion-mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=3,
+    "fashion-mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.5, input_dropout=0.0, lista_epochs=3,
                           dict_steps=300, dict_lr=2.0, fista_iter=60),
-    "mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=3,
+    "mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, weight_decay=0.5, input_dropout=0.0, lista_epochs=3,
                   dict_steps=300, dict_lr=2.0, fista_iter=60),
     "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, weight_decay=0.0, input_dropout=0.0, lista_epochs=20,
                     dict_steps=300, dict_lr=2.0, fista_iter=200),
