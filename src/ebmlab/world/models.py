@@ -45,7 +45,11 @@ class Normaliser(nn.Module):
 
     @torch.no_grad()
     def fit(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> None:
-        for name, x in (("obs", obs), ("act", act), ("delta", next_obs - obs)):
+        """Statistics of the data; those of states over both ends of the transitions, since a rollout feeds
+        predicted next states back in (a feature seen only in terminal states, as InvertedDoublePendulum's
+        constraint force, would otherwise be divided by a zero spread and blow the rollout up)."""
+        states = torch.cat([obs, next_obs])
+        for name, x in (("obs", states), ("act", act), ("delta", next_obs - obs)):
             getattr(self, f"{name}_mean").copy_(x.mean(0))
             getattr(self, f"{name}_std").copy_(x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1]))
 

@@ -188,8 +188,9 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
 
 def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator) -> dict:
     """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
-    policy.obs_mean.copy_(data.obs.mean(0))
-    policy.obs_std.copy_(data.obs.std(0).clamp_min(1e-6))
+    states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
+    policy.obs_mean.copy_(states.mean(0))
+    policy.obs_std.copy_(states.std(0).clamp_min(1e-6))
     frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
     cost = cost.planning
     for m in frozen:
