@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/bench_world_oracle.py                # seeds 0, 1, 2, the default 5 steps per decision
     python benchmarks/bench_world_oracle.py --seeds 2 --iterations 5,30
+    python benchmarks/bench_world_oracle.py --seeds 2 --horizon 60 --tag h60
 
 Writes benchmarks/results/world_oracle.json and prints a table.
 """
@@ -52,18 +53,21 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--iterations", default=str(WorldConfig.mpc_iterations), help="Adam steps per decision (list)")
+    p.add_argument("--horizon", type=int, default=WorldConfig.horizon, help="planning horizon in steps")
+    p.add_argument("--tag", default="", help="suffix of the result file (world_oracle_<tag>.json)")
     args = p.parse_args()
     torch.set_num_threads(1)
     start = time.time()
     cfg = WorldConfig()
-    settings = {f"{n} steps per decision" + (" (defaults)" if n == cfg.mpc_iterations else ""): n
+    settings = {f"horizon {args.horizon}, {n} steps per decision"
+                + (" (defaults)" if n == cfg.mpc_iterations and args.horizon == cfg.horizon else ""): n
                 for n in (int(i) for i in args.iterations.split(","))}
     env = make_env("Pendulum-v1")
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for name, iterations in settings.items():
             mpc = GradientMPC(TruePendulum(), PendulumCost().planning, torch.tensor([-2.0]), torch.tensor([2.0]),
-                              cfg.horizon, iterations, cfg.mpc_first_iterations, cfg.mpc_lr, cfg.restarts)
+                              args.horizon, iterations, cfg.mpc_first_iterations, cfg.mpc_lr, cfg.restarts)
             returns = [run_episode(env, mpc, EVAL_SEED + seed * 1000 + i, 0)["return"] for i in range(args.episodes)]
             rows.append({"seed": seed, "planner": name, "eval_return": statistics.mean(returns),
                          "returns": [round(r, 1) for r in returns]})
@@ -72,7 +76,7 @@ def main() -> None:
     out = {"command": "python benchmarks/bench_world_oracle.py " + " ".join(sys.argv[1:]), "rows": rows,
            "wall_s": round(time.time() - start, 1)}
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "world_oracle.json").write_text(json.dumps(out, indent=1) + "\n")
+    (ROOT / "benchmarks" / "results" / f"world_oracle{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(out, indent=1) + "\n")
     print("\n| seed | planner on the true dynamics | mean return (10 episodes) |\n| ---: | --- | ---: |")
     for r in rows:
         print(f"| {r['seed']} | {r['planner']} | {r['eval_return']:.1f} |")
