@@ -93,8 +93,8 @@ def main() -> None:
             row["steps_to"] = {str(t): first_step(out / f"seed{row['seed']}", t) for t in spec["thresholds"]}
         result["agents"][name] = {"options": extra, "rows": rows}
     result["wall_s"] = round(time.time() - start, 1)
-    name = f"world_{spec['name']}" + (f"_{args.tag}" if args.tag else "")
-    write_result(name, result)
+    result_name = f"world_{spec['name']}" + (f"_{args.tag}" if args.tag else "")
+    write_result(result_name, result)
     heads = " | ".join(f"steps to {t:g}" for t in spec["thresholds"])
     print(f"\n| agent | seed | final return | best return | {heads} |")
     print("| --- | ---: | ---: | ---: |" + " ---: |" * len(spec["thresholds"]))
@@ -104,7 +104,7 @@ def main() -> None:
             print(f"| {name} | {r['seed']} | {r['eval_return']:.1f} | {r['best_eval_return']:.1f} | {reached} |")
     for name, entry in result["agents"].items():
         print(f"{name}: mean final return {statistics.mean(r['eval_return'] for r in entry['rows']):.1f}")
-    print(f"wrote benchmarks/results/{name}.json ({result['wall_s']:.0f} s)")
+    print(f"wrote benchmarks/results/{result_name}.json ({result['wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":
