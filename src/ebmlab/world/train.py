@@ -3,9 +3,7 @@
 1. Seed data: ``seed_steps`` steps of uniformly random actions.
 2. Each round (one episode): fit the forward model (:mod:`ebmlab.world.models`)
    to all transitions so far (``fit_steps`` Adam steps; normalisation refitted);
-   with ``--value-steps``, fit through it a value of the states beyond the
-   horizon, which ends the plans' energy (:mod:`ebmlab.world.value`); with
-   ``--actor policy``, train the policy through the model
+   with ``--actor policy``, train the policy through the model
    (:mod:`ebmlab.world.policy`); then run one episode with the actor — gradient
    MPC, CEM (:mod:`ebmlab.world.planners`) or the policy — and add its steps.
 3. Every ``eval_every`` environment steps (and at the end), evaluate the actor on
@@ -35,10 +33,9 @@ from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
-from ebmlab.world.value import ValueFunction, fit_value
 
-__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_value",
-           "build_actor", "evaluate_actor"]
+__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_actor",
+           "evaluate_actor"]
 
 ACTORS = ("mpc", "cem", "policy")
 COST_KINDS = ("known", "learned")
@@ -78,9 +75,6 @@ class WorldConfig(TrainConfig):
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
     policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
     policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
-    value_steps: int = field(default=0, metadata={"help": "Steps of fitted value iteration per round for a learned value V(ŝ_H) that ends every plan's energy (the cost beyond the horizon; 0: none)."})
-    value_discount: float = field(default=0.99, metadata={"help": "--value-steps: discount γ of the value (it looks about 1/(1 − γ) steps ahead)."})
-    value_candidates: int = field(default=32, metadata={"help": "--value-steps: random actions tried per state in each backup (and the bounds)."})
     uncertainty_weight: float = field(default=0.0, metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."})
     eval_every: int = field(default=500, metadata={"help": "Evaluate every this many environment steps (and at the end)."})
     eval_episodes: int = field(default=5, metadata={"help": "Episodes per evaluation."})
@@ -98,10 +92,9 @@ class WorldConfig(TrainConfig):
         check(self.frame_batch >= 1, f"--frame-batch must be >= 1, got {self.frame_batch}")
         for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
                      "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
-                     "eval_every", "eval_episodes", "value_candidates"):
+                     "eval_every", "eval_episodes"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        check(0 <= self.value_discount < 1, f"--value-discount must be in [0, 1), got {self.value_discount}")
-        for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps", "value_steps"):
+        for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps"):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         check(self.cem_elites <= self.cem_population, "--cem-elites must be <= --cem-population")
         check(0 <= self.z_dropout <= 1, f"--z-dropout must be in [0, 1], got {self.z_dropout}")
@@ -133,22 +126,16 @@ def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
     return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" else None
 
 
-def build_value(cfg: WorldConfig, obs_dim: int) -> ValueFunction | None:
-    """The learned value that ends the plans (``--value-steps`` > 0), or None."""
-    return ValueFunction(obs_dim, cfg.hidden, discount=cfg.value_discount) if cfg.value_steps else None
-
-
 def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor,
-                perception: ConvEncoder | None = None, value: ValueFunction | None = None):
+                perception: ConvEncoder | None = None):
     """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
     cost = cost.planning
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         actor = GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
-                            cfg.mpc_lr, cfg.restarts, g, terminal=value)
+                            cfg.mpc_lr, cfg.restarts, g)
     elif cfg.actor == "cem":
-        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g,
-                    terminal=value)
+        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g)
     else:
         actor = policy
     return Perceiving(perception, actor) if perception is not None else actor
@@ -199,20 +186,19 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
     return {f"model_{k}": float(v) for k, v in terms.items()}
 
 
-def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator,
-                 value: ValueFunction | None = None) -> dict:
+def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator) -> dict:
     """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
     policy.obs_std.copy_(states.std(0).clamp_min(1e-6))
-    frozen = [m for m in (model, cost, value) if isinstance(m, torch.nn.Module)]
+    frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
     cost = cost.planning
     for m in frozen:
         m.requires_grad_(False)
     info: dict = {}
     for _ in range(cfg.policy_steps):
         start = data.obs[torch.randint(len(data), (cfg.batch_size,), generator=g)]
-        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight, terminal=value)
+        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -280,22 +266,18 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     perception = build_perception(cfg, obs_dim)
     if perception is not None:
         opt.add_param_group({"params": list(perception.parameters())})
-    value = build_value(cfg, obs_dim)
-    value_opt = torch.optim.Adam(value.net.parameters(), lr=cfg.lr) if value is not None else None
     data = Transitions(obs_dim, act_dim, env.observation_space.shape if perception is not None else None)
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
     if learned is not None:
         extra_state["cost"] = learned
     if perception is not None:
         extra_state["perception"] = perception
-    if value is not None:
-        extra_state.update(value=value, value_opt=value_opt)
     done = run.restore(model=model, opt=opt, data=data, **extra_state)
     episode = int(run.restored_extra.get("episode", 0))
     curve = list(run.restored_extra.get("curve", []))
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    actor = build_actor(cfg, model, cost, policy, low, high, perception, value)
+    actor = build_actor(cfg, model, cost, policy, low, high, perception)
     if done:
         g.set_state(run.restored_extra["generator"])
         if run.restored_extra.get("actor_generator") is not None:
@@ -313,11 +295,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         random_steps = max(0, cfg.seed_steps - done)
         if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
             info.update(fit_model(cfg, model, opt, data, g, cost, perception))
-            if value is not None:
-                info.update(fit_value(value, model, cost.planning, torch.cat([data.obs, data.next_obs]), low, high,
-                                      value_opt, cfg.value_steps, cfg.batch_size, cfg.value_candidates, generator=g))
             if policy is not None:
-                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value))
+                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]
@@ -352,8 +331,6 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             run.export_weights("cost", learned.state_dict())
         if perception is not None:
             run.export_weights("perception", perception.state_dict())
-        if value is not None:
-            run.export_weights("value", value.state_dict())
     return result
 
 
