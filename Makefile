@@ -42,6 +42,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_world_planning.py
 	$(BIN)/python benchmarks/bench_world_control.py --env Pendulum-v1
 	$(BIN)/python benchmarks/bench_world_control.py --env MountainCarContinuous-v0
+	$(BIN)/python benchmarks/bench_world_control.py --env InvertedDoublePendulum-v5
+	$(BIN)/python benchmarks/bench_world_oracle.py
+	$(BIN)/python benchmarks/bench_pendulum_optimum.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
