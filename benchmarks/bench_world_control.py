@@ -12,8 +12,10 @@ actions) every ``--eval-every`` environment steps:
   return of 1,000 and of 9,000 (balanced for about 1,000 steps), beside SAC.
 
 The world-model agent is ``ebmlab world train`` with its defaults (gradient MPC,
-horizon 30, deterministic model) and the options in ``ENVS``; the model-free
-agents are ``ebmlab world baseline``.
+horizon 30, deterministic model) and the options in ``ENVS``; on Pendulum-v1 it
+runs a second time with a terminal value tabulated through its model
+(``--value-grid 720x321 --horizon 10``, :mod:`ebmlab.world.value`); the
+model-free agents are ``ebmlab world baseline``.
 
 Usage::
 
@@ -41,8 +43,11 @@ from seed_runs import ROOT, run_seeds, write_result
 
 # per environment: the world agent's steps and options, the baselines' steps, the thresholds, the evaluation period
 ENVS = {
+    # and the same agent with a terminal value tabulated through its model (--value-grid), whose plans then need
+    # only look 10 steps ahead
     "Pendulum-v1": {"world": (2000, []), "baselines": {"sac": 10000}, "thresholds": (-200.0, -160.0),
-                    "eval_every": 250, "name": "pendulum"},
+                    "eval_every": 250, "name": "pendulum",
+                    "world-value": ["--value-grid", "720x321", "--horizon", "10"]},
     "MountainCarContinuous-v0": {"world": (5000, []), "baselines": {"sac": 20000, "ppo": 20000},
                                  "thresholds": (90.0,), "eval_every": 1000, "name": "mountaincar"},
     # no target in the issue: reported. Horizon 10 (longer plans run into the model's divergence after a fall) and
@@ -79,6 +84,8 @@ def main() -> None:
         steps, options = spec["world"]
         agents["world-mpc"] = (["world", "train"], ["--env", args.env, "--env-steps", str(steps), *evaluation,
                                                     *options, *args.world_options.split()])
+        if "world-value" in spec:
+            agents["world-mpc-value"] = (["world", "train"], [*agents["world-mpc"][1], *spec["world-value"]])
     if "baselines" in args.agents:
         for algo, steps in spec["baselines"].items():
             agents[algo] = (["world", "baseline"], ["--algo", algo, "--env", args.env, "--steps", str(steps),

@@ -18,11 +18,13 @@ from ebmlab.world.envs import check_env
 from world_small import SMALL
 
 
-@pytest.mark.parametrize("actor,model", [("mpc", "deterministic"), ("cem", "latent"), ("policy", "ensemble")])
-def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model):
+@pytest.mark.parametrize("actor,model,value", [("mpc", "deterministic", False), ("cem", "latent", True),
+                                               ("policy", "ensemble", True)])
+def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model, value):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / actor
     extra = ["--uncertainty-weight", "0.5"] if actor == "policy" else []
+    extra += ["--value-grid", "24x9", "--value-actions", "5"] if value else []
     result = CliRunner().invoke(cli, [*SMALL, "--actor", actor, "--model", model, *extra, "--out", str(out)])
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
@@ -36,6 +38,7 @@ def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model
         assert any("model_kl" in r for r in logged)
     if actor == "policy":
         assert any("policy_planned_cost" in r for r in logged) and (out / "policy.safetensors").exists()
+    assert any("value_max" in r for r in logged) == value and (out / "value.safetensors").exists() == value
     for name in ("learning_curve.png", "rollouts.png", "plans.png", "report.html", "model.safetensors"):
         assert (out / name).exists(), name
     again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
@@ -66,7 +69,7 @@ def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
 
 def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    args = [*SMALL, "--actor", "mpc"]
+    args = [*SMALL, "--actor", "mpc", "--value-grid", "24x9", "--value-actions", "5"]  # the table resumed too
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
 
@@ -75,8 +78,9 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
     assert not (cut / "metrics.json").exists()
     resumed = CliRunner().invoke(cli, ["world", "train", "--resume", str(cut)])
     assert resumed.exit_code == 0, resumed.output
-    a, b = load_file(cut / "model.safetensors"), load_file(full / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("model", "value"):
+        a, b = load_file(cut / f"{name}.safetensors"), load_file(full / f"{name}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((cut / "metrics.json").read_text())["eval_return"] == json.loads(
         (full / "metrics.json").read_text())["eval_return"]
 
@@ -87,6 +91,8 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
     (["--actor", "sac"], "Invalid value for '--actor'"),
     (["--cem-elites", "500"], "--cem-elites must be <= --cem-population"),
     (["--env", "InvertedPendulum-v5"], "no known cost for InvertedPendulum-v5"),
+    (["--value-grid", "720"], "--value-grid must be two sizes >= 2 like 720x321"),
+    (["--env", "MountainCarContinuous-v0", "--value-grid", "30x30"], "a value table needs a chart"),
 ])
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"

@@ -14,13 +14,14 @@ from ebmlab.runtime.run import CHECKPOINT, read_run_info
 from ebmlab.world.envs import state_dim
 from ebmlab.world.policy import Policy
 from ebmlab.world.train import (WorldConfig, agent_env, build_actor, build_cost, build_model, build_perception,
-                                evaluate_actor)
+                                build_value, evaluate_actor)
 
 __all__ = ["load_agent", "eval_run"]
 
 
 def load_agent(run_dir: Path):
-    """(actor, config) of ``run_dir``: its forward model (and policy) from the exported weights, else the checkpoint."""
+    """(actor, config) of ``run_dir``: its forward model (and policy, value, …) from the exported weights, else the
+    checkpoint."""
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("world", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a world-model run")
@@ -33,8 +34,9 @@ def load_agent(run_dir: Path):
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
     cost = build_cost(cfg, obs_dim, act_dim)
     perception = build_perception(cfg, obs_dim)
+    value = build_value(cfg)
     parts = {"model": model, "policy": policy, "cost": cost if cfg.cost == "learned" else None,
-             "perception": perception}
+             "perception": perception, "value": value}
     parts = {name: module for name, module in parts.items() if module is not None}
     try:
         if (run_dir / "model.safetensors").exists():
@@ -54,7 +56,7 @@ def load_agent(run_dir: Path):
         raise RunFolderError(f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged") from None
     for module in parts.values():
         module.eval()
-    return build_actor(cfg, model, cost, policy, low, high, perception), cfg
+    return build_actor(cfg, model, cost, policy, low, high, perception, value), cfg
 
 
 def eval_run(run_dir: Path, episodes: int) -> dict:

@@ -6,7 +6,9 @@ forward model unrolls from the current state, ŝ_{t+1} = f(ŝ_t, a_t). Gradient
 MPC minimises it by Adam steps on a (back-propagation through the unrolled
 model), projects onto the action bounds after each step, executes a_1 and
 plans again at the next state (receding horizon), starting from the previous
-plan shifted by one step (warm start). Several plans are optimised at once, the
+plan shifted by one step (warm start). A learned value V(ŝ_H) of the state the
+plan ends in (:mod:`ebmlab.world.value`) can end the energy, for costs that
+come after the horizon. Several plans are optimised at once, the
 warm one and ``restarts`` − 1 drawn uniformly in the bounds, and the lowest
 energy one is kept. The energy's gradient is taken by the hand-written backward
 pass of :mod:`ebmlab.world.unrolled` where the model allows it (three times
@@ -27,22 +29,24 @@ from ebmlab.world.unrolled import unrolled
 __all__ = ["rollout_cost", "energy_and_grad", "GradientMPC", "CEM"]
 
 
-def rollout_cost(model, cost, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """E(a) = Σ_t c(ŝ_t, a_t, ŝ_{t+1}) for plans ``actions`` (B×H×A) from one state ``obs`` (obs_dim); shape B."""
+def rollout_cost(model, cost, obs: torch.Tensor, actions: torch.Tensor, terminal=None) -> torch.Tensor:
+    """E(a) = Σ_t c(ŝ_t, a_t, ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value V) for plans ``actions`` (B×H×A)
+    from one state ``obs`` (obs_dim); shape B."""
     s = obs.expand(actions.shape[0], -1)
     total = actions.new_zeros(actions.shape[0])
     for t in range(actions.shape[1]):
         s_next = model(s, actions[:, t])
         total = total + cost(s, actions[:, t], s_next)
         s = s_next
-    return total
+    return total if terminal is None else total + terminal(s)
 
 
-def energy_and_grad(model, cost, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def energy_and_grad(model, cost, obs: torch.Tensor, actions: torch.Tensor,
+                    terminal=None) -> tuple[torch.Tensor, torch.Tensor]:
     """E(a) (B) and ∂E/∂a (B×H×A) by autograd through :func:`rollout_cost`; the model's parameters untouched."""
     actions = actions.detach().requires_grad_(True)
     with torch.enable_grad():
-        energy = rollout_cost(model, cost, obs, actions)
+        energy = rollout_cost(model, cost, obs, actions, terminal)
         grad, = torch.autograd.grad(energy.sum(), actions)
     return energy.detach(), grad
 
@@ -63,6 +67,7 @@ class GradientMPC:
     generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
     plan: torch.Tensor | None = None  # the current best plan (H×A)
     fast: bool = True  # the hand-written backward pass where the model allows it (False: always autograd)
+    terminal: object = None  # a value V(ŝ_H) ending the energy (ebmlab.world.value), or None
 
     def reset(self) -> None:
         self.plan = None
@@ -78,15 +83,15 @@ class GradientMPC:
         u = plans / scale  # optimise in units of the range
         opt = torch.optim.Adam([u], lr=self.lr)
         for _ in range(iterations):
-            _, grad = (fast.energy_and_grad(self.cost, obs, u * scale) if fast is not None
-                       else energy_and_grad(self.model, self.cost, obs, u * scale))
+            _, grad = (fast.energy_and_grad(self.cost, obs, u * scale, self.terminal) if fast is not None
+                       else energy_and_grad(self.model, self.cost, obs, u * scale, self.terminal))
             u.grad = torch.nan_to_num(grad * scale, nan=0.0, posinf=0.0, neginf=0.0)  # a model that diverges
             opt.step()
             u.copy_(torch.maximum(torch.minimum(u, self.high / scale), self.low / scale))
         plans = torch.maximum(torch.minimum(u * scale, self.high), self.low)
         with torch.no_grad():
-            energy = fast.energy(self.cost, obs, plans) if fast is not None else rollout_cost(self.model, self.cost,
-                                                                                                 obs, plans)
+            energy = (fast.energy(self.cost, obs, plans, self.terminal) if fast is not None
+                      else rollout_cost(self.model, self.cost, obs, plans, self.terminal))
         return plans, torch.nan_to_num(energy, nan=float("inf"))  # a plan the model cannot score is never chosen
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -97,11 +102,14 @@ class GradientMPC:
         else:
             warm = torch.cat([self.plan[1:], self.plan[-1:]])[None]
             plans, iterations = torch.cat([warm, self._random(self.restarts - 1)]), self.iterations
-        self.model.requires_grad_(False)
+        frozen = [m for m in (self.model, self.terminal) if isinstance(m, torch.nn.Module)]
+        for m in frozen:
+            m.requires_grad_(False)
         try:
             plans, energy = self.optimise(obs, plans, iterations)
         finally:
-            self.model.requires_grad_(True)
+            for m in frozen:
+                m.requires_grad_(True)
         self.plan = plans[int(energy.argmin())]
         return self.plan[0].clone()
 
@@ -120,6 +128,7 @@ class CEM:
     iterations: int = 5
     generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
     plan: torch.Tensor | None = None
+    terminal: object = None  # a value V(ŝ_H) ending the energy, or None
 
     def reset(self) -> None:
         self.plan = None
@@ -134,7 +143,7 @@ class CEM:
         for _ in range(self.iterations):
             noise = torch.randn(self.population, *mean.shape, generator=self.generator)
             plans = torch.maximum(torch.minimum(mean + std * noise, self.high), self.low)
-            energy = torch.nan_to_num(rollout_cost(self.model, self.cost, obs, plans), nan=float("inf"))
+            energy = torch.nan_to_num(rollout_cost(self.model, self.cost, obs, plans, self.terminal), nan=float("inf"))
             elite = plans[energy.topk(self.elites, largest=False).indices]
             mean, std = elite.mean(0), elite.std(0) + 1e-3
         self.plan = mean

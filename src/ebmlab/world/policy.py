@@ -48,8 +48,10 @@ class Policy(nn.Module):
 
 
 def policy_loss(policy: Policy, model: nn.Module, cost, start: torch.Tensor, horizon: int,
-                uncertainty_weight: float = 0.0, uncertainty_threshold: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """Mean over ``start`` states (N×obs_dim) of Σ_t c(ŝ_t, π(ŝ_t), ŝ_{t+1}) (+ the hinged uncertainty penalty)."""
+                uncertainty_weight: float = 0.0, uncertainty_threshold: float = 0.0,
+                terminal=None) -> tuple[torch.Tensor, dict]:
+    """Mean over ``start`` states (N×obs_dim) of Σ_t c(ŝ_t, π(ŝ_t), ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value,
+    + the hinged uncertainty penalty)."""
     s = start
     energy = start.new_zeros(len(start))
     spread = start.new_zeros(len(start))
@@ -64,5 +66,7 @@ def policy_loss(policy: Policy, model: nn.Module, cost, start: torch.Tensor, hor
             s_next = model(s, a)
         energy = energy + cost(s, a, s_next)
         s = s_next
+    if terminal is not None:
+        energy = energy + terminal(s)
     total = energy.mean() + uncertainty_weight * spread.mean()
     return total, {"planned_cost": energy.mean().detach(), "uncertainty": spread.mean().detach()}

@@ -3,6 +3,8 @@
 1. Seed data: ``seed_steps`` steps of uniformly random actions.
 2. Each round (one episode): fit the forward model (:mod:`ebmlab.world.models`)
    to all transitions so far (``fit_steps`` Adam steps; normalisation refitted);
+   with ``--value-grid``, tabulate through it the cost still to come after a
+   plan's last step, which ends the plans' energy (:mod:`ebmlab.world.value`);
    with ``--actor policy``, train the policy through the model
    (:mod:`ebmlab.world.policy`); then run one episode with the actor — gradient
    MPC, CEM (:mod:`ebmlab.world.planners`) or the policy — and add its steps.
@@ -33,9 +35,10 @@ from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
+from ebmlab.world.value import ValueTable, get_chart
 
-__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_actor",
-           "evaluate_actor"]
+__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_value",
+           "build_actor", "evaluate_actor"]
 
 ACTORS = ("mpc", "cem", "policy")
 COST_KINDS = ("known", "learned")
@@ -75,6 +78,8 @@ class WorldConfig(TrainConfig):
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
     policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
     policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
+    value_grid: str = field(default="", metadata={"help": "A terminal value V(ŝ_H) ending every plan's energy, tabulated on a grid of this many points (e.g. 720x321: θ × θ̇ for Pendulum-v1) by value iteration through the model each round ('': none; states of two numbers only)."})
+    value_actions: int = field(default=21, metadata={"help": "--value-grid: evenly spaced actions per action dimension tried in each backup."})
     uncertainty_weight: float = field(default=0.0, metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."})
     eval_every: int = field(default=500, metadata={"help": "Evaluate every this many environment steps (and at the end)."})
     eval_episodes: int = field(default=5, metadata={"help": "Episodes per evaluation."})
@@ -92,7 +97,7 @@ class WorldConfig(TrainConfig):
         check(self.frame_batch >= 1, f"--frame-batch must be >= 1, got {self.frame_batch}")
         for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
                      "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
-                     "eval_every", "eval_episodes"):
+                     "eval_every", "eval_episodes", "value_actions"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps"):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
@@ -101,6 +106,10 @@ class WorldConfig(TrainConfig):
         for name in ("lr", "mpc_lr", "policy_lr"):
             check(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
+        if self.value_grid:
+            get_chart(self.env)  # one line when the environment has no chart
+            check(value_grid_size(self.value_grid) is not None,
+                  f"--value-grid must be two sizes >= 2 like 720x321, got {self.value_grid!r}")
         agent_env(self).close()  # an unsuitable environment: one line, before any folder
 
 
@@ -126,16 +135,31 @@ def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
     return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" else None
 
 
+def value_grid_size(text: str) -> tuple[int, int] | None:
+    """``"720x321"`` → (720, 321); None unless two integers >= 2."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        return None
+    size = tuple(int(p) for p in parts)
+    return size if min(size) >= 2 else None
+
+
+def build_value(cfg: WorldConfig) -> ValueTable | None:
+    """The tabulated terminal value (``--value-grid``), or None."""
+    return ValueTable(get_chart(cfg.env), value_grid_size(cfg.value_grid)) if cfg.value_grid else None
+
+
 def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor,
-                perception: ConvEncoder | None = None):
+                perception: ConvEncoder | None = None, value: ValueTable | None = None):
     """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
     cost = cost.planning
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         actor = GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
-                            cfg.mpc_lr, cfg.restarts, g)
+                            cfg.mpc_lr, cfg.restarts, g, terminal=value)
     elif cfg.actor == "cem":
-        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g)
+        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g,
+                    terminal=value)
     else:
         actor = policy
     return Perceiving(perception, actor) if perception is not None else actor
@@ -186,7 +210,8 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
     return {f"model_{k}": float(v) for k, v in terms.items()}
 
 
-def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator) -> dict:
+def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator,
+                 value: ValueTable | None = None) -> dict:
     """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
@@ -198,7 +223,7 @@ def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Trans
     info: dict = {}
     for _ in range(cfg.policy_steps):
         start = data.obs[torch.randint(len(data), (cfg.batch_size,), generator=g)]
-        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight)
+        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight, terminal=value)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -266,18 +291,22 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     perception = build_perception(cfg, obs_dim)
     if perception is not None:
         opt.add_param_group({"params": list(perception.parameters())})
+    value = build_value(cfg)
+    sweeps = cfg.max_episode_steps or getattr(env.spec, "max_episode_steps", None) or 1000  # the steps to come
     data = Transitions(obs_dim, act_dim, env.observation_space.shape if perception is not None else None)
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
     if learned is not None:
         extra_state["cost"] = learned
     if perception is not None:
         extra_state["perception"] = perception
+    if value is not None:
+        extra_state["value"] = value
     done = run.restore(model=model, opt=opt, data=data, **extra_state)
     episode = int(run.restored_extra.get("episode", 0))
     curve = list(run.restored_extra.get("curve", []))
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    actor = build_actor(cfg, model, cost, policy, low, high, perception)
+    actor = build_actor(cfg, model, cost, policy, low, high, perception, value)
     if done:
         g.set_state(run.restored_extra["generator"])
         if run.restored_extra.get("actor_generator") is not None:
@@ -295,8 +324,10 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         random_steps = max(0, cfg.seed_steps - done)
         if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
             info.update(fit_model(cfg, model, opt, data, g, cost, perception))
+            if value is not None:
+                info.update(value.fit(model, cost.planning, low, high, cfg.value_actions, sweeps))
             if policy is not None:
-                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g))
+                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]
@@ -331,6 +362,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             run.export_weights("cost", learned.state_dict())
         if perception is not None:
             run.export_weights("perception", perception.state_dict())
+        if value is not None:
+            run.export_weights("value", value.state_dict())
     return result
 
 

@@ -8,8 +8,9 @@ operations, exactly (tested against autograd):
 
 - the normalisation is folded into the first and last layers (s' = s + W h + b);
 - the actions' part of the first layer is one product for all steps at once;
-- the cost is evaluated once on the whole imagined trajectory, and its gradient
-  with respect to every state and action taken by autograd in one call;
+- the cost (and a terminal value of the last state) is evaluated once on the
+  whole imagined trajectory, and its gradient with respect to every state and
+  action taken by autograd in one call;
 - the model is unrolled forward keeping its pre-activations, then the adjoint
   λ_t = ∂E/∂ŝ_t runs backward through the transposed layers (three products
   and three products with SiLU's derivative per step) and gives ∂E/∂a_t for
@@ -101,20 +102,22 @@ class Unrolled:
                 pre.append(p)
         return (torch.stack(states, 1), pre) if keep else torch.stack(states, 1)
 
-    def energy(self, cost, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """E(a) = Σ_t c(ŝ_t, a_t, ŝ_{t+1}) for plans ``actions`` (B×H×A) from ``obs``; shape B."""
+    def energy(self, cost, obs: torch.Tensor, actions: torch.Tensor, terminal=None) -> torch.Tensor:
+        """E(a) = Σ_t c(ŝ_t, a_t, ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value V) for plans ``actions`` (B×H×A)
+        from ``obs``; shape B."""
         traj = self.trajectory(obs, actions)
         with torch.no_grad():
-            return cost(traj[:, :-1], actions, traj[:, 1:]).sum(-1)
+            return _energy(cost, terminal, traj, actions)
 
-    def energy_and_grad(self, cost, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def energy_and_grad(self, cost, obs: torch.Tensor, actions: torch.Tensor,
+                        terminal=None) -> tuple[torch.Tensor, torch.Tensor]:
         """E(a) (B) and ∂E/∂a (B×H×A) for plans ``actions`` (B×H×A) from ``obs``."""
         k, h = self.k, actions.shape[1]
         ws, hw, _, wo, _, affine, product = self._ops()
         traj, pre = self.trajectory(obs, actions, keep=True)
         traj, acts = traj.requires_grad_(True), actions.detach().requires_grad_(True)
-        with torch.enable_grad():  # the cost's own gradient, at every state and action at once
-            energy = cost(traj[:, :-1], acts, traj[:, 1:]).sum(-1)
+        with torch.enable_grad():  # the cost's (and V's) own gradient, at every state and action at once
+            energy = _energy(cost, terminal, traj, acts)
             d_traj, d_act = torch.autograd.grad(energy.sum(), (traj, acts), allow_unused=True, materialize_grads=True)
         with torch.no_grad():
             depth = len(hw) + 1
@@ -137,6 +140,11 @@ class Unrolled:
             wa_t = self.wa.transpose(1, 2)
             d_act = d_act + (torch.matmul(d_first, wa_t[0]) if k == 1 else torch.matmul(d_first, wa_t[:, None]).sum(0))
         return energy.detach(), d_act
+
+
+def _energy(cost, terminal, traj: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    energy = cost(traj[:, :-1], actions, traj[:, 1:]).sum(-1)
+    return energy if terminal is None else energy + terminal(traj[:, -1])
 
 
 def _silu_slope(x: torch.Tensor) -> torch.Tensor:
