@@ -82,6 +82,17 @@ def test_a_table_through_the_pendulum_lets_short_plans_swing_it_up_at_less_cost(
     assert valued < 0.85 * myopic  # 10-step plans come up without it, but later (measured: 414 against 314)
 
 
+def test_a_diverging_model_leaves_finite_values():
+    class Exploding(torch.nn.Module):  # nan and inf predictions except near the top
+        def forward(self, s, a, z=None):
+            broken = torch.tensor([float("nan"), float("inf"), float("-inf")])
+            return torch.where(s[..., :1] > 0.9, s, broken)
+
+    table = ValueTable(get_chart("Pendulum-v1"), (24, 9))
+    table.fit(Exploding(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0]), actions=3, sweeps=5)
+    assert torch.isfinite(table.values).all()
+
+
 def test_only_environments_with_a_chart_take_a_table():
     with pytest.raises(ConfigError, match="known for Pendulum-v1"):
         get_chart("MountainCarContinuous-v0")

@@ -40,6 +40,8 @@ from ebmlab.errors import ConfigError
 
 __all__ = ["Chart", "CHARTS", "get_chart", "ValueTable"]
 
+UNREACHABLE = 1e9  # the cost of a transition the model cannot predict
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -131,9 +133,13 @@ class ValueTable(nn.Module):
         weight = torch.empty(n_g * n_a, 4)
         for i in range(0, n_g * n_a, chunk):
             s_next = model(s[i:i + chunk], a[i:i + chunk])
-            step_cost[i:i + chunk] = cost(s[i:i + chunk], a[i:i + chunk], s_next)
-            index[i:i + chunk], weight[i:i + chunk] = self._corners(self.chart.coords(s_next))
-        step_cost = torch.nan_to_num(step_cost, nan=float("inf")).reshape(n_g, n_a)  # a diverging model
+            c = cost(s[i:i + chunk], a[i:i + chunk], s_next)
+            step_cost[i:i + chunk] = torch.where(torch.isfinite(s_next).all(-1), c, UNREACHABLE)
+            q = self.chart.coords(s_next)
+            index[i:i + chunk], weight[i:i + chunk] = self._corners(torch.where(torch.isfinite(q), q, 0.0))
+        # a model that diverges somewhere: its predictions there cost a large finite amount (an infinite one
+        # would turn into nan where an interpolation weight is zero)
+        step_cost = torch.nan_to_num(step_cost, nan=UNREACHABLE, posinf=UNREACHABLE).reshape(n_g, n_a)
         # the interpolation as a sparse matrix (4 entries a row): one backup is one product and a min
         with warnings.catch_warnings():  # torch calls its sparse CSR tensors a beta feature
             warnings.simplefilter("ignore", UserWarning)
@@ -145,5 +151,6 @@ class ValueTable(nn.Module):
             change, values, done = float((new - values).abs().max()), new, done + 1
             if change < tol:
                 break
+        values = values.clamp_max(UNREACHABLE)
         self.values.copy_(values.reshape(self.size))
         return {"value_min": float(values.min()), "value_max": float(values.max()), "value_sweeps": done}
