@@ -33,19 +33,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.costs import PendulumCost  # noqa: E402
 from ebmlab.world.envs import make_env  # noqa: E402
+from ebmlab.world.models import PendulumDynamics  # noqa: E402
 from ebmlab.world.planners import GradientMPC  # noqa: E402
 from ebmlab.world.train import EVAL_SEED, WorldConfig, run_episode  # noqa: E402
-
-
-class TruePendulum(torch.nn.Module):
-    """Pendulum-v1's step on observations (cos θ, sin θ, θ̇)."""
-
-    def forward(self, s: torch.Tensor, a: torch.Tensor, z=None) -> torch.Tensor:
-        theta, speed = torch.atan2(s[..., 1], s[..., 0]), s[..., 2]
-        u = a[..., 0].clamp(-2, 2)
-        speed = (speed + (3 * 10 / 2 * torch.sin(theta) + 3.0 * u) * 0.05).clamp(-8, 8)
-        theta = theta + speed * 0.05
-        return torch.stack([torch.cos(theta), torch.sin(theta), speed], -1)
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for name, iterations in settings.items():
-            mpc = GradientMPC(TruePendulum(), PendulumCost().planning, torch.tensor([-2.0]), torch.tensor([2.0]),
+            mpc = GradientMPC(PendulumDynamics(), PendulumCost().planning, torch.tensor([-2.0]), torch.tensor([2.0]),
                               args.horizon, iterations, cfg.mpc_first_iterations, cfg.mpc_lr, cfg.restarts)
             returns = [run_episode(env, mpc, EVAL_SEED + seed * 1000 + i, 0)["return"] for i in range(args.episodes)]
             rows.append({"seed": seed, "planner": name, "eval_return": statistics.mean(returns),

@@ -25,3 +25,24 @@ def test_a_feature_seen_only_in_next_states_gets_a_real_spread():
         for _ in range(30):  # an untrained model's rollout stays finite and moderate
             s = model(s, torch.zeros(4, 1))
     assert torch.isfinite(s).all() and s.abs().max() < 1e3
+
+
+def test_the_pendulum_dynamics_are_the_environments_own():
+    import gymnasium as gym
+    import numpy as np
+
+    from ebmlab.world.models import PendulumDynamics
+
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(seed=3)
+    rng, model, steps = np.random.default_rng(0), PendulumDynamics(), 0
+    for _ in range(200):
+        action = rng.uniform(-2.5, 2.5, size=1).astype(np.float32)  # beyond the bounds too: clipped alike
+        predicted = model(torch.as_tensor(obs)[None], torch.as_tensor(action)[None])[0]
+        obs, _, _, truncated, _ = env.step(action)
+        torch.testing.assert_close(predicted, torch.as_tensor(obs), atol=1e-4, rtol=0)
+        steps += 1
+        if truncated:
+            break
+    env.close()
+    assert steps == 200

@@ -7,6 +7,7 @@ import torch
 
 from ebmlab.errors import ConfigError
 from ebmlab.world.costs import PendulumCost
+from ebmlab.world.models import PendulumDynamics
 from ebmlab.world.planners import GradientMPC
 from ebmlab.world.value import Chart, ValueTable, get_chart
 
@@ -49,19 +50,9 @@ def test_the_value_is_read_between_grid_points_across_the_seam_and_has_a_gradien
     assert torch.isfinite(grad).all() and float(grad.abs().sum()) > 0.01
 
 
-class TruePendulum(torch.nn.Module):
-    """Pendulum-v1's step on observations (cos θ, sin θ, θ̇)."""
-
-    def forward(self, s, a, z=None):
-        theta, speed = torch.atan2(s[..., 1], s[..., 0]), s[..., 2]
-        speed = (speed + (15.0 * torch.sin(theta) + 3.0 * a[..., 0].clamp(-2, 2)) * 0.05).clamp(-8, 8)
-        theta = theta + speed * 0.05
-        return torch.stack([torch.cos(theta), torch.sin(theta), speed], -1)
-
-
 def _swing(terminal, horizon: int) -> tuple[float, float]:
     """|θ| after 120 steps of gradient MPC from hanging down at rest, and the cost of those steps."""
-    model, cost, low, high = TruePendulum(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0])
+    model, cost, low, high = PendulumDynamics(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0])
     mpc = GradientMPC(model, cost, low, high, horizon=horizon, terminal=terminal)
     s, total = torch.tensor([-1.0, 0.0, 0.0]), 0.0
     for _ in range(120):
@@ -73,7 +64,7 @@ def _swing(terminal, horizon: int) -> tuple[float, float]:
 
 def test_a_table_through_the_pendulum_lets_short_plans_swing_it_up_at_less_cost():
     table = ValueTable(get_chart("Pendulum-v1"), (120, 61))
-    info = table.fit(TruePendulum(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0]), actions=11,
+    info = table.fit(PendulumDynamics(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0]), actions=11,
                      sweeps=200)
     assert info["value_min"] < 1 and info["value_max"] > 100  # the top costs nothing more, the bottom much
     assert _swing(None, 3)[0] > 2.0  # 3 steps ahead no swing pays: it stays down

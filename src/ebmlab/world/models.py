@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Normaliser", "ForwardModel", "Ensemble", "mlp"]
+__all__ = ["Normaliser", "ForwardModel", "Ensemble", "PendulumDynamics", "mlp"]
 
 
 def mlp(n_in: int, n_out: int, hidden: int, layers: int, dropout: float = 0.0) -> nn.Sequential:
@@ -109,3 +109,17 @@ class Ensemble(nn.Module):
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         return self.members(obs, act).mean(0)
+
+
+class PendulumDynamics(nn.Module):
+    """Pendulum-v1's own step on its observations (cos θ, sin θ, θ̇), written in torch: the true model, an oracle
+    to plan through in place of a learned one (g = 10, m = l = 1, dt = 0.05, |u| ≤ 2, |θ̇| ≤ 8):
+
+        θ̇' = clip(θ̇ + (3g/2 · sin θ + 3u) · dt, −8, 8),    θ' = θ + θ̇' · dt.
+    """
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        theta, speed = torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]
+        speed = (speed + (15.0 * torch.sin(theta) + 3.0 * act[..., 0].clamp(-2, 2)) * 0.05).clamp(-8, 8)
+        theta = theta + speed * 0.05
+        return torch.stack([torch.cos(theta), torch.sin(theta), speed], -1)
