@@ -6,9 +6,9 @@ forward model unrolls from the current state, ŝ_{t+1} = f(ŝ_t, a_t). Gradient
 MPC minimises it by Adam steps on a (back-propagation through the unrolled
 model), projects onto the action bounds after each step, executes a_1 and
 plans again at the next state (receding horizon), starting from the previous
-plan shifted by one step (warm start). A learned value V(ŝ_H) of the state the
-plan ends in (:mod:`ebmlab.world.value`) can end the energy, for costs that
-come after the horizon. Several plans are optimised at once, the
+plan shifted by one step (warm start). A value V(ŝ_H) of the state the plan
+ends in, tabulated through the model (:mod:`ebmlab.world.value`), can end the
+energy, for costs that come after the horizon. Several plans are optimised at once, the
 warm one and ``restarts`` − 1 drawn uniformly in the bounds, and the lowest
 energy one is kept. The energy's gradient is taken by the hand-written backward
 pass of :mod:`ebmlab.world.unrolled` where the model allows it (three times
@@ -102,14 +102,11 @@ class GradientMPC:
         else:
             warm = torch.cat([self.plan[1:], self.plan[-1:]])[None]
             plans, iterations = torch.cat([warm, self._random(self.restarts - 1)]), self.iterations
-        frozen = [m for m in (self.model, self.terminal) if isinstance(m, torch.nn.Module)]
-        for m in frozen:
-            m.requires_grad_(False)
+        self.model.requires_grad_(False)
         try:
             plans, energy = self.optimise(obs, plans, iterations)
         finally:
-            for m in frozen:
-                m.requires_grad_(True)
+            self.model.requires_grad_(True)
         self.plan = plans[int(energy.argmin())]
         return self.plan[0].clone()
 
