@@ -44,6 +44,32 @@ def test_untrained_lista_is_ista(T):
     assert 0 < (z != 0).double().mean() < 1
 
 
+@pytest.mark.parametrize("T", [0, 1, 3])
+def test_untied_lista_starts_as_ista_and_keeps_one_set_per_step(T):
+    X, D = problem()
+    lam = 0.1
+    model = LISTA.from_dictionary(D, lam, steps=T, tied=False).double()
+    assert model.W_e.shape == (T + 1, 32, 16) and model.S.shape == (T, 32, 32) and model.theta.shape == (T + 1, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(X), ista(X, D, lam, max_iter=T + 1, tol=0.0).z, rtol=0, atol=1e-9)
+    if T == 0:
+        return
+    # step t uses its own S_t and θ_t: perturbing the last step changes only the full output
+    with torch.no_grad():
+        first = model(X, steps=T - 1).clone()
+        model.S[T - 1].mul_(0.5)
+        model.theta[T].mul_(2.0)
+        torch.testing.assert_close(model(X, steps=T - 1), first, rtol=0, atol=0)
+        tied = LISTA.from_dictionary(D, lam, steps=T).double()
+        assert not torch.allclose(model(X), tied(X))
+        z = soft_threshold(X @ model.W_e[0].T, model.theta[0])
+        for t in range(T):
+            z = soft_threshold(X @ model.W_e[t + 1].T + z @ model.S[t].T, model.theta[t + 1])
+        torch.testing.assert_close(model(X), z)
+    with pytest.raises(ConfigError, match="untied"):
+        model(X, steps=T + 1)
+
+
 def test_steps_override_and_shape_checks():
     X, D = problem(dtype=torch.float32)
     model = LISTA.from_dictionary(D, 0.1, steps=3)
@@ -146,6 +172,22 @@ def test_train_lista_end_to_end(tmp_path):
         assert (tmp_path / "run" / name).exists()
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 * (200 // 50) and "loss_T2" in log[-1]
+
+
+def test_train_untied_lista_learns_per_step_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from ebmlab.runtime import Run
+    from ebmlab.sparse.train_lista import ListaConfig, train_lista
+
+    cfg = ListaConfig(**TINY | {"tied": False})
+    run = Run.create("sparse", "lista", cfg, out=tmp_path / "run")
+    metrics = train_lista(cfg, run)
+    run.finish(metrics)
+    assert metrics["code_error_T2"] < metrics["untrained_code_error_T2"]
+    weights = load_file(tmp_path / "run" / "lista.safetensors")
+    assert weights["T2.S"].shape == (2, 12, 12)
+    assert not torch.allclose(weights["T2.S"][0], weights["T2.S"][1])  # the steps learned apart
 
 
 def test_train_lista_resume_is_exact(tmp_path):

@@ -29,6 +29,15 @@ the untrained LISTA is ISTA started from z = 0: Z(0) = h_θ(W_e x) is the first
 ISTA iterate and Z(T) is the (T + 1)-th, i.e. T ISTA iterations started from
 the initial shrinkage Z(0). With T = 0 the encoder is that initial shrinkage.
 
+Untied (``tied=False``): every step has its own matrices and thresholds,
+
+    Z(0) = h_θ0(W_0 x),    Z(t+1) = h_θ(t+1)(W_(t+1) x + S_t Z(t)),
+
+the form later analysed as "unfolded ISTA" (Chen et al., NeurIPS 2018). Each
+step initialised from the same dictionary, it is still ISTA before training;
+it has T + 1 times the parameters and, on natural-image patches, needs far
+more training data than the tied encoder to gain from them.
+
 Shapes are batch first: x is N × n, the code N × m; internally the rows are
 multiplied on the right, B = X W_eᵀ and B + Z Sᵀ.
 """
@@ -70,9 +79,12 @@ class LISTA(nn.Module):
         n_atoms: m, the code dimension.
         steps: T ≥ 0, the number of recurrent steps after the initial shrinkage.
         theta: initial value of every unit's threshold θ_j (≥ 0).
+        tied: one W_e, S and θ shared by all steps (the paper's LISTA); False
+            gives step t its own: W_e is (T + 1) × m × n, S is T × m × m and
+            θ is (T + 1) × m.
     """
 
-    def __init__(self, n_features: int, n_atoms: int, steps: int = 3, theta: float = 0.0):
+    def __init__(self, n_features: int, n_atoms: int, steps: int = 3, theta: float = 0.0, tied: bool = True):
         super().__init__()
         if n_features < 1 or n_atoms < 1:
             raise ConfigError(f"LISTA needs n_features ≥ 1 and n_atoms ≥ 1, got {n_features} and {n_atoms}")
@@ -82,19 +94,23 @@ class LISTA(nn.Module):
         self.n_features = int(n_features)
         self.n_atoms = int(n_atoms)
         self.steps = int(steps)
+        self.tied = bool(tied)
+        lead = () if tied else (steps + 1,)
         bound = 1.0 / n_features**0.5
-        self.W_e = nn.Parameter(torch.empty(n_atoms, n_features).uniform_(-bound, bound))
-        self.S = nn.Parameter(torch.empty(n_atoms, n_atoms).uniform_(-1.0 / n_atoms**0.5, 1.0 / n_atoms**0.5))
-        self.theta = nn.Parameter(torch.full((n_atoms,), float(theta)))
+        self.W_e = nn.Parameter(torch.empty(*lead, n_atoms, n_features).uniform_(-bound, bound))
+        s_lead = () if tied else (steps,)
+        self.S = nn.Parameter(torch.empty(*s_lead, n_atoms, n_atoms).uniform_(-1.0 / n_atoms**0.5, 1.0 / n_atoms**0.5))
+        self.theta = nn.Parameter(torch.full((*lead, n_atoms), float(theta)))
 
     @classmethod
-    def from_dictionary(cls, D: torch.Tensor, lam: float, steps: int = 3, L: float | None = None) -> "LISTA":
+    def from_dictionary(cls, D: torch.Tensor, lam: float, steps: int = 3, L: float | None = None,
+                        tied: bool = True) -> "LISTA":
         """LISTA equal to ISTA on E(z) = ½‖x − Dz‖² + λ‖z‖₁: W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L.
 
         ``D`` is n × m with atoms as columns; ``L`` defaults to the largest
         eigenvalue of DᵀD, the value :func:`ebmlab.sparse.solvers.ista` uses.
         The parameters take D's dtype and device. Z(T) of the result is the
-        (T + 1)-th ISTA iterate from z = 0.
+        (T + 1)-th ISTA iterate from z = 0. Untied, every step starts as that.
         """
         if D.dim() != 2:
             raise ConfigError(f"the dictionary D must be a 2-D n×m tensor, got shape {tuple(D.shape)}")
@@ -105,29 +121,43 @@ class LISTA(nn.Module):
             L = lipschitz_constant(D.detach().T @ D.detach())
         if not L > 0:
             raise ConfigError(f"the step constant L must be > 0, got {L}")
-        model = cls(n, m, steps=steps, theta=lam / L).to(device=D.device, dtype=D.dtype)
+        model = cls(n, m, steps=steps, theta=lam / L, tied=tied).to(device=D.device, dtype=D.dtype)
         Dd = D.detach().to(torch.float64)
-        with torch.no_grad():
+        with torch.no_grad():  # copy_ broadcasts over the steps of an untied encoder
             model.W_e.copy_((Dd.T / L).to(model.W_e.dtype))
             model.S.copy_((torch.eye(m, dtype=torch.float64, device=Dd.device) - Dd.T @ Dd / L).to(model.S.dtype))
         return model
 
     def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Code Z(T) for the rows of x (N × n → N × m); ``steps`` overrides T for this call."""
+        """Code Z(T) for the rows of x (N × n → N × m).
+
+        ``steps`` overrides T for this call (untied: at most T, running the
+        first steps only).
+        """
         T = self.steps if steps is None else steps
         if steps is not None:
             _check_steps(T)
+            if not self.tied and T > self.steps:
+                raise ConfigError(f"an untied LISTA has {self.steps} steps; it cannot run {T}")
         if x.dim() != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"LISTA expects x of shape N×{self.n_features}, got {tuple(x.shape)}")
-        B = x @ self.W_e.T  # B = W_e x, row-wise
-        Z = soft_threshold(B, self.theta)  # Z(0) = h_θ(B)
-        St = self.S.T
-        for _ in range(T):
-            Z = soft_threshold(torch.addmm(B, Z, St), self.theta)  # Z(t+1) = h_θ(B + S Z(t))
+        if self.tied:
+            B = x @ self.W_e.T  # B = W_e x, row-wise
+            Z = soft_threshold(B, self.theta)  # Z(0) = h_θ(B)
+            St = self.S.T
+            for _ in range(T):
+                Z = soft_threshold(torch.addmm(B, Z, St), self.theta)  # Z(t+1) = h_θ(B + S Z(t))
+            return Z
+        # untied: B_t = W_t x for every step in one product, N × (T + 1) × m
+        B = (x @ self.W_e[: T + 1].reshape(-1, self.n_features).T).view(x.shape[0], T + 1, self.n_atoms)
+        Z = soft_threshold(B[:, 0], self.theta[0])
+        for t in range(T):
+            Z = soft_threshold(torch.addmm(B[:, t + 1], Z, self.S[t].T), self.theta[t + 1])
         return Z
 
     def extra_repr(self) -> str:
-        return f"n_features={self.n_features}, n_atoms={self.n_atoms}, steps={self.steps}"
+        tied = "" if self.tied else ", tied=False"
+        return f"n_features={self.n_features}, n_atoms={self.n_atoms}, steps={self.steps}{tied}"
 
 
 def _check_steps(steps: int) -> None:

@@ -72,6 +72,8 @@ class ListaConfig(TrainConfig):
     lam: float = field(default=0.1, metadata={"help": "Sparsity weight λ of the Lasso energy (unit-norm patches)."})
     steps: tuple[int, ...] = field(default=(1, 2, 3, 5, 10), metadata={
         "help": "Numbers of LISTA steps T to train, one encoder each."})
+    tied: bool = field(default=True, metadata={
+        "help": "One W_e, S and θ shared by all steps, as in the paper; --no-tied gives every step its own."})
     n_train: int = field(default=10000, metadata={"help": "Training patches."})
     n_test: int = field(default=2000, metadata={"help": "Held-out patches for the code errors."})
     dict_steps: int = field(default=1000, metadata={
@@ -150,7 +152,8 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
     with torch.no_grad():
         untrained = {T: code_error(LISTA.from_dictionary(D, cfg.lam, steps=T)(X_test), Z_test) for T in cfg.steps}
 
-    models = nn.ModuleDict({f"T{T}": LISTA.from_dictionary(D, cfg.lam, steps=T) for T in cfg.steps}).to(device)
+    models = nn.ModuleDict({f"T{T}": LISTA.from_dictionary(D, cfg.lam, steps=T, tied=cfg.tied)
+                            for T in cfg.steps}).to(device)
     # one parameter group per encoder: lr_T = lr·min(1, (deep_lr_steps / T)²)
     groups = [{"params": list(models[f"T{T}"].parameters()), "lr": cfg.lr * min(1.0, (cfg.deep_lr_steps / max(T, 1)) ** 2)}
               for T in cfg.steps]
@@ -200,8 +203,9 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
         {T: metrics[f"code_error_T{T}"] for T in cfg.steps}, cfg.solver_iters, curves,
         title=f"{cfg.patch_size}×{cfg.patch_size} patches, m = {cfg.n_atoms}, λ = {cfg.lam:g}"))
     largest = models[f"T{max(cfg.steps)}"]
-    run.save_figure("encoder_filters", plot_filters(largest.W_e.detach(), cfg.patch_size,
-                                                    title=f"LISTA W_e rows (T = {max(cfg.steps)})"))
+    W_e, name = (largest.W_e, "W_e") if cfg.tied else (largest.W_e[0], "first step's W_e")
+    run.save_figure("encoder_filters", plot_filters(W_e.detach(), cfg.patch_size,
+                                                    title=f"LISTA {name} rows (T = {max(cfg.steps)})"))
     run.save_figure("dictionary", plot_filters(D.T, cfg.patch_size, title="dictionary atoms (columns of D)"))
     run.export_weights("lista", {f"{name}.{k}": v for name, m in models.items() for k, v in m.state_dict().items()}
                        | {"dictionary": D})
