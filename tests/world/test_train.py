@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import gymnasium as gym
 import numpy as np
@@ -115,6 +116,9 @@ def test_image_observations_are_refused_with_the_shape():
 
 def test_model_free_baseline_logs_the_same_curve_and_cannot_be_resumed(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SB3 would put its log folder by default
     out = tmp_path / "sac"
     result = CliRunner().invoke(cli, ["world", "baseline", "--algo", "sac", "--steps", "150", "--eval-every", "100",
                                       "--eval-episodes", "1", "--out", str(out)])
@@ -124,6 +128,7 @@ def test_model_free_baseline_logs_the_same_curve_and_cannot_be_resumed(tmp_path,
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged if "eval_return" in r] == [0, 100, 150]
     assert (out / "learning_curve.png").exists() and (out / "policy.safetensors").exists()
+    assert (out / "sb3" / "progress.csv").exists() and not list(scratch.glob("SB3-*"))
     again = subprocess.run([sys.executable, "-m", "ebmlab", "world", "baseline", "--resume", str(out)],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "cannot be resumed" in again.stderr

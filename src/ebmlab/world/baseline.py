@@ -94,6 +94,7 @@ def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import VecNormalize
 
     settings = dict(ZOO[(cfg.algo, cfg.env)])
@@ -103,6 +104,8 @@ def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
         env = VecNormalize(env)
     algo = {"sac": SAC, "ppo": PPO}[cfg.algo]
     model = algo("MlpPolicy", env, seed=cfg.seed, verbose=0, device="cpu", **settings)
+    # SB3's own training statistics go to the run folder (its default is a fresh folder under /tmp)
+    model.set_logger(configure(str(run.dir / "sb3"), ["csv"]))
     curve: list[tuple[int, float]] = []
     bar = run.progress(range(cfg.steps), total=cfg.steps, desc=f"{cfg.algo} {cfg.env}")
 
