@@ -31,7 +31,7 @@ Writes benchmarks/results/lista.json and benchmarks/results/lista_error_vs_itera
 and prints a markdown table. ``--quick`` runs a small version (2,000 training patches,
 3 epochs; under a minute) that checks the pipeline: its numbers are not the claim.
 
-    python benchmarks/bench_lista.py            # full run, ~25 minutes on 2 CPU cores
+    python benchmarks/bench_lista.py            # full run, ~16 minutes (one thread)
     python benchmarks/bench_lista.py --quick
     python benchmarks/bench_lista.py --runs m100,m400   # the paper's tied LISTA only
 """
