@@ -16,8 +16,8 @@ scikit-image:
   for ISTA, FISTA and CoD after k = 1 … 1000 iterations from z = 0 (CoD: one
   iteration = one coordinate update per patch, as in the paper's Algorithm 2);
   and the number of FISTA iterations needed to reach each LISTA's error;
-* beside the paper's (tied) LISTA, an untied one (``--no-tied``: every step its
-  own W_e, S and θ) at m = 100 for T = 1, 3, 5, trained on 500,000 patches;
+* beside the paper's (tied) LISTA, untied ones (``--no-tied``: every step its
+  own W_e, S and θ) at m = 100 and 400 for T = 1, 3, 5, trained on 500,000 patches;
 * encoding time of 10,000 other patches (one thread): LISTA with T steps vs
   FISTA run for exactly the iterations that reach the same error (median of
   5 timings each, after one warm-up); FISTA is timed for T ∈ {1, 3, 5} only,
@@ -27,13 +27,14 @@ Targets (issue 2): for T ∈ {1, 3, 5}, FISTA needs ≥ 10·T iterations to reac
 LISTA's error; encoding with a trained LISTA takes ≤ 1/10 of FISTA's time for
 the same error.
 
-Writes benchmarks/results/lista.json and benchmarks/results/lista_error_vs_iterations.png
+Writes benchmarks/results/NAME.json and benchmarks/results/NAME_error_vs_iterations.png (NAME: --name, lista)
 and prints a markdown table. ``--quick`` runs a small version (2,000 training patches,
 3 epochs; under a minute) that checks the pipeline: its numbers are not the claim.
 
-    python benchmarks/bench_lista.py            # full run, ~16 minutes (one thread)
+    python benchmarks/bench_lista.py            # full run, ~40 minutes (one thread)
     python benchmarks/bench_lista.py --quick
     python benchmarks/bench_lista.py --runs m100,m400   # the paper's tied LISTA only
+    python benchmarks/bench_lista.py --runs m400-untied --name lista_m400_untied
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ FULL = {
                  sizes=dict(n_train=60000, n_test=1000, epochs=5, batch_size=300, lr=1e-3, dict_steps=1000)),
     "m100-untied": dict(m=100, tied=False, steps=TARGET_T,
                         sizes=dict(n_train=500000, n_test=1000, epochs=20, batch_size=100, lr=1e-3, dict_steps=1000)),
+    "m400-untied": dict(m=400, tied=False, steps=TARGET_T,
+                        sizes=dict(n_train=500000, n_test=1000, epochs=10, batch_size=300, lr=1e-3, dict_steps=1000)),
 }
 QUICK = {
     "m100": dict(m=100, tied=True, steps=STEPS,
@@ -81,6 +84,8 @@ QUICK = {
     "m400": dict(m=400, tied=True, steps=STEPS,
                  sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
     "m100-untied": dict(m=100, tied=False, steps=TARGET_T,
+                        sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
+    "m400-untied": dict(m=400, tied=False, steps=TARGET_T,
                         sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
 }
 QUICK_ITERS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200)
@@ -146,7 +151,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     p.add_argument("--runs", default=",".join(FULL), help=f"comma-separated runs among {', '.join(FULL)}")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for lista.json and the figure")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for NAME.json and the figure")
+    p.add_argument("--name", default="lista", help="results file NAME.json and figure NAME_error_vs_iterations.png")
     p.add_argument("--threads", type=int, default=1, help="torch threads (timings use the same for both)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -178,7 +184,8 @@ def main() -> None:
         "benchmark": "lista",
         "paper": "Gregor & LeCun, Learning Fast Approximations of Sparse Coding, ICML 2010, Fig. 3",
         "command": "python benchmarks/bench_lista.py" + (" --quick" if args.quick else "")
-                   + ("" if args.runs == ",".join(FULL) else f" --runs {args.runs}"),
+                   + ("" if args.runs == ",".join(FULL) else f" --runs {args.runs}")
+                   + ("" if args.name == "lista" else f" --name {args.name}"),
         "quick": args.quick,
         "lam": LAM,
         "patch_size": 10,
@@ -195,8 +202,8 @@ def main() -> None:
         "results": results,
         "targets": targets,
     }
-    (out / "lista.json").write_text(json.dumps(report, indent=1))
-    save_figure(results, iters, out / "lista_error_vs_iterations.png")
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1))
+    save_figure(results, iters, out / f"{args.name}_error_vs_iterations.png")
     print(markdown(results, iters))
     print()
     for name, ok in targets.items():
