@@ -68,7 +68,7 @@ ITERS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, 500, 1000)
 # time is what limits n_train × epochs. Larger m overfits more: more patches, fewer epochs.
 # The untied encoder has T + 1 times the parameters and overfits 20,000 patches (T = 3:
 # train error 0.035, test 0.053); on 500,000 its train and test errors agree.
-FULL = {
+RUNS = {
     "m100": dict(m=100, tied=True, steps=STEPS,
                  sizes=dict(n_train=20000, n_test=1000, epochs=10, batch_size=100, lr=3e-3, dict_steps=1000)),
     "m400": dict(m=400, tied=True, steps=STEPS,
@@ -78,16 +78,8 @@ FULL = {
     "m400-untied": dict(m=400, tied=False, steps=TARGET_T,
                         sizes=dict(n_train=500000, n_test=1000, epochs=10, batch_size=300, lr=1e-3, dict_steps=1000)),
 }
-QUICK = {
-    "m100": dict(m=100, tied=True, steps=STEPS,
-                 sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=3e-3, dict_steps=100)),
-    "m400": dict(m=400, tied=True, steps=STEPS,
-                 sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
-    "m100-untied": dict(m=100, tied=False, steps=TARGET_T,
-                        sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
-    "m400-untied": dict(m=400, tied=False, steps=TARGET_T,
-                        sizes=dict(n_train=2000, n_test=300, epochs=3, batch_size=100, lr=1e-3, dict_steps=100)),
-}
+# --quick: every run on small sizes, each keeping its learning rate
+QUICK_SIZES = dict(n_train=2000, n_test=300, epochs=3, batch_size=100, dict_steps=100)
 QUICK_ITERS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200)
 
 
@@ -150,25 +142,25 @@ def run_one(name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, about a minute")
-    p.add_argument("--runs", default=",".join(FULL), help=f"comma-separated runs among {', '.join(FULL)}")
+    p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated runs among {', '.join(RUNS)}")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for NAME.json and the figure")
     p.add_argument("--name", default="lista", help="results file NAME.json and figure NAME_error_vs_iterations.png")
     p.add_argument("--threads", type=int, default=1, help="torch threads (timings use the same for both)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    sizes = QUICK if args.quick else FULL
+    runs = {name: spec | {"sizes": spec["sizes"] | QUICK_SIZES} for name, spec in RUNS.items()} if args.quick else RUNS
     iters = QUICK_ITERS if args.quick else ITERS
     n_encode = 2000 if args.quick else 10000
     names = [n for n in args.runs.split(",") if n]
-    unknown = sorted(set(names) - set(sizes))
+    unknown = sorted(set(names) - set(runs))
     if unknown:
-        p.error(f"unknown run(s) {', '.join(unknown)}; choose among {', '.join(sizes)}")
+        p.error(f"unknown run(s) {', '.join(unknown)}; choose among {', '.join(runs)}")
 
     t0 = time.time()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            results[name] = run_one(name, **sizes[name], iters=iters, n_encode=n_encode, repeats=5, workdir=Path(tmp))
+            results[name] = run_one(name, **runs[name], iters=iters, n_encode=n_encode, repeats=5, workdir=Path(tmp))
             print(f"{name}: done in {time.time() - t0:.0f} s", file=sys.stderr)
 
     targets = {}
@@ -184,7 +176,7 @@ def main() -> None:
         "benchmark": "lista",
         "paper": "Gregor & LeCun, Learning Fast Approximations of Sparse Coding, ICML 2010, Fig. 3",
         "command": "python benchmarks/bench_lista.py" + (" --quick" if args.quick else "")
-                   + ("" if args.runs == ",".join(FULL) else f" --runs {args.runs}")
+                   + ("" if args.runs == ",".join(RUNS) else f" --runs {args.runs}")
                    + ("" if args.name == "lista" else f" --name {args.name}"),
         "quick": args.quick,
         "lam": LAM,
