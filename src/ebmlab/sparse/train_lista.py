@@ -14,7 +14,8 @@ The experiment, top to bottom:
    it agrees with FISTA run to convergence to a relative error ~1e-7 and is
    about 100× faster here) or by FISTA run to convergence (``fista``,
    ``target_iter`` iterations at most, tolerance ``target_tol``);
-4. learning one LISTA encoder per number of steps T in ``steps``, each
+4. learning one LISTA encoder per number of steps T in ``steps`` (tied as in the
+   paper, or with ``--no-tied`` one W_e, S, θ per step), each
    initialised as ISTA (W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L), by minimising the
    code prediction loss
 
