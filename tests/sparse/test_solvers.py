@@ -35,6 +35,27 @@ def test_ista_energy_decreases_monotonically():
     assert h[-1] < h[0]
 
 
+@pytest.mark.parametrize("m", [24, 40])  # through the Gram matrix (m ≤ 2n), and through D (m > 2n)
+def test_ista_and_fista_iterates_follow_their_definitions(m):
+    from ebmlab.sparse.solvers import fista, lipschitz_constant
+
+    X, D = problem(m=m)
+    lam, k = 0.1, 7
+    L = lipschitz_constant(D.T @ D)
+    z = y = torch.zeros(X.shape[0], m, dtype=X.dtype)
+    t = 1.0
+    for _ in range(k):
+        z_prev = z
+        z = soft_threshold(y - (y @ D.T - X) @ D / L, lam / L)
+        t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        y, t = z + (t - 1) / t_next * (z - z_prev), t_next
+    torch.testing.assert_close(fista(X, D, lam, max_iter=k, tol=0.0).z, z, rtol=0, atol=1e-12)
+    z = torch.zeros(X.shape[0], m, dtype=X.dtype)
+    for _ in range(k):
+        z = soft_threshold(z - (z @ D.T - X) @ D / L, lam / L)
+    torch.testing.assert_close(ista(X, D, lam, max_iter=k, tol=0.0).z, z, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_solvers_reach_lars_optimum(name):
     X, D = problem()
