@@ -49,22 +49,25 @@ def test_untied_lista_starts_as_ista_and_keeps_one_set_per_step(T):
     X, D = problem()
     lam = 0.1
     model = LISTA.from_dictionary(D, lam, steps=T, tied=False).double()
-    assert model.W_e.shape == (T + 1, 32, 16) and model.S.shape == (T, 32, 32) and model.theta.shape == (T + 1, 32)
+    assert model.W_e.shape == (T + 1, 32, 16) and model.W_d.shape == (T, 16, 32) and model.theta.shape == (T + 1, 32)
+    assert not hasattr(model, "S")
     with torch.no_grad():
         torch.testing.assert_close(model(X), ista(X, D, lam, max_iter=T + 1, tol=0.0).z, rtol=0, atol=1e-9)
     if T == 0:
         return
-    # step t uses its own S_t and θ_t: perturbing the last step changes only the full output
+    # step t uses its own W_d,t and θ_t: perturbing the last step changes only the full output
     with torch.no_grad():
         first = model(X, steps=T - 1).clone()
-        model.S[T - 1].mul_(0.5)
+        model.W_d[T - 1].mul_(0.5)
         model.theta[T].mul_(2.0)
         torch.testing.assert_close(model(X, steps=T - 1), first, rtol=0, atol=0)
         tied = LISTA.from_dictionary(D, lam, steps=T).double()
         assert not torch.allclose(model(X), tied(X))
+        # LISTA's form h(W_t x + S_t z) with S_t = I − W_t W_d,t
         z = soft_threshold(X @ model.W_e[0].T, model.theta[0])
         for t in range(T):
-            z = soft_threshold(X @ model.W_e[t + 1].T + z @ model.S[t].T, model.theta[t + 1])
+            S = torch.eye(32, dtype=X.dtype) - model.W_e[t + 1] @ model.W_d[t]
+            z = soft_threshold(X @ model.W_e[t + 1].T + z @ S.T, model.theta[t + 1])
         torch.testing.assert_close(model(X), z)
     with pytest.raises(ConfigError, match="untied"):
         model(X, steps=T + 1)
@@ -186,8 +189,8 @@ def test_train_untied_lista_learns_per_step_weights(tmp_path):
     run.finish(metrics)
     assert metrics["code_error_T2"] < metrics["untrained_code_error_T2"]
     weights = load_file(tmp_path / "run" / "lista.safetensors")
-    assert weights["T2.S"].shape == (2, 12, 12)
-    assert not torch.allclose(weights["T2.S"][0], weights["T2.S"][1])  # the steps learned apart
+    assert weights["T2.W_d"].shape == (2, TINY["patch_size"] ** 2, 12)
+    assert not torch.allclose(weights["T2.W_d"][0], weights["T2.W_d"][1])  # the steps learned apart
 
 
 def test_train_lista_resume_is_exact(tmp_path):

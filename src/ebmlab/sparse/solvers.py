@@ -75,9 +75,7 @@ def soft_threshold(v: torch.Tensor, t) -> torch.Tensor:
     It is the proximal operator of t‖·‖₁; ``t`` (≥ 0) is a number or a tensor
     that broadcasts against ``v``. Computed as v − clip(v, −t, t).
     """
-    if isinstance(t, torch.Tensor):
-        return v - torch.minimum(torch.maximum(v, -t), t)
-    return v - v.clamp(-t, t)
+    return v - torch.clamp(v, -t, t)
 
 
 def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: float, pools=None) -> torch.Tensor:

@@ -15,8 +15,9 @@ The experiment, top to bottom:
    about 100× faster here) or by FISTA run to convergence (``fista``,
    ``target_iter`` iterations at most, tolerance ``target_tol``);
 4. learning one LISTA encoder per number of steps T in ``steps`` (tied as in the
-   paper, or with ``--no-tied`` one W_e, S, θ per step), each
-   initialised as ISTA (W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L), by minimising the
+   paper, or with ``--no-tied`` one W_e, θ and S = I − W_e W_d per step, see
+   ``ebmlab.sparse.lista``), each initialised as ISTA (W_e = Dᵀ/L, S = I − DᵀD/L,
+   i.e. W_d = D, θ = λ/L), by minimising the
    code prediction loss
 
        ℓ(W_e, S, θ) = (1/N) Σ_i ½‖Z(T)(x_i) − Z*_i‖²
@@ -74,7 +75,8 @@ class ListaConfig(TrainConfig):
     steps: tuple[int, ...] = field(default=(1, 2, 3, 5, 10), metadata={
         "help": "Numbers of LISTA steps T to train, one encoder each."})
     tied: bool = field(default=True, metadata={
-        "help": "One W_e, S and θ shared by all steps, as in the paper; --no-tied gives every step its own."})
+        "help": "One W_e, S and θ shared by all steps, as in the paper; --no-tied gives every step its own W_e, θ "
+                "and S = I − W_e W_d (W_d: n × m, cheaper than S when m > n)."})
     n_train: int = field(default=10000, metadata={"help": "Training patches."})
     n_test: int = field(default=2000, metadata={"help": "Held-out patches for the code errors."})
     dict_steps: int = field(default=1000, metadata={
