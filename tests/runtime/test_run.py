@@ -90,6 +90,15 @@ def test_damaged_checkpoint_is_reported(tmp_path):
         _train(Run.resume(tmp_path / "r", Cfg, "test", "loop"), 3)
 
 
+def test_checkpoint_of_another_model_is_reported(tmp_path):
+    run = Run.create("test", "loop", Cfg(), out=tmp_path / "r")
+    _train(run, 2)
+    resumed = Run.resume(tmp_path / "r", Cfg, "test", "loop")
+    other = torch.nn.Linear(3, 4)  # the saved model is 3 → 2
+    with pytest.raises(RunFolderError, match="does not fit this run's model .*size mismatch"):
+        resumed.restore(model=other)
+
+
 def test_atomic_write_leaves_old_content_on_failure(tmp_path):
     path = tmp_path / "f.txt"
     atomic_write_text(path, "old")

@@ -163,7 +163,13 @@ class Run:
         if missing:
             raise RunFolderError(f"checkpoint {path} has no state for {', '.join(missing)}")
         for key, obj in stateful.items():
-            obj.load_state_dict(state["states"][key])
+            try:
+                obj.load_state_dict(state["states"][key])
+            except (RuntimeError, ValueError, KeyError) as exc:  # another model's or version's state
+                reason = " ".join(str(exc).split())
+                reason = reason if len(reason) <= 200 else reason[:200].rsplit(" ", 1)[0] + " …"
+                raise RunFolderError(f"checkpoint {path} does not fit this run's {key} ({reason}); it was written by "
+                                     "another version or configuration: start a new run instead") from None
         set_rng_state(state["rng"])
         self.restored_extra = state.get("extra", {})
         step = int(state["step"])
