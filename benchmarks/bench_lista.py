@@ -54,9 +54,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.data import load_patches  # noqa: E402
 from ebmlab.runtime import Run  # noqa: E402
-from ebmlab.sparse.lista import LISTA  # noqa: E402
 from ebmlab.sparse.solvers import fista  # noqa: E402
-from ebmlab.sparse.train_lista import ListaConfig, plot_error_vs_iterations, train_lista  # noqa: E402
+from ebmlab.sparse.train_lista import ListaConfig, load_lista, plot_error_vs_iterations, train_lista  # noqa: E402
 
 LAM = 0.1
 STEPS = (1, 2, 3, 5, 10)
@@ -103,11 +102,7 @@ def run_one(name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: 
     run.close()
     train_s = time.time() - t0
 
-    # the trained encoders and the dictionary, as exported by the run
-    from safetensors.torch import load_file
-
-    weights = load_file(run.dir / "lista.safetensors")
-    D = weights["dictionary"]
+    D = load_lista(run.dir)[1]
     X = load_patches(n_encode, size=cfg.patch_size, seed=cfg.seed + 1)  # patches unseen in training
 
     result = {"m": m, "tied": tied, "config": {k: v for k, v in sizes.items()}, "train_s": round(train_s, 1),
@@ -117,8 +112,7 @@ def run_one(name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: 
     fista_times: dict[int, float] = {}
     with torch.no_grad():
         for T in steps:
-            model = LISTA(D.shape[0], m, steps=T, tied=tied)
-            model.load_state_dict({k.split(".", 1)[1]: v for k, v in weights.items() if k.startswith(f"T{T}.")})
+            model = load_lista(run.dir, steps=T)[0]
             k_match = int(metrics[f"fista_iters_to_match_T{T}"])
             t_lista = median_time(lambda: model(X), repeats)
             if T in TARGET_T and k_match <= max(iters):  # FISTA timed for the target T only (time budget)

@@ -16,6 +16,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["exact"].z.shape == (10_000, 256)
     assert namespace["terms"].total.item() > 0
     assert (tmp_path / "runs" / "my-drsae" / "report.html").exists()
+    assert namespace["codes"].shape == (1000, 64) and (namespace["codes"] != 0).any()
 
 
 def test_gan_guide_python_example_runs(tmp_path, monkeypatch):

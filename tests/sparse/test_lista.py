@@ -173,6 +173,25 @@ def test_train_lista_end_to_end(tmp_path):
     assert saved["untrained_code_error_T2"] == pytest.approx(saved["ista_code_error_k3"], rel=1e-4)
     for name in ("error_vs_iterations.png", "encoder_filters.png", "lista.safetensors", "report.html"):
         assert (tmp_path / "run" / name).exists()
+    # the trained encoder, loaded back, predicts the held-out codes as well as the run measured
+    from ebmlab.data import load_patches
+    from ebmlab.errors import RunFolderError
+    from ebmlab.sparse.solvers import feature_sign
+    from ebmlab.sparse.train_lista import load_lista
+
+    encoder, D = load_lista(tmp_path / "run", steps=2)
+    assert encoder.steps == 2 and D.shape == (16, 12)
+    X_test = load_patches(cfg.n_train + cfg.n_test, size=cfg.patch_size, seed=cfg.seed)[cfg.n_train:]
+    Z_test = feature_sign(X_test, D, cfg.lam, max_iter=cfg.target_iter, tol=cfg.target_tol).z
+    with torch.no_grad():
+        assert code_error(encoder(X_test), Z_test) == pytest.approx(saved["code_error_T2"], rel=1e-4)
+    assert load_lista(tmp_path / "run")[0].steps == 2  # the largest T by default
+    with pytest.raises(RunFolderError, match="T = 0, 2, not T = 3"):
+        load_lista(tmp_path / "run", steps=3)
+    weights = tmp_path / "run" / "lista.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(RunFolderError, match="damaged"):
+        load_lista(tmp_path / "run")
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 * (200 // 50) and "loss_T2" in log[-1]
 

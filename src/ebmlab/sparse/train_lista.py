@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from ebmlab.data import epoch_batches, load_patches
-from ebmlab.errors import ConfigError
+from ebmlab.errors import ConfigError, RunFolderError
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.sparse.lista import LISTA, code_error
 
@@ -213,6 +213,42 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
     run.export_weights("lista", {f"{name}.{k}": v for name, m in models.items() for k, v in m.state_dict().items()}
                        | {"dictionary": D})
     return metrics
+
+
+def load_lista(run_dir, steps: int | None = None) -> tuple[LISTA, torch.Tensor]:
+    """The trained encoder with ``steps`` = T (default: the largest trained) and the dictionary D of a
+    finished ``ebmlab sparse lista`` run, on CPU.
+
+    The encoder takes patches preprocessed as the run's were (``ebmlab.data.load_patches`` with the
+    run's ``patch_size`` and ``whiten``): ``encoder(X)`` predicts argmin_z ½‖x − Dz‖² + λ‖z‖₁ for the rows of X.
+    """
+    import json
+    from pathlib import Path
+
+    from ebmlab.runtime.config import config_from_dict
+    from ebmlab.runtime.run import read_run_info
+
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    if (info["family"], info["name"]) != ("sparse", "lista"):
+        raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a LISTA run")
+    cfg = config_from_dict(ListaConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    T = max(cfg.steps) if steps is None else steps
+    if T not in cfg.steps:
+        raise RunFolderError(f"{run_dir} trained LISTA with T = {', '.join(map(str, cfg.steps))}, not T = {T}")
+    path = run_dir / "lista.safetensors"
+    if not path.exists():
+        raise RunFolderError(f"{run_dir} has no lista.safetensors: the run has not finished")
+    from safetensors.torch import load_file
+
+    encoder = LISTA(cfg.patch_size**2, cfg.n_atoms, steps=T, tied=cfg.tied)
+    try:
+        weights = load_file(path)
+        encoder.load_state_dict({k.split(".", 1)[1]: v for k, v in weights.items() if k.startswith(f"T{T}.")})
+        D = weights["dictionary"]
+    except Exception as exc:  # truncated or foreign files
+        raise RunFolderError(f"{path} cannot be read ({exc.__class__.__name__}); it is damaged") from None
+    return encoder.eval(), D
 
 
 def _cosine(step: int, total: int, final: float) -> float:
