@@ -202,9 +202,10 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
             X_test, D, cfg.lam, Z_test, metrics[f"code_error_T{T}"], cfg.solver_iters, curves["fista"])
     metrics["optimal_code_density"] = float((Z_test != 0).float().mean())
 
+    untied = "" if cfg.tied else ", untied"
     run.save_figure("error_vs_iterations", plot_error_vs_iterations(
         {T: metrics[f"code_error_T{T}"] for T in cfg.steps}, cfg.solver_iters, curves,
-        title=f"{cfg.patch_size}×{cfg.patch_size} patches, m = {cfg.n_atoms}, λ = {cfg.lam:g}"))
+        title=f"{cfg.patch_size}×{cfg.patch_size} patches, m = {cfg.n_atoms}, λ = {cfg.lam:g}{untied}"))
     largest = models[f"T{max(cfg.steps)}"]
     W_e, name = (largest.W_e, "W_e") if cfg.tied else (largest.W_e[0], "first step's W_e")
     run.save_figure("encoder_filters", plot_filters(W_e.detach(), cfg.patch_size,
@@ -232,7 +233,11 @@ def load_lista(run_dir, steps: int | None = None) -> tuple[LISTA, torch.Tensor]:
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("sparse", "lista"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a LISTA run")
-    cfg = config_from_dict(ListaConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    config = run_dir / "config.json"
+    try:
+        cfg = config_from_dict(ListaConfig, json.loads(config.read_text()), str(config))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"cannot read {config}: {exc}") from None
     T = max(cfg.steps) if steps is None else steps
     if T not in cfg.steps:
         raise RunFolderError(f"{run_dir} trained LISTA with T = {', '.join(map(str, cfg.steps))}, not T = {T}")
