@@ -140,7 +140,12 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for NAME.json and the figure")
     p.add_argument("--name", default="lista", help="results file NAME.json and figure NAME_error_vs_iterations.png")
     p.add_argument("--threads", type=int, default=1, help="torch threads (timings use the same for both)")
+    p.add_argument("--replot", action="store_true", help="only redraw the figure of an existing NAME.json")
     args = p.parse_args()
+    if args.replot:
+        report = json.loads((Path(args.out) / f"{args.name}.json").read_text())
+        save_figure(report["results"], report["iters"], Path(args.out) / f"{args.name}_error_vs_iterations.png")
+        return
     torch.set_num_threads(args.threads)
     runs = {name: spec | {"sizes": spec["sizes"] | QUICK_SIZES} for name, spec in RUNS.items()} if args.quick else RUNS
     iters = QUICK_ITERS if args.quick else ITERS
@@ -202,10 +207,31 @@ def save_figure(results: dict, iters, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(results), figsize=(4.2 * len(results), 7.2), squeeze=False)
+    for ax, r in zip(axes[1], results.values()):  # second row: error against encoding time
+        timed = {int(T): row for T, row in r["lista"].items() if row["fista_encode_s"] == row["fista_encode_s"]}
+        for T, row in timed.items():
+            ax.plot([row["lista_encode_s"], row["fista_encode_s"]], [row["code_error"]] * 2, ":", color="gray", lw=1)
+            ax.annotate(f"T = {T}: {row['time_ratio']:.3f}", (row["lista_encode_s"], row["code_error"]),
+                        textcoords="offset points", xytext=(0, 6), fontsize=7)
+            ax.annotate(f"{row['fista_iters_to_match']} it.", (row["fista_encode_s"], row["code_error"]),
+                        textcoords="offset points", xytext=(-24, 6), fontsize=7)
+        rows = list(timed.values())
+        ax.plot([x["lista_encode_s"] for x in rows], [x["code_error"] for x in rows], "o-", color="C3", ms=4,
+                label="LISTA, T steps")
+        ax.plot([x["fista_encode_s"] for x in rows], [x["code_error"] for x in rows], "s-", color="C1", ms=4,
+                label="FISTA, iterations to the same error")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.margins(x=0.25, y=0.25)
+        ax.set_xlabel("s to encode 10,000 patches (1 thread)")
+        ax.set_ylabel("code prediction error")
+        ax.set_title("time for the same error (ratio LISTA / FISTA)", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     for ax, r in zip(axes[0], results.values()):
         kind = "" if r["tied"] else ", untied LISTA"
-        sub = plot_error_vs_iterations({T: row["code_error"] for T, row in r["lista"].items()}, iters, r["curves"],
+        sub = plot_error_vs_iterations({int(T): row["code_error"] for T, row in r["lista"].items()}, iters, r["curves"],
                                        title=f"10×10 patches, m = {r['m']}, λ = {LAM:g}{kind}")
         src = sub.axes[0]
         for line in src.get_lines():
