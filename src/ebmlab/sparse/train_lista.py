@@ -46,8 +46,10 @@ iterations needed to reach LISTA's error.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -55,6 +57,8 @@ from torch import nn
 from ebmlab.data import epoch_batches, load_patches
 from ebmlab.errors import ConfigError, RunFolderError
 from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.runtime.config import config_from_dict
+from ebmlab.runtime.run import read_run_info
 from ebmlab.sparse.lista import LISTA, code_error
 
 SOLVER_ITERS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -223,12 +227,6 @@ def load_lista(run_dir, steps: int | None = None) -> tuple[LISTA, torch.Tensor]:
     The encoder takes patches preprocessed as the run's were (``ebmlab.data.load_patches`` with the
     run's ``patch_size`` and ``whiten``): ``encoder(X)`` predicts argmin_z ½‖x − Dz‖² + λ‖z‖₁ for the rows of X.
     """
-    import json
-    from pathlib import Path
-
-    from ebmlab.runtime.config import config_from_dict
-    from ebmlab.runtime.run import read_run_info
-
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("sparse", "lista"):
