@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import torch
@@ -11,8 +10,7 @@ import torch
 from ebmlab.errors import RunFolderError
 from ebmlab.gan.train import GanConfig, build_networks, data_shape, is_2d
 from ebmlab.runtime.atomic import atomic_torch_save, atomic_write
-from ebmlab.runtime.config import config_from_dict
-from ebmlab.runtime.run import CHECKPOINT, read_run_info
+from ebmlab.runtime.run import CHECKPOINT, read_run_config, read_run_info
 
 __all__ = ["load_networks", "sample_run"]
 
@@ -22,7 +20,7 @@ def load_networks(run_dir: Path) -> tuple[torch.nn.Module, torch.nn.Module, GanC
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("gan", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a GAN run")
-    cfg = config_from_dict(GanConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    cfg = read_run_config(run_dir, GanConfig)
     G, D = build_networks(cfg, data_shape(cfg))
     weights, checkpoint = run_dir / "generator.safetensors", run_dir / CHECKPOINT
     try:

@@ -108,11 +108,7 @@ class Run:
                 f"{directory} holds a '{info['family']} {info['name']}' run, not '{family} {name}'; "
                 f"resume it with `ebmlab {info['family']} {info['name']} --resume {directory}`"
             )
-        try:
-            values = json.loads((directory / "config.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunFolderError(f"cannot read {directory / 'config.json'}: {exc}") from None
-        config = config_from_dict(config_cls, values, source=str(directory / "config.json"))
+        config = read_run_config(directory, config_cls)
         run = cls(directory, family, name, config, fresh=False)
         if run.is_main:  # temporary files of a write that a kill interrupted
             for stale in directory.rglob(".*.tmp"):
@@ -272,6 +268,16 @@ class Run:
         self.close()
         if self.is_main and self.fresh and not self.checkpoint_path.exists() and self.dir.is_dir():
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def read_run_config(directory: str | Path, config_cls: type):
+    """The configuration a run folder saved (config.json) as a ``config_cls``, with a clear error when unreadable."""
+    path = Path(directory) / "config.json"
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"cannot read {path}: {exc}") from None
+    return config_from_dict(config_cls, values, source=str(path))
 
 
 def read_run_info(directory: str | Path) -> dict[str, Any]:

@@ -46,7 +46,6 @@ iterations needed to reach LISTA's error.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +56,7 @@ from torch import nn
 from ebmlab.data import epoch_batches, load_patches
 from ebmlab.errors import ConfigError, RunFolderError
 from ebmlab.runtime import Run, TrainConfig, check
-from ebmlab.runtime.config import config_from_dict
-from ebmlab.runtime.run import read_run_info
+from ebmlab.runtime.run import read_run_config, read_run_info
 from ebmlab.sparse.lista import LISTA, code_error
 
 SOLVER_ITERS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -231,11 +229,7 @@ def load_lista(run_dir, steps: int | None = None) -> tuple[LISTA, torch.Tensor]:
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("sparse", "lista"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a LISTA run")
-    config = run_dir / "config.json"
-    try:
-        cfg = config_from_dict(ListaConfig, json.loads(config.read_text()), str(config))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"cannot read {config}: {exc}") from None
+    cfg = read_run_config(run_dir, ListaConfig)
     T = max(cfg.steps) if steps is None else steps
     if T not in cfg.steps:
         raise RunFolderError(f"{run_dir} trained LISTA with T = {', '.join(map(str, cfg.steps))}, not T = {T}")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ebmlab.errors import RunFolderError
 from ebmlab.runtime.atomic import atomic_write_json
-from ebmlab.runtime.config import config_from_dict
-from ebmlab.runtime.run import CHECKPOINT, read_run_info
+from ebmlab.runtime.run import CHECKPOINT, read_run_config, read_run_info
 from ebmlab.world.envs import state_dim
 from ebmlab.world.policy import Policy
 from ebmlab.world.train import (WorldConfig, agent_env, build_actor, build_cost, build_model, build_perception,
@@ -25,7 +23,7 @@ def load_agent(run_dir: Path):
     info = read_run_info(run_dir)
     if (info["family"], info["name"]) != ("world", "train"):
         raise RunFolderError(f"{run_dir} holds a '{info['family']} {info['name']}' run, not a world-model run")
-    cfg = config_from_dict(WorldConfig, json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    cfg = read_run_config(run_dir, WorldConfig)
     env = agent_env(cfg)
     obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
