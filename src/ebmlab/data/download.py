@@ -3,13 +3,15 @@
 The file is streamed into a temporary file in the target folder while its MD5
 is computed; it is renamed to its final name only when the MD5 matches the
 published one. Any failure removes the temporary file and raises DataError.
-Files taken out of a downloaded tar archive are checked and written the same way.
+A progress bar on stderr shows a download as it goes. Files taken out of a
+downloaded tar archive are checked and written the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -40,8 +42,13 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
     dest = Path(dest)
 
     def fetch(out) -> None:
+        from tqdm.auto import tqdm
+
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            _copy_checked(resp, out, md5, f"download of {url}")
+            size = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr,
+                      desc=f"downloading {url.rsplit('/', 1)[-1]}") as bar:
+                _copy_checked(resp, out, md5, f"download of {url}", progress=bar.update)
 
     try:
         atomic_write(dest, fetch)
@@ -52,12 +59,17 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
     return dest
 
 
-def _copy_checked(source, out, md5: str, what: str) -> None:
-    """Stream ``source`` into ``out``; raise DataError unless its MD5 is ``md5``."""
+def _copy_checked(source, out, md5: str, what: str, progress=None) -> None:
+    """Stream ``source`` into ``out``; raise DataError unless its MD5 is ``md5``.
+
+    ``progress(n)``, when given, is called with the size of every chunk copied.
+    """
     digest = hashlib.md5()
     for chunk in iter(lambda: source.read(CHUNK), b""):
         digest.update(chunk)
         out.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
     if digest.hexdigest() != md5:
         raise DataError(f"{what} has MD5 {digest.hexdigest()}, expected {md5}; the file is damaged or another one")
 
