@@ -74,13 +74,12 @@ def _copy_checked(source, out, md5: str, what: str, progress=None) -> None:
         raise DataError(f"{what} has MD5 {digest.hexdigest()}, expected {md5}; the file is damaged or another one")
 
 
-def extract_checked(archive: str | Path, members: dict[str, tuple[Path, str]]) -> list[Path]:
+def extract_checked(archive: str | Path, members: dict[str, tuple[Path, str]]) -> None:
     """Write each tar ``members[name] = (dest, md5)`` of ``archive`` to dest, only if its MD5 matches.
 
     Each file is written atomically; a member that is missing or differs raises
     DataError and leaves its destination untouched.
     """
-    written = []
     try:
         with tarfile.open(archive, "r:*") as tar:
             for name, (dest, md5) in members.items():
@@ -92,7 +91,5 @@ def extract_checked(archive: str | Path, members: dict[str, tuple[Path, str]]) -
                     raise DataError(f"{archive} holds no file {name}")
                 with source:
                     atomic_write(dest, lambda out: _copy_checked(source, out, md5, f"{name} in {archive}"))
-                written.append(Path(dest))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(f"cannot read the archive {archive}: {err}") from err
-    return written
