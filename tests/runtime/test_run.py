@@ -1,4 +1,5 @@
 import json
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,14 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path):
     with pytest.raises(Boom):
         atomic_write(path, write, mode="w")
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    path = atomic_write_text(tmp_path / "f.txt", "x")
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert path.stat().st_mode & stat.S_IRUSR and path.stat().st_mode & stat.S_IWUSR
 
 
 def test_rng_state_round_trip():
