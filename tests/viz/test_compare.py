@@ -56,3 +56,15 @@ def test_world_and_model_free_runs_share_one_sample_efficiency_plot(tmp_path):
     assert (tmp_path / "cmp" / "compare.html").read_text().count("<img") == 2
     without = CliRunner().invoke(cli, ["compare", gan, "--out", str(tmp_path / "cmp2")])
     assert without.exit_code == 0 and not (tmp_path / "cmp2" / "sample_efficiency.png").exists()
+
+
+def test_compare_keeps_the_order_the_runs_write_their_metrics_in(tmp_path):
+    # a LISTA run writes its headline code_error_T* first, then many solver curves: those are cut, not it
+    metrics = {"code_error_T1": 0.1, "code_error_T3": 0.07}
+    metrics |= {f"{s}_code_error_k{k}": 0.5 for s in ("ista", "fista", "cod") for k in (1, 2, 5, 10, 100)}
+    a = _fake_run(tmp_path / "a", "sparse", "lista", {"seed": 0}, metrics)
+    result = CliRunner().invoke(cli, ["compare", a, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    header = result.output.splitlines()[0].split(" | ")
+    assert header[1:4] == ["code_error_T1", "code_error_T3", "ista_code_error_k1"]
+    assert len(header) == 13 and "cod_code_error_k1" not in header

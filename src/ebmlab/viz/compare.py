@@ -1,7 +1,8 @@
 """``ebmlab compare RUN RUN …``: several runs side by side in one table and one figure.
 
 The table has one row per run and one column per metric that at least one run
-reports (known metrics first, in a fixed order), with the best value of each
+reports (known metrics first, in a fixed order, then the others in the order the
+runs write them, twelve at most besides warnings), with the best value of each
 column marked (lower is better for distances and divergences, higher for the
 rest). The figure has one bar panel per metric. Both are written to the output
 folder (``compare.md``, ``compare.png``, ``compare.html``) and the table is printed.
@@ -84,9 +85,12 @@ def load_summaries(run_dirs: list[str | Path]) -> list[RunSummary]:
 
 
 def _columns(runs: list[RunSummary]) -> list[str]:
-    present = {k for r in runs for k, v in r.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """Known metrics in KNOWN's order, then the others in the order the runs write them (their
+    headline metrics first, e.g. LISTA's code_error_T*), at most 12 in all, then the warnings."""
+    present = list(dict.fromkeys(k for r in runs for k, v in r.metrics.items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)))
     known = [k for k in KNOWN if k in present]
-    rest = sorted(k for k in present - set(known) - SKIP if not k.startswith("warn_"))
+    rest = [k for k in present if k not in known and k not in SKIP and not k.startswith("warn_")]
     warns = sorted(k for k in present if k.startswith("warn_"))
     return known + rest[: max(0, 12 - len(known))] + warns
 
