@@ -27,6 +27,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_solvers.py
 	$(BIN)/python benchmarks/bench_lista.py --runs m100,m400,m100-untied
 	$(BIN)/python benchmarks/bench_lista.py --runs m400-untied --name lista_m400_untied
+	$(BIN)/python benchmarks/lista_variants.py
+	$(BIN)/python benchmarks/lista_variants.py --variants shrinkage,momentum --n-train 500000 --epochs 20 --tag 500k
 	$(BIN)/python benchmarks/bench_drsae.py --data mnist5k
 	$(BIN)/python benchmarks/bench_drsae.py --data fashion-mnist
 	$(BIN)/python benchmarks/bench_group_solver.py
