@@ -65,8 +65,8 @@ ITERS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, 500, 1000)
 # The runs: (dictionary size m, tied as in the paper or untied, steps T, sample sizes).
 # The optimal codes are exact (feature-sign search), so training data is cheap; training
 # time is what limits n_train × epochs. Even the tied encoders overfit 20,000 patches
-# (m = 100, T = 1: train error 0.086, test 0.109; on 200,000: 0.091 and 0.094; m = 400 on
-# 60,000, T = 5: test 0.190, on 200,000: 0.150). The untied encoder has about T + 1 times
+# (m = 100, T = 1: train error 0.085, test 0.107; on 200,000: 0.091 and 0.094; m = 400 on
+# 60,000, T = 5: train 0.139, test 0.190; on 200,000: 0.129, 0.150). The untied encoder has about T + 1 times
 # the parameters (m = 400, T = 3 on 20,000: train 0.091, test 0.176; on 200,000: 0.072, 0.090).
 RUNS = {
     "m100": dict(m=100, tied=True, steps=STEPS,
