@@ -49,7 +49,8 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
         ]
     return [
         ("dict", "sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
-        ("lista", "sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8),
+        ("lista", "sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8,
+                                                 lr=3e-3),
          train_lista),
         ("drsae", "sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
         ("topo", "sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),

@@ -99,7 +99,8 @@ class ListaConfig(TrainConfig):
     batch_size: int = field(default=100, metadata={"help": "Mini-batch size."})
     optimizer: str = field(default="adam", metadata={
         "help": "adam, or sgd (the paper's choice, with momentum 0.9).", "choices": ("adam", "sgd")})
-    lr: float = field(default=3e-3, metadata={"help": "Learning rate (1e-3 suits m = 400 and untied encoders)."})
+    lr: float = field(default=1e-3, metadata={
+        "help": "Learning rate (3e-3 suits short runs; at m = 400 it breaks the training of T = 3, 5)."})
     deep_lr_steps: int = field(default=5, metadata={
         "help": "Encoders with T above this learn at lr·(this/T)²: deep unrolled encoders need smaller steps."})
     lr_decay: float = field(default=0.1, metadata={
