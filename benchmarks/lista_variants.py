@@ -41,11 +41,15 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ebmlab.data import epoch_batches, load_patches  # noqa: E402
-from ebmlab.sparse.dictionary import learn_dictionary  # noqa: E402
+from ebmlab.data import epoch_batches  # noqa: E402
 from ebmlab.sparse.lista import LISTA, code_error  # noqa: E402
-from ebmlab.sparse.solvers import get_solver, soft_threshold  # noqa: E402
-from ebmlab.sparse.train_lista import fista_iterations_to_reach, solver_error_curves  # noqa: E402
+from ebmlab.sparse.solvers import soft_threshold  # noqa: E402
+from ebmlab.sparse.train_lista import (  # noqa: E402
+    ListaConfig,
+    fista_iterations_to_reach,
+    lista_problem,
+    solver_error_curves,
+)
 
 M, LAM, T = 100, 0.1, 5
 VARIANTS = ("untied", "support", "momentum", "gain", "shrinkage")
@@ -107,12 +111,8 @@ def main() -> None:
         p.error(f"--variants must be among {', '.join(VARIANTS)}")
     torch.manual_seed(0)
     t_start = time.time()
-    X = load_patches(args.n_train + 1000, size=10, seed=0)
-    X_train, X_test = X[: args.n_train], X[args.n_train :]
-    D = learn_dictionary(X_train, M, LAM, steps=1000, batch_size=256, solver="fista", seed=0).dictionary.weight.detach()
-    solve = get_solver("feature_sign")
-    Z_train = solve(X_train, D, LAM, max_iter=5000, tol=1e-6).z
-    Z_test = solve(X_test, D, LAM, max_iter=5000, tol=1e-6).z
+    cfg = ListaConfig(n_atoms=M, lam=LAM, n_train=args.n_train, n_test=1000, dict_steps=1000)
+    X_train, X_test, D, Z_train, Z_test = lista_problem(cfg)  # as bench_lista.py's runs have them
     fista_errors = solver_error_curves(X_test, D, LAM, Z_test, ITERS)["fista"]
     results = {"m": M, "lam": LAM, "T": T, "n_train": args.n_train, "epochs": args.epochs, "lr": args.lr,
                "fista": dict(zip(ITERS, fista_errors)), "variants": {}}

@@ -137,25 +137,32 @@ class ListaConfig(TrainConfig):
               "--solver-iters must be increasing counts >= 1, e.g. 1,10,100")
 
 
-def train_lista(cfg: ListaConfig, run: Run) -> dict:
-    """Learn D, compute Z*, train one LISTA per T, evaluate against ISTA/FISTA/CoD; see module doc."""
+def lista_problem(cfg: ListaConfig, device="cpu") -> tuple[torch.Tensor, ...]:
+    """Steps 1–3 of the module doc: (X_train, X_test, D, Z_train, Z_test) for ``cfg``.
+
+    Patches, then the learned dictionary, then the optimal codes: all deterministic
+    for a seed, so a resumed run recomputes exactly what it had.
+    """
     from ebmlab.sparse.dictionary import learn_dictionary
     from ebmlab.sparse.solvers import get_solver
 
-    if run.dist.world_size > 1:
-        raise ConfigError("ebmlab sparse lista trains in one process; run it without torchrun")
-    device = run.device
     X = load_patches(cfg.n_train + cfg.n_test, size=cfg.patch_size, seed=cfg.seed, whiten=cfg.whiten)
     X_train, X_test = X[: cfg.n_train].to(device), X[cfg.n_train :].to(device)
-
-    # learning of the dictionary, then inference of the optimal codes (both deterministic
-    # for a seed, so a resumed run recomputes exactly what it had)
     learned = learn_dictionary(X_train, cfg.n_atoms, cfg.lam, steps=cfg.dict_steps, batch_size=256,
                                solver=cfg.dict_solver, seed=cfg.seed)
     D = learned.dictionary.weight.detach().to(device)
     solve = get_solver(cfg.target_solver)
     Z_train = solve(X_train, D, cfg.lam, max_iter=cfg.target_iter, tol=cfg.target_tol).z
     Z_test = solve(X_test, D, cfg.lam, max_iter=cfg.target_iter, tol=cfg.target_tol).z
+    return X_train, X_test, D, Z_train, Z_test
+
+
+def train_lista(cfg: ListaConfig, run: Run) -> dict:
+    """Learn D, compute Z*, train one LISTA per T, evaluate against ISTA/FISTA/CoD; see module doc."""
+    if run.dist.world_size > 1:
+        raise ConfigError("ebmlab sparse lista trains in one process; run it without torchrun")
+    device = run.device
+    X_train, X_test, D, Z_train, Z_test = lista_problem(cfg, device)
     with torch.no_grad():
         untrained = {T: code_error(LISTA.from_dictionary(D, cfg.lam, steps=T)(X_test), Z_test) for T in cfg.steps}
 
