@@ -1,0 +1,193 @@
+"""Ego episodes over recorded traffic, many at once: PPUU's evaluation protocol and its training views.
+
+An episode replaces one recorded car (the ego car) after its first
+``CONDITIONING`` frames, from that car's state, and drives it by the actions it
+is given, until it collides, leaves the road, reaches the end of the segment, or
+the recording (or ``max_steps``) runs out. The other cars either
+
+- ``replay``: follow their recorded trajectories and do not react to the ego car
+  (PPUU's protocol, in which doing nothing fails: cars behind drive into you); or
+- ``reactive``: drive on from the recorded frame by IDM/MOBIL, seeing the ego car.
+
+:func:`views` rasterises what any recorded car saw at any frames (the images of a
+training set; the conditioning frames of an episode).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ebmlab.world.traffic.kinematics import clip_action, kinematic_step
+from ebmlab.world.traffic.raster import rasterise
+from ebmlab.world.traffic.recording import CONDITIONING, Recording
+from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
+from ebmlab.world.traffic.drivers import DriverMix
+
+__all__ = ["Episodes", "views", "ego_state", "collisions", "MODES"]
+
+MODES = ("replay", "reactive")
+
+
+def ego_state(x, y, psi, v) -> torch.Tensor:
+    """PPUU's state vector: position and velocity (x, y, v cos ψ, v sin ψ), …×4."""
+    return torch.stack([x, y, v * torch.cos(psi), v * torch.sin(psi)], -1)
+
+
+def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) -> torch.Tensor:
+    """B: whether the ego car's box overlaps any present other car's (boxes aligned with the road)."""
+    dx = (others["x"] - ego["x"][:, None]).abs()
+    dy = (others["y"] - ego["y"][:, None]).abs()
+    hit = (dx < (others["length"] + ego["length"][:, None]) / 2) & (dy < (others["width"] + ego["width"][:, None]) / 2)
+    return (hit & others["present"]).any(1)
+
+
+def _frame(rec: Recording, env: torch.Tensor, t: torch.Tensor, own_slot: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The recorded cars of frames (env, t), B each, as ``others`` for :func:`rasterise` (without ``own_slot``)."""
+    f = rec.frames
+    cid = f["car_id"][env, t]
+    present = cid >= 0
+    present[torch.arange(len(env)), own_slot] = False
+    size = _sizes(rec)
+    return {"x": f["x"][env, t], "y": f["y"][env, t], "present": present,
+            "length": size["length"][env[:, None], cid.long().clamp_min(0)],
+            "width": size["width"][env[:, None], cid.long().clamp_min(0)]}
+
+
+def _sizes(rec: Recording) -> dict[str, torch.Tensor]:
+    """E × (max id + 1) look-up tables of each car's length and width (and its row in the car table)."""
+    cache = rec.__dict__.setdefault("_size_tables", {})
+    if not cache:
+        E = rec.shape[0]
+        width = int(rec.cars["id"].max()) + 1 if len(rec) else 1
+        for name in ("length", "width"):
+            table = torch.ones(E, width)
+            table[rec.cars["env"], rec.cars["id"]] = rec.cars[name]
+            cache[name] = table
+        row = torch.full((E, width), -1, dtype=torch.long)
+        row[rec.cars["env"], rec.cars["id"]] = torch.arange(len(rec))
+        cache["row"] = row
+    return cache
+
+
+def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B×4×H×W) and states (B×4) that cars ``cars`` (rows of the car table) saw at ``frames`` (B)."""
+    env, slot = rec.cars["env"][cars], rec.cars["slot"][cars]
+    f = rec.frames
+    ego = {"x": f["x"][env, frames, slot], "y": f["y"][env, frames, slot],
+           "length": rec.cars["length"][cars], "width": rec.cars["width"][cars]}
+    image = rasterise(ego, _frame(rec, env, frames, slot), rec.road)
+    return image, ego_state(ego["x"], ego["y"], f["psi"][env, frames, slot], f["v"][env, frames, slot])
+
+
+class Episodes:
+    """Episodes of ego cars replacing recorded cars ``cars`` (rows of the car table), all stepped at once."""
+
+    def __init__(self, rec: Recording, cars: torch.Tensor, mode: str = "replay", max_steps: int | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        if mode not in MODES:
+            from ebmlab.errors import ConfigError
+            raise ConfigError(f"unknown mode {mode!r}; choose replay or reactive")
+        self.rec, self.mode, self.road = rec, mode, rec.road
+        self.cars = torch.as_tensor(cars, dtype=torch.long)
+        B = len(self.cars)
+        c = rec.cars
+        self.env, self.slot = c["env"][self.cars], c["slot"][self.cars]
+        self.start = c["first"][self.cars] + CONDITIONING
+        self.t = self.start.clone()
+        f = rec.frames
+        at = (self.env, self.t, self.slot)
+        self.x, self.y, self.psi, self.v = (f[k][at].clone() for k in ("x", "y", "psi", "v"))
+        self.x0 = self.x.clone()
+        self.length, self.width = c["length"][self.cars], c["width"][self.cars]
+        self.max_steps = max_steps or rec.shape[1]
+        self.steps = 0
+        self.done = torch.zeros(B, dtype=torch.bool)
+        self.outcome = {k: torch.zeros(B, dtype=torch.bool) for k in ("collision", "offroad", "arrived", "timeout")}
+        self.traffic = None
+        if mode == "reactive":
+            self.traffic = self._reactive_traffic(device)
+
+    # ------------------------------------------------------------------ reactive traffic
+    def _reactive_traffic(self, device) -> Traffic:
+        rec, B = self.rec, len(self.cars)
+        traffic = Traffic(rec.config, B, seed=rec.seed + 1, device=device, warmup=False)
+        f, at = rec.frames, (self.env, self.t)
+        cid = f["car_id"][at].long()
+        N = cid.shape[1]
+        rows = torch.zeros(B, N, len(FIELDS))
+        for k in ("x", "y", "psi", "v"):
+            rows[..., COL[k]] = f[k][at]
+        rows[..., COL["lane"]] = self.road.lane_of(rows[..., COL["y"]]).float()
+        table = _sizes(rec)["row"][self.env[:, None], cid.clamp_min(0)]
+        for name in DriverMix.FIELDS:
+            rows[..., COL[name]] = rec.cars[name][table.clamp_min(0)]
+        clock = rec.bottleneck["t0"][self.env] + self.t * self.road.dt
+        traffic.load(torch.arange(B), rows, cid >= 0, cid, clock, rec.bottleneck["period"][self.env],
+                     rec.bottleneck["phase"][self.env], self.slot)
+        return traffic
+
+    # ------------------------------------------------------------------ what the ego sees
+    def ego(self) -> dict[str, torch.Tensor]:
+        return {"x": self.x, "y": self.y, "length": self.length, "width": self.width}
+
+    def others(self) -> dict[str, torch.Tensor]:
+        if self.traffic is None:
+            return _frame(self.rec, self.env, self.t.clamp(max=self.rec.shape[1] - 1), self.slot)
+        tr = self.traffic
+        present = tr.alive.clone()
+        present[torch.arange(len(self.cars)), self.slot] = False
+        return {"x": tr.x, "y": tr.y, "length": tr.length, "width": tr.width, "present": present}
+
+    def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images B×4×H×W and states B×4 (x, y, vx, vy) of the ego cars now."""
+        return rasterise(self.ego(), self.others(), self.road), ego_state(self.x, self.y, self.psi, self.v)
+
+    def history(self, frames: int = CONDITIONING) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recorded car's own views of its last ``frames`` frames before the episode (B×frames×…)."""
+        images, states = zip(*(views(self.rec, self.cars, self.start - frames + k) for k in range(frames)))
+        return torch.stack(images, 1), torch.stack(states, 1)
+
+    def recorded_action(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The replaced car's recorded action now (a, b), B each (zero past its last frame)."""
+        f = self.rec.frames
+        t = self.t.clamp(max=self.rec.shape[1] - 1)
+        return f["a"][self.env, t, self.slot], f["b"][self.env, t, self.slot]
+
+    @property
+    def distance(self) -> torch.Tensor:
+        return self.x - self.x0
+
+    # ------------------------------------------------------------------ step
+    @torch.no_grad()
+    def step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Drive every running episode one step by actions (a, b); finished ones stay put. Returns ``done``."""
+        a, b = clip_action(a.to(self.x), b.to(self.x))
+        running = ~self.done
+        if self.traffic is not None:
+            self.traffic.step((a, b))
+            ar = torch.arange(len(self.cars))
+            moved = (self.traffic.x[ar, self.slot], self.traffic.y[ar, self.slot], self.traffic.psi[ar, self.slot],
+                     self.traffic.v[ar, self.slot])
+        else:
+            moved = kinematic_step(self.x, self.y, self.psi, self.v, a, b, self.road.dt)
+        self.x, self.y, self.psi, self.v = (torch.where(running, new, old)
+                                            for new, old in zip(moved, (self.x, self.y, self.psi, self.v)))
+        self.t = torch.where(running, self.t + 1, self.t)
+        self.steps += 1
+        hit = collisions(self.ego(), self.others()) & running
+        off = ((self.y < 0) | (self.y > self.road.width)) & running & ~hit
+        arrived = (self.x >= self.road.length) & running & ~hit & ~off
+        out_of_time = ((self.t >= self.rec.shape[1] - 1) | (self.steps >= self.max_steps)) & running & ~hit & ~off & ~arrived
+        for key, event in (("collision", hit), ("offroad", off), ("arrived", arrived), ("timeout", out_of_time)):
+            self.outcome[key] |= event
+        self.done |= hit | off | arrived | out_of_time
+        return self.done
+
+    def summary(self) -> dict[str, float]:
+        """PPUU's evaluation: success rate (arrived without collision or leaving the road), mean distance
+        travelled, collision and off-road rates."""
+        o = self.outcome
+        return {"success_rate": o["arrived"].float().mean().item(), "mean_distance": self.distance.mean().item(),
+                "collision_rate": o["collision"].float().mean().item(),
+                "offroad_rate": o["offroad"].float().mean().item(), "timeout_rate": o["timeout"].float().mean().item(),
+                "episodes": len(self.cars)}

@@ -1,0 +1,52 @@
+"""Costs computed from ego-centred images (:mod:`~ebmlab.world.traffic.raster`): differentiable in the image, so
+they apply to a forward model's predicted images as well as to real ones (PPUU, Henaff et al. 2019, section 3.1).
+
+- proximity: max over pixels of M ⊙ cars, with a mask M that is 1 over the ego
+  car and falls linearly to 0 at the safe distance d = 1.5 · |v| + 1 m ahead of
+  and behind it, and across to 0 at one lane width from its centre;
+- lane: max over pixels of M_lane ⊙ lane markings, M_lane 1 at the ego car's
+  centre and 0 at 1.4 m to its side (a car centred in its lane pays nothing);
+- off-road: the same with the off-road channel.
+
+Each is B (or B×T for images B×T×C×H×W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ebmlab.world.traffic.raster import pixel_offsets
+
+__all__ = ["proximity_mask", "lane_mask", "image_costs", "COST_WEIGHTS"]
+
+COST_WEIGHTS = {"proximity": 1.0, "lane": 0.2, "offroad": 1.0}  # PPUU's MPUR cost: proximity + 0.2 lane + 1 off-road
+LANE_WIDTH = 3.7
+
+
+def proximity_mask(speed: torch.Tensor, length: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """…×H×W: 1 over the ego car, falling to 0 at 1.5 · |v| + 1 m beyond its bumpers and one lane width aside."""
+    rows, cols = pixel_offsets(speed.device)
+    safe = (1.5 * speed.abs() + 1.0)[..., None]
+    along = (1 - (rows.abs() - length[..., None] / 2).clamp_min(0) / safe).clamp_min(0)
+    half = width[..., None] / 2
+    across = (1 - (cols.abs() - half).clamp_min(0) / (LANE_WIDTH - half)).clamp_min(0)
+    return along[..., :, None] * across[..., None, :]
+
+
+def lane_mask(length: torch.Tensor) -> torch.Tensor:
+    """…×H×W: 1 at the ego car's centre line over its length (+ 1 m), 0 at 1.4 m aside."""
+    rows, cols = pixel_offsets(length.device)
+    along = (1 - (rows.abs() - length[..., None] / 2).clamp_min(0)).clamp_min(0)
+    across = (1 - cols.abs() / 1.4).clamp_min(0)
+    return along[..., :, None] * across[..., None, :]
+
+
+def image_costs(images: torch.Tensor, speed: torch.Tensor, length: torch.Tensor | float = 4.7,
+                width: torch.Tensor | float = 1.85) -> dict[str, torch.Tensor]:
+    """Proximity, lane and off-road costs of images …×4×H×W for an ego car at ``speed`` (…), size (length, width)."""
+    length = torch.as_tensor(length, dtype=images.dtype, device=images.device).expand_as(speed)
+    width = torch.as_tensor(width, dtype=images.dtype, device=images.device).expand_as(speed)
+    prox = proximity_mask(speed, length, width)
+    lane = lane_mask(length)
+    top = lambda m, channel: (m * images[..., channel, :, :]).flatten(-2).amax(-1)  # noqa: E731
+    return {"proximity": top(prox, 1), "lane": top(lane, 0), "offroad": top(lane, 3)}
