@@ -35,9 +35,9 @@ def _table(mapping: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _img(data: bytes, caption: str) -> str:
+def _img(data: bytes, caption: str, kind: str = "png") -> str:
     encoded = base64.b64encode(data).decode("ascii")
-    return (f"<figure><img src='data:image/png;base64,{encoded}' alt='{html.escape(caption)}'>"
+    return (f"<figure><img src='data:image/{kind};base64,{encoded}' alt='{html.escape(caption)}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -70,6 +70,9 @@ def write_report(run_dir: str | Path) -> Path:
     figures = sorted(run_dir.glob("*.png"))
     if figures:
         parts.append("<h2>Figures</h2>" + "".join(_img(p.read_bytes(), p.stem) for p in figures))
+    animations = sorted(run_dir.glob("*.gif"))
+    if animations:
+        parts.append("<h2>Animations</h2>" + "".join(_img(p.read_bytes(), p.stem, "gif") for p in animations))
     parts.append("<h2>Configuration</h2>" + _table(config))
     command = " ".join(info.get("command", []))
     if command:

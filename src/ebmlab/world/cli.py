@@ -19,7 +19,14 @@ def world() -> None:
     train     collect data, fit the forward model, act by MPC, CEM or a policy trained through it
     eval      evaluate a trained run's agent again on fresh episodes
     baseline  a model-free agent (stable-baselines3 SAC or PPO, rl-baselines3-zoo settings) on the same curve
+    traffic   driving in dense traffic (PPUU): record, render, time the simulator
     """
+
+
+def _mount_traffic() -> None:
+    from ebmlab.world.driving.cli import traffic
+
+    world.add_command(traffic)
 
 
 @train_command(world, "train", WorldConfig, family="world")
@@ -69,3 +76,6 @@ def eval_cmd(run_dir: str, episodes: int) -> None:
     result = eval_run(Path(run_dir), episodes)
     click.echo(f"eval_return {result['eval_return']:.1f} ± {result['eval_return_std']:.1f} over {episodes} episodes "
                f"({result['decision_ms']:.1f} ms per decision); wrote {Path(run_dir) / 'eval.json'}")
+
+
+_mount_traffic()

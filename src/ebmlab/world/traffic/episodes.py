@@ -83,60 +83,73 @@ class Episodes:
     """Episodes of ego cars replacing recorded cars ``cars`` (rows of the car table), all stepped at once."""
 
     def __init__(self, rec: Recording, cars: torch.Tensor, mode: str = "replay", max_steps: int | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", seed: int = 0) -> None:
         if mode not in MODES:
             from ebmlab.errors import ConfigError
             raise ConfigError(f"unknown mode {mode!r}; choose replay or reactive")
         self.rec, self.mode, self.road = rec, mode, rec.road
-        self.cars = torch.as_tensor(cars, dtype=torch.long)
-        B = len(self.cars)
-        c = rec.cars
-        self.env, self.slot = c["env"][self.cars], c["slot"][self.cars]
-        self.start = c["first"][self.cars] + CONDITIONING
-        self.t = self.start.clone()
-        f = rec.frames
-        at = (self.env, self.t, self.slot)
-        self.x, self.y, self.psi, self.v = (f[k][at].clone() for k in ("x", "y", "psi", "v"))
-        self.x0 = self.x.clone()
-        self.length, self.width = c["length"][self.cars], c["width"][self.cars]
         self.max_steps = max_steps or rec.shape[1]
-        self.steps = 0
-        self.done = torch.zeros(B, dtype=torch.bool)
-        self.outcome = {k: torch.zeros(B, dtype=torch.bool) for k in ("collision", "offroad", "arrived", "timeout")}
-        self.traffic = None
-        if mode == "reactive":
-            self.traffic = self._reactive_traffic(device)
+        B = len(cars)
+        zeros = lambda dtype=torch.float32: torch.zeros(B, dtype=dtype)  # noqa: E731
+        self.cars, self.env, self.slot, self.start, self.t, self.steps = (zeros(torch.long) for _ in range(6))
+        self.x, self.y, self.psi, self.v, self.x0, self.length, self.width = (zeros() for _ in range(7))
+        self.done = zeros(torch.bool)
+        self.outcome = {k: zeros(torch.bool) for k in ("collision", "offroad", "arrived", "timeout")}
+        self.traffic = Traffic(rec.config, B, seed=rec.seed + 1 + seed, device=device, warmup=False) \
+            if mode == "reactive" else None
+        self.reset(torch.arange(B), torch.as_tensor(cars, dtype=torch.long))
 
-    # ------------------------------------------------------------------ reactive traffic
-    def _reactive_traffic(self, device) -> Traffic:
-        rec, B = self.rec, len(self.cars)
-        traffic = Traffic(rec.config, B, seed=rec.seed + 1, device=device, warmup=False)
-        f, at = rec.frames, (self.env, self.t)
-        cid = f["car_id"][at].long()
-        N = cid.shape[1]
-        rows = torch.zeros(B, N, len(FIELDS))
+    def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
+        """Start episodes ``index`` anew, replacing recorded cars ``cars`` (rows of the car table)."""
+        rec, c, f = self.rec, self.rec.cars, self.rec.frames
+        self.cars[index] = cars
+        self.env[index], self.slot[index] = c["env"][cars], c["slot"][cars]
+        self.start[index] = c["first"][cars] + CONDITIONING
+        self.t[index] = self.start[index]
+        self.steps[index] = 0
+        at = (self.env[index], self.t[index], self.slot[index])
         for k in ("x", "y", "psi", "v"):
-            rows[..., COL[k]] = f[k][at]
+            getattr(self, k)[index] = f[k][at]
+        self.x0[index] = self.x[index]
+        self.length[index], self.width[index] = c["length"][cars], c["width"][cars]
+        self.done[index] = False
+        self._others = None
+        for flags in self.outcome.values():
+            flags[index] = False
+        if self.traffic is not None:
+            self._load_traffic(index)
+
+    def _load_traffic(self, index: torch.Tensor) -> None:
+        """Reactive mode: the simulations of episodes ``index`` start from their recorded frames."""
+        rec, f = self.rec, self.rec.frames
+        env, t = self.env[index], self.t[index]
+        cid = f["car_id"][env, t].long()
+        rows = torch.zeros(cid.shape + (len(FIELDS),))
+        for k in ("x", "y", "psi", "v"):
+            rows[..., COL[k]] = f[k][env, t]
         rows[..., COL["lane"]] = self.road.lane_of(rows[..., COL["y"]]).float()
-        table = _sizes(rec)["row"][self.env[:, None], cid.clamp_min(0)]
+        table = _sizes(rec)["row"][env[:, None], cid.clamp_min(0)]
         for name in DriverMix.FIELDS:
             rows[..., COL[name]] = rec.cars[name][table.clamp_min(0)]
-        clock = rec.bottleneck["t0"][self.env] + self.t * self.road.dt
-        traffic.load(torch.arange(B), rows, cid >= 0, cid, clock, rec.bottleneck["period"][self.env],
-                     rec.bottleneck["phase"][self.env], self.slot)
-        return traffic
+        clock = rec.bottleneck["t0"][env] + t * self.road.dt
+        self.traffic.load(index, rows, cid >= 0, cid, clock, rec.bottleneck["period"][env],
+                          rec.bottleneck["phase"][env], self.slot[index])
 
     # ------------------------------------------------------------------ what the ego sees
     def ego(self) -> dict[str, torch.Tensor]:
         return {"x": self.x, "y": self.y, "length": self.length, "width": self.width}
 
     def others(self) -> dict[str, torch.Tensor]:
-        if self.traffic is None:
-            return _frame(self.rec, self.env, self.t.clamp(max=self.rec.shape[1] - 1), self.slot)
-        tr = self.traffic
-        present = tr.alive.clone()
-        present[torch.arange(len(self.cars)), self.slot] = False
-        return {"x": tr.x, "y": tr.y, "length": tr.length, "width": tr.width, "present": present}
+        """The other cars now (B×N: x, y, length, width, present), computed once per step."""
+        if self._others is None:
+            if self.traffic is None:
+                self._others = _frame(self.rec, self.env, self.t.clamp(max=self.rec.shape[1] - 1), self.slot)
+            else:
+                tr = self.traffic
+                present = tr.alive.clone()
+                present[torch.arange(len(self.cars)), self.slot] = False
+                self._others = {"x": tr.x, "y": tr.y, "length": tr.length, "width": tr.width, "present": present}
+        return self._others
 
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Images B×4×H×W and states B×4 (x, y, vx, vy) of the ego cars now."""
@@ -173,7 +186,8 @@ class Episodes:
         self.x, self.y, self.psi, self.v = (torch.where(running, new, old)
                                             for new, old in zip(moved, (self.x, self.y, self.psi, self.v)))
         self.t = torch.where(running, self.t + 1, self.t)
-        self.steps += 1
+        self._others = None
+        self.steps = torch.where(running, self.steps + 1, self.steps)
         hit = collisions(self.ego(), self.others()) & running
         off = ((self.y < 0) | (self.y > self.road.width)) & running & ~hit
         arrived = (self.x >= self.road.length) & running & ~hit & ~off

@@ -109,7 +109,7 @@ def load_recording(path: str | Path) -> Recording:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"recording {path} does not exist; make one with `ebmlab traffic record --out {path}`") from None
+        raise DataError(f"recording {path} does not exist; make one with `ebmlab world traffic record --out DIR`") from None
     except IsADirectoryError:
         raise DataError(f"recording {path} is a folder; give the .safetensors file") from None
     try:

@@ -93,6 +93,7 @@ class Traffic:
         self.next_id = torch.zeros(B, dtype=torch.long, device=self.device)
         self.ego = torch.full((B,), -1, dtype=torch.long, device=self.device)
         self.steps = 0
+        self._order = torch.arange(N, device=self.device).expand(B, N).contiguous()  # last step's sort order
         self.clock = torch.zeros(B, device=self.device)   # seconds simulated, per environment
         lo, hi = config.bottleneck_period
         self.period = lo + (hi - lo) * self._rand(B, L)
@@ -185,7 +186,9 @@ class Traffic:
         ego_mask = self.ego_mask()
         lane = torch.where(ego_mask, road.lane_of(self.y).float(), self.lane)  # the ego is in the lane it is over
         key = torch.where(alive, lane * _LANE_KEY + self.x, torch.full_like(self.x, _DEAD_KEY))
-        key, order = key.sort(dim=1)
+        # sort in the last step's order: nearly sorted already, which sorts several times faster
+        key, within = key.gather(1, self._order).sort(dim=1)
+        order = self._order = self._order.gather(1, within)
         s = cars.gather(1, order[..., None].expand(B, N, F))       # cars in sorted order
         slane = torch.where(key < _DEAD_KEY, lane.gather(1, order), torch.full_like(key, -1.0))
         x, v, half = s[..., _X], s[..., _V], s[..., _LEN] / 2
