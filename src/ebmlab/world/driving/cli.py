@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 
 from ebmlab.runtime.options import train_command
+from ebmlab.world.driving.evaluate import EvalConfig, run_eval
 from ebmlab.world.driving.record import RecordConfig, run_record
+from ebmlab.world.driving.train_model import ModelConfig, train_model
+from ebmlab.world.driving.train_policy import PolicyConfig, train_policy
 
 
 @click.group("traffic")
@@ -18,7 +21,58 @@ def traffic() -> None:
     record   simulate traffic and keep every car's trajectory (a run folder with traffic.safetensors)
     render   an episode of one recorded car (its own driver, or no action) as a GIF
     time     ego steps per second of the simulator, images included
+    model    fit the forward model of ego views (deterministic or with a latent z)
+    policy   train a policy on the recordings: 1-step imitation, MPER or MPUR (through the model)
+    eval     PPUU's evaluation of a driver (a policy run, none, recorded) on the test cars
+
+    \b
+    A whole study:
+      ebmlab world traffic record --out runs/traffic
+      ebmlab world traffic model --recording runs/traffic --out runs/model-stoch
+      ebmlab world traffic policy --recording runs/traffic --model runs/model-stoch --kind mpur --out runs/mpur
+      ebmlab world traffic eval --recording runs/traffic --driver none --out runs/eval-none
     """
+
+
+@train_command(traffic, "model", ModelConfig, family="world")
+def model_cmd(cfg: ModelConfig, run) -> dict:
+    """Fit PPUU's forward model: 20 frames and states in, the next frame and state out, over multi-step unrolls.
+
+    --latent-dim 0 gives the deterministic model; the default (32) the
+    stochastic one, with a posterior q(z | past, next), KL weight β and
+    z-dropout. Writes predicted-vs-real futures (figure and GIF), the error
+    against the horizon and model.safetensors.
+
+    \b
+    Examples:
+      ebmlab world traffic model --recording runs/traffic --out runs/model-stoch
+      ebmlab world traffic model --recording runs/traffic --latent-dim 0 --out runs/model-det
+    """
+    return train_model(cfg, run)
+
+
+@train_command(traffic, "policy", PolicyConfig, family="world")
+def policy_cmd(cfg: PolicyConfig, run) -> dict:
+    """Train a driving policy on recorded traffic only, then evaluate it on the test cars (success rate, …).
+
+    \b
+    Examples:
+      ebmlab world traffic policy --recording runs/traffic --kind imitation --out runs/il
+      ebmlab world traffic policy --recording runs/traffic --model runs/model-stoch --kind mpur --out runs/mpur
+    """
+    return train_policy(cfg, run)
+
+
+@train_command(traffic, "eval", EvalConfig, family="world")
+def eval_cmd(cfg: EvalConfig, run) -> dict:
+    """PPUU's evaluation of a driver on the test cars: success rate, mean distance, collision and off-road rates.
+
+    \b
+    Examples:
+      ebmlab world traffic eval --recording runs/traffic --driver none --out runs/eval-none
+      ebmlab world traffic eval --recording runs/traffic --driver runs/mpur --mode reactive --out runs/mpur-reactive
+    """
+    return run_eval(cfg, run)
 
 
 @train_command(traffic, "record", RecordConfig, family="world")

@@ -1,0 +1,113 @@
+"""``ebmlab world traffic policy``: train a driving policy on recorded traffic only (imitation, MPER or MPUR),
+then evaluate it by PPUU's protocol on the test cars (:mod:`ebmlab.world.driving.evaluate`).
+
+MPER and MPUR train through a forward model from a ``world traffic model`` run
+(frozen); no step of the simulator is taken while training — the point of PPUU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ebmlab.runtime import Run, RunningMean, TrainConfig, check
+from ebmlab.runtime.run import read_run_config
+from ebmlab.world.driving.data import TrafficWindows
+from ebmlab.world.driving.policy import KINDS, DrivingPolicy, imitation_loss, mper_loss, mpur_loss
+from ebmlab.world.driving.record import find_recording
+
+__all__ = ["PolicyConfig", "train_policy", "load_policy"]
+
+
+@dataclass(frozen=True)
+class PolicyConfig(TrainConfig):
+    """A driving policy learnt from recordings: 1-step imitation, MPER or MPUR (PPUU's defaults)."""
+
+    recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
+    kind: str = field(default="mpur", metadata={"help": "imitation (1 step), mper (through the model, stay near the recorded future) or mpur (through the model, costs + uncertainty).", "choices": KINDS})
+    model: str = field(default="", metadata={"help": "mper/mpur: the `world traffic model` run folder to train through."})
+    horizon: int = field(default=30, metadata={"help": "Steps unrolled through the model (PPUU: 30 for MPUR, 20 for MPER)."})
+    gamma: float = field(default=0.99, metadata={"help": "mpur: discount of the per-step cost."})
+    uncertainty_weight: float = field(default=0.05, metadata={"help": "mpur: λ_u, weight of the hinged uncertainty (0: none)."})
+    uncertainty_threshold: float = field(default=0.5, metadata={"help": "mpur: τ, where the normalised uncertainty starts to cost."})
+    dropout_samples: int = field(default=10, metadata={"help": "mpur: dropout masks whose spread is the uncertainty (PPUU: 10)."})
+    steps: int = field(default=1000, metadata={"help": "Adam steps."})
+    batch_size: int = field(default=16, metadata={"help": "Recorded pasts per step."})
+    lr: float = field(default=1e-4, metadata={"help": "Adam learning rate."})
+    eval_cars: int = field(default=0, metadata={"help": "Test cars evaluated at the end (0: all of the test split)."})
+    eval_mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol) or reactive.", "choices": ("replay", "reactive")})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(bool(self.recording), "--recording is required (a file or a `world traffic record` run folder)")
+        check(self.kind == "imitation" or bool(self.model), f"--kind {self.kind} trains through a model: give --model RUN")
+        check(self.horizon >= 1 and self.steps >= 1 and self.batch_size >= 1, "--horizon, --steps, --batch-size must be >= 1")
+        check(0 < self.gamma <= 1, "--gamma must be in (0, 1]")
+        check(self.dropout_samples >= 2, "--dropout-samples must be >= 2")
+        check(self.eval_cars >= 0, "--eval-cars must be >= 0")
+
+
+def load_policy(run_dir: str | Path) -> tuple[DrivingPolicy, PolicyConfig]:
+    from ebmlab.errors import RunFolderError
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir, PolicyConfig)
+    policy = DrivingPolicy()
+    try:
+        policy.load_state_dict(load_file(run_dir / "policy.safetensors"))
+    except FileNotFoundError:
+        raise RunFolderError(f"{run_dir} has no policy.safetensors; the policy run has not finished") from None
+    except Exception as exc:  # noqa: BLE001
+        raise RunFolderError(f"{run_dir / 'policy.safetensors'} cannot be loaded ({exc.__class__.__name__})") from None
+    return policy.eval(), cfg
+
+
+def train_policy(cfg: PolicyConfig, run: Run) -> dict:
+    from ebmlab.world.driving.evaluate import PolicyDriver, evaluate
+    from ebmlab.world.driving.train_model import load_model
+
+    rec = find_recording(cfg.recording)
+    train_cars = rec.split("train")
+    model = None
+    if cfg.kind != "imitation":
+        model, _ = load_model(cfg.model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+    future = cfg.horizon if cfg.kind == "mper" else 1
+    windows = TrafficWindows(rec, train_cars, future)
+    policy = DrivingPolicy()
+    if model is not None:
+        policy.norm.load_state_dict(model.norm.state_dict())
+    else:
+        policy.norm.fit(rec, train_cars)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    start = run.restore(policy=policy, optimizer=opt)
+    if start:
+        g.set_state(run.restored_extra["generator"])
+    running = RunningMean()
+    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc=f"policy {cfg.kind}"):
+        window = windows.sample(cfg.batch_size, g)
+        if cfg.kind == "imitation":
+            loss, terms = imitation_loss(policy, window)
+        elif cfg.kind == "mper":
+            loss, terms = mper_loss(policy, model, window, cfg.horizon, g)
+        else:
+            loss, terms = mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
+                                    cfg.uncertainty_threshold, cfg.dropout_samples, g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
+        opt.step()
+        running.add(loss=loss.detach(), **terms)
+        done = step + 1
+        if run.should_log(done, cfg.steps):
+            run.log(done, **running.pop(run.dist))
+        if run.should_checkpoint(done, cfg.steps):
+            run.save_checkpoint(done, extra={"generator": g.get_state()}, policy=policy, optimizer=opt)
+    policy.eval()
+    run.export_weights("policy", policy.state_dict())
+    return evaluate(rec, PolicyDriver(policy), run, cfg.eval_mode, cfg.eval_cars, gif_name=f"episode_{cfg.kind}")
