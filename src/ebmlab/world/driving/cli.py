@@ -8,6 +8,7 @@ import click
 
 from ebmlab.runtime.options import train_command
 from ebmlab.world.driving.evaluate import EvalConfig, run_eval
+from ebmlab.world.driving.ppo import PpoConfig, train_ppo
 from ebmlab.world.driving.record import RecordConfig, run_record
 from ebmlab.world.driving.train_model import ModelConfig, train_model
 from ebmlab.world.driving.train_policy import PolicyConfig, train_policy
@@ -23,7 +24,8 @@ def traffic() -> None:
     time     ego steps per second of the simulator, images included
     model    fit the forward model of ego views (deterministic or with a latent z)
     policy   train a policy on the recordings: 1-step imitation, MPER or MPUR (through the model)
-    eval     PPUU's evaluation of a driver (a policy run, none, recorded) on the test cars
+    eval     PPUU's evaluation of a driver (a policy run, none, recorded, gradient MPC) on the test cars
+    ppo      the model-free comparison: stable-baselines3 PPO on the simulator, evaluated the same way
 
     \b
     A whole study:
@@ -131,3 +133,17 @@ def time_cmd(envs: int, mode: str, steps: int, device: str) -> None:
     result = time_episodes(envs, mode, steps, device)
     click.echo(f"{result['ego_steps_per_s']:,.0f} ego steps/s ({envs} environments, {mode}, "
                f"{result['cars_per_env']:.0f} cars each, {result['ms_per_step']:.2f} ms a step, {device})")
+
+
+@train_command(traffic, "ppo", PpoConfig, family="world")
+def ppo_cmd(cfg: PpoConfig, run) -> dict:
+    """Train stable-baselines3 PPO on the traffic simulator (replay mode, training cars), evaluate on the test cars.
+
+    Unlike the world-model policies it learns by driving in the simulator;
+    metrics.json says how many environment steps it used.
+
+    \b
+    Example:
+      ebmlab world traffic ppo --recording runs/traffic --steps 200000 --out runs/ppo
+    """
+    return train_ppo(cfg, run)

@@ -103,7 +103,10 @@ class EvalConfig(TrainConfig):
     """PPUU's evaluation of one driver on the test cars of a recording."""
 
     recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
-    driver: str = field(default="none", metadata={"help": "none (no action), recorded (the human reference), or a `world traffic policy` run folder."})
+    driver: str = field(default="none", metadata={"help": "none (no action), recorded (the human reference), mpc (gradient MPC through --model), or a `world traffic policy` run folder."})
+    model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through."})
+    mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
+    mpc_iterations: int = field(default=5, metadata={"help": "--driver mpc: Adam steps on the plan per decision."})
     mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol: the others do not react) or reactive.", "choices": ("replay", "reactive")})
     cars: int = field(default=0, metadata={"help": "Test cars evaluated (0: the whole test split)."})
 
@@ -111,13 +114,20 @@ class EvalConfig(TrainConfig):
         super().__post_init__()
         check(bool(self.recording), "--recording is required (a file or a `world traffic record` run folder)")
         check(self.cars >= 0, "--cars must be >= 0")
+        check(self.driver != "mpc" or bool(self.model), "--driver mpc plans through a model: give --model RUN")
+        check(self.mpc_horizon >= 1 and self.mpc_iterations >= 1, "--mpc-horizon and --mpc-iterations must be >= 1")
 
 
-def make_driver(name: str):
+def make_driver(name: str, cfg: EvalConfig | None = None):
     if name == "none":
         return NoAction()
     if name == "recorded":
         return Recorded()
+    if name == "mpc":
+        from ebmlab.world.driving.mpc import MpcDriver
+        from ebmlab.world.driving.train_model import load_model
+
+        return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations)
     from ebmlab.world.driving.train_policy import load_policy
 
     return PolicyDriver(load_policy(name)[0])
@@ -126,7 +136,7 @@ def make_driver(name: str):
 def run_eval(cfg: EvalConfig, run) -> dict:
     from ebmlab.world.driving.record import find_recording
 
-    driver = make_driver(cfg.driver)
-    name = cfg.driver if cfg.driver in ("none", "recorded") else "policy"
+    driver = make_driver(cfg.driver, cfg)
+    name = cfg.driver if cfg.driver in ("none", "recorded", "mpc") else "policy"
     return {**evaluate(find_recording(cfg.recording), driver, run, cfg.mode, cfg.cars, gif_name=f"episode_{name}"),
             "driver": cfg.driver}

@@ -12,6 +12,9 @@ Each episode puts the ego car in the place of a recorded car of the chosen split
   truncated when the recording or ``max_steps`` runs out;
 - ``render_mode="rgb_array"``: the top-down view above the ego view.
 
+With ``unit_actions`` the VecEnv takes actions in [−1, 1]² (:func:`from_unit`: 0 is
+no action, ±1 the bounds), the scale model-free agents expect.
+
 :class:`TrafficVecEnv` steps many such episodes as one batch (one simulator call
 per step, not one per environment) and restarts each as it ends, as
 stable-baselines3's VecEnv interface expects.
@@ -33,7 +36,7 @@ from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, WIDTH
 from ebmlab.world.traffic.recording import Recording, load_recording, record_traffic
 from ebmlab.world.traffic.simulator import TrafficConfig
 
-__all__ = ["TrafficDrivingEnv", "TrafficVecEnv", "ENV_ID", "default_recording", "observation_space", "action_space"]
+__all__ = ["TrafficDrivingEnv", "TrafficVecEnv", "ENV_ID", "from_unit", "default_recording", "observation_space", "action_space"]
 
 ENV_ID = "ebmlab/TrafficDriving-v0"
 _DEFAULT: dict[int, Recording] = {}
@@ -59,6 +62,13 @@ def observation_space() -> spaces.Dict:
 
 def action_space() -> spaces.Box:
     return spaces.Box(np.array(ACTION_LOW, np.float32), np.array(ACTION_HIGH, np.float32), dtype=np.float32)
+
+
+def from_unit(u: torch.Tensor) -> torch.Tensor:
+    """Actions in [−1, 1]² to physical units, 0 to 0: a = 4u or 8u (accelerating or braking), b = 0.15u."""
+    u = u.clamp(-1.0, 1.0)
+    a = torch.where(u[..., 0] > 0, u[..., 0] * ACTION_HIGH[0], -u[..., 0] * ACTION_LOW[0])
+    return torch.stack([a, u[..., 1] * ACTION_HIGH[1]], -1)
 
 
 def _rewards(episodes: Episodes, images: torch.Tensor, before: torch.Tensor, progress_weight: float) -> torch.Tensor:
@@ -138,9 +148,12 @@ class TrafficVecEnv(_vec_env_base()):
     """``n_envs`` ego episodes stepped as one batch, each restarted on a random car of the split as it ends."""
 
     def __init__(self, n_envs: int, recording: str | Path | Recording | None = None, mode: str = "replay",
-                 split: str = "train", max_steps: int = 1000, progress_weight: float = 0.1, seed: int = 0) -> None:
+                 split: str = "train", max_steps: int = 1000, progress_weight: float = 0.1, seed: int = 0,
+                 unit_actions: bool = False) -> None:
         self.render_mode = None
-        super().__init__(n_envs, observation_space(), action_space())
+        self.unit_actions = unit_actions
+        space = spaces.Box(-1.0, 1.0, (2,), np.float32) if unit_actions else action_space()
+        super().__init__(n_envs, observation_space(), space)
         self.rec = _as_recording(recording)
         self.pool = self.rec.split(split)
         self.mode, self.max_steps, self.progress_weight = mode, max_steps, progress_weight
@@ -158,7 +171,8 @@ class TrafficVecEnv(_vec_env_base()):
         return _obs(*self.episodes.observe())
 
     def step_async(self, actions) -> None:
-        self._actions = torch.as_tensor(np.asarray(actions, np.float32)).reshape(self.num_envs, 2)
+        actions = torch.as_tensor(np.asarray(actions, np.float32)).reshape(self.num_envs, 2)
+        self._actions = from_unit(actions) if self.unit_actions else actions
 
     def step_wait(self):
         ep = self.episodes

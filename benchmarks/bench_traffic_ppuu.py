@@ -1,0 +1,117 @@
+"""PPUU on simulated dense traffic: every driver of the paper's table, trained on recordings only, one table.
+
+Claim (issue 20): in replay mode on the test cars (≥ 500), MPUR ≥ 90 % success
+(mean of 3 seeds, none below 85 %), with MPUR > MPER > 1-step imitation beside
+no action, the recorded driver, gradient MPC and PPO, and MPUR through the
+stochastic model against the deterministic one. The paper on I-80: MPUR 74.8 %,
+human 100 %, no action 16.2 %, 1-step imitation near 0.
+
+Stages, each an ordinary run folder under ``--runs`` (default runs/bench-traffic)
+and a row of benchmarks/results/traffic_ppuu.json written as it finishes (rows
+already there are skipped, so the benchmark can be split over sessions; the
+``date`` of each row says which ran together):
+
+1. ``record``: 12 simulations × 300 s (``ebmlab world traffic record``);
+2. ``model-stoch`` / ``model-det``: the forward model with and without z;
+3. ``none``, ``recorded``: the references, evaluated in replay and reactive mode;
+4. ``imitation-sN``, ``mper-sN``, ``mpur-sN`` (stochastic model), ``mpur-det-sN``
+   for the seeds given, each evaluated on every test car in replay mode (and
+   reactive mode for seed 0);
+5. ``ppo-s0``: stable-baselines3 PPO on the gymnasium environment.
+
+Usage::
+
+    python benchmarks/bench_traffic_ppuu.py --stages record,model-stoch,model-det,none,recorded
+    python benchmarks/bench_traffic_ppuu.py --stages imitation,mper,mpur,mpur-det --seeds 0,1,2
+
+Budgets (``--model-steps``, ``--policy-steps``, …) are sized for the 2-core CPU; the results file keeps the
+configuration of every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ebmlab.runtime import Run  # noqa: E402
+from ebmlab.world.driving.evaluate import EvalConfig, run_eval  # noqa: E402
+from ebmlab.world.driving.record import RecordConfig, run_record  # noqa: E402
+from ebmlab.world.driving.train_model import ModelConfig, train_model  # noqa: E402
+from ebmlab.world.driving.train_policy import PolicyConfig, train_policy  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "traffic_ppuu.json"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stages", default="record,model-stoch,model-det,none,recorded,imitation,mper,mpur,mpur-det")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "bench-traffic"))
+    p.add_argument("--envs", type=int, default=12)
+    p.add_argument("--seconds", type=float, default=300.0)
+    p.add_argument("--model-steps", type=int, default=1500)
+    p.add_argument("--policy-steps", type=int, default=600)
+    p.add_argument("--mpur-batch", type=int, default=8)
+    p.add_argument("--dropout-samples", type=int, default=4)
+    p.add_argument("--ppo-steps", type=int, default=200_000)
+    args = p.parse_args()
+    runs = Path(args.runs)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    recording = str(runs / "record")
+
+    def row(name: str, family_name: str, cfg, fn) -> dict:
+        if name in results:
+            print(f"{name}: done before, skipped", flush=True)
+            return results[name]
+        out = runs / name
+        started = time.time()
+        if (out / "config.json").exists():
+            run = Run.resume(out, type(cfg), "world", family_name)
+        else:
+            run = Run.create("world", family_name, cfg, out=out)
+        metrics = fn(run.config, run)
+        run.finish(metrics)
+        results[name] = {**{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+                         "config": {k: v for k, v in vars(run.config).items()}, "wall_s": round(time.time() - started, 1),
+                         "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        shown = {k: results[name][k] for k in ("success_rate", "mean_distance", "collision_rate", "image_mse_1",
+                                                "position_error_m_30", "density_veh_per_km_lane") if k in results[name]}
+        print(f"{name}: {shown} ({results[name]['wall_s']:.0f} s)", flush=True)
+        return results[name]
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for stage in args.stages.split(","):
+        if stage == "record":
+            row("record", "traffic-record", RecordConfig(envs=args.envs, seconds=args.seconds), run_record)
+        elif stage in ("model-stoch", "model-det"):
+            row(stage, "traffic-model", ModelConfig(recording=recording, latent_dim=32 if stage == "model-stoch" else 0,
+                                                    steps=args.model_steps), train_model)
+        elif stage in ("none", "recorded"):
+            for mode in ("replay", "reactive"):
+                row(f"{stage}-{mode}", "traffic-eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
+        elif stage in ("imitation", "mper", "mpur", "mpur-det"):
+            kind = stage.split("-")[0]
+            model = str(runs / ("model-det" if stage in ("mpur-det", "mper") else "model-stoch"))
+            for seed in seeds:
+                extra = {"batch_size": args.mpur_batch, "dropout_samples": args.dropout_samples} if kind == "mpur" else {}
+                cfg = PolicyConfig(recording=recording, kind=kind, model="" if kind == "imitation" else model,
+                                   horizon=20 if kind == "mper" else 30, steps=args.policy_steps * (3 if kind == "imitation" else 1),
+                                   seed=seed, lr=1e-3 if kind == "imitation" else 1e-4, **extra)
+                name = f"{stage}-s{seed}"
+                row(name, "traffic-policy", cfg, train_policy)
+                if seed == seeds[0]:
+                    row(f"{name}-reactive", "traffic-eval",
+                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
+        else:
+            raise SystemExit(f"unknown stage {stage}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Gradient MPC through the forward model at test time: planning as inference, for each step of each episode.
+
+The action sequence a_{t..t+H−1} is the latent variable of the trajectory
+energy E(a) = Σ_k γ^k [proximity + 0.2 lane + 1.0 off-road](î_{t+k}, ŝ_{t+k}),
+the images and states predicted by the model from the last 20 views (z = 0,
+the mean future); ``iterations`` Adam steps on a (normalised) minimise it, the
+first action is taken, and the rest of the plan, shifted, starts the next step
+(receding horizon, warm start), as in :mod:`ebmlab.world.planners` for the
+smaller tasks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ebmlab.world.driving.evaluate import NoAction
+from ebmlab.world.driving.model import TrafficModel
+from ebmlab.world.driving.policy import _costs
+from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW
+
+__all__ = ["MpcDriver"]
+
+
+class MpcDriver(NoAction):
+    name = "mpc"
+
+    def __init__(self, model: TrafficModel, horizon: int = 10, iterations: int = 5, lr: float = 0.1,
+                 gamma: float = 0.99) -> None:
+        self.model, self.horizon, self.iterations, self.lr, self.gamma = model.eval(), horizon, iterations, lr, gamma
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.low, self.high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
+
+    @torch.no_grad()
+    def start(self, episodes) -> None:
+        images, self.states = episodes.history()
+        self.codes = self.model.encoder(images)
+        self.plan = torch.zeros(len(self.states), self.horizon, 2)   # normalised actions; 0 = the data's mean
+
+    def __call__(self, episodes, images, states):
+        m = self.model
+        with torch.no_grad():
+            self.codes = torch.cat([self.codes[:, 1:], m.encoder(images)[:, None]], 1)
+            self.states = torch.cat([self.states[:, 1:], states[:, None]], 1)
+        plan = self.plan.clone().requires_grad_()
+        opt = torch.optim.Adam([plan], lr=self.lr)
+        discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float32)
+        zero = torch.zeros(len(states), m.latent_dim) if m.latent_dim else None
+        for _ in range(self.iterations):
+            codes, s = self.codes, self.states
+            energy = 0.0
+            for k in range(self.horizon):
+                a = torch.maximum(torch.minimum(m.norm.unactions(plan[:, k]), self.high), self.low)
+                image, state, _ = m.step(codes, s, a, z=zero)
+                energy = energy + discount[k] * _costs(image, state)
+                codes = torch.cat([codes[:, 1:], m.encoder(image)[:, None]], 1)
+                s = torch.cat([s[:, 1:], state[:, None]], 1)
+            opt.zero_grad()
+            energy.sum().backward()
+            opt.step()
+        with torch.no_grad():
+            first = torch.maximum(torch.minimum(m.norm.unactions(plan[:, 0]), self.high), self.low)
+            self.plan = torch.cat([plan[:, 1:], plan[:, -1:]], 1).detach()
+        return first[:, 0], first[:, 1]
