@@ -17,7 +17,8 @@ already there are skipped, so the benchmark can be split over sessions; the
 4. ``imitation-sN``, ``mper-sN``, ``mpur-sN`` (stochastic model), ``mpur-det-sN``
    for the seeds given, each evaluated on every test car in replay mode (and
    reactive mode for seed 0);
-5. ``ppo-s0``: stable-baselines3 PPO on the gymnasium environment.
+5. ``ppo-sN``: stable-baselines3 PPO on the gymnasium environment (``--ppo-steps``);
+6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars.
 
 Usage::
 
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.runtime import Run  # noqa: E402
 from ebmlab.world.driving.evaluate import EvalConfig, run_eval  # noqa: E402
+from ebmlab.world.driving.ppo import PpoConfig, train_ppo  # noqa: E402
 from ebmlab.world.driving.record import RecordConfig, run_record  # noqa: E402
 from ebmlab.world.driving.train_model import ModelConfig, train_model  # noqa: E402
 from ebmlab.world.driving.train_policy import PolicyConfig, train_policy  # noqa: E402
@@ -60,6 +62,9 @@ def main() -> None:
     p.add_argument("--mpur-batch", type=int, default=8)
     p.add_argument("--dropout-samples", type=int, default=4)
     p.add_argument("--ppo-steps", type=int, default=200_000)
+    p.add_argument("--mpc-cars", type=int, default=50, help="Test cars for gradient MPC (it plans at every step).")
+    p.add_argument("--mpc-horizon", type=int, default=10)
+    p.add_argument("--mpc-iterations", type=int, default=3)
     args = p.parse_args()
     runs = Path(args.runs)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -89,13 +94,13 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for stage in args.stages.split(","):
         if stage == "record":
-            row("record", "traffic-record", RecordConfig(envs=args.envs, seconds=args.seconds), run_record)
+            row("record", "record", RecordConfig(envs=args.envs, seconds=args.seconds), run_record)
         elif stage in ("model-stoch", "model-det"):
-            row(stage, "traffic-model", ModelConfig(recording=recording, latent_dim=32 if stage == "model-stoch" else 0,
+            row(stage, "model", ModelConfig(recording=recording, latent_dim=32 if stage == "model-stoch" else 0,
                                                     steps=args.model_steps), train_model)
         elif stage in ("none", "recorded"):
             for mode in ("replay", "reactive"):
-                row(f"{stage}-{mode}", "traffic-eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
+                row(f"{stage}-{mode}", "eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
         elif stage in ("imitation", "mper", "mpur", "mpur-det"):
             kind = stage.split("-")[0]
             model = str(runs / ("model-det" if stage in ("mpur-det", "mper") else "model-stoch"))
@@ -105,10 +110,17 @@ def main() -> None:
                                    horizon=20 if kind == "mper" else 30, steps=args.policy_steps * (3 if kind == "imitation" else 1),
                                    seed=seed, lr=1e-3 if kind == "imitation" else 1e-4, **extra)
                 name = f"{stage}-s{seed}"
-                row(name, "traffic-policy", cfg, train_policy)
+                row(name, "policy", cfg, train_policy)
                 if seed == seeds[0]:
-                    row(f"{name}-reactive", "traffic-eval",
+                    row(f"{name}-reactive", "eval",
                         EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
+        elif stage == "ppo":
+            for seed in seeds:
+                row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)
+        elif stage == "mpc":
+            row("mpc", "eval", EvalConfig(recording=recording, driver="mpc", model=str(runs / "model-stoch"),
+                                          cars=args.mpc_cars, mpc_horizon=args.mpc_horizon,
+                                          mpc_iterations=args.mpc_iterations), run_eval)
         else:
             raise SystemExit(f"unknown stage {stage}")
 

@@ -29,3 +29,6 @@ def test_quick_demo_writes_its_reports_and_an_index(tmp_path, monkeypatch):
         assert json.loads((tmp_path / "demo" / name / "metrics.json").read_text())["env_steps"] >= 120
     assert "world-vs-sac/compare.html" in index
     assert (tmp_path / "demo" / "world-vs-sac" / "sample_efficiency.png").exists()
+    assert "traffic/report.html" in index
+    assert (tmp_path / "demo" / "traffic" / "episode_recorded.gif").exists()
+    assert json.loads((tmp_path / "demo" / "traffic" / "metrics.json").read_text())["density_veh_per_km_lane"] > 0

@@ -24,6 +24,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
     from ebmlab.sparse.train_topo import TopoConfig, train_topo
     from ebmlab.vae.train import VaeConfig, train_vae
     from ebmlab.world.baseline import BaselineConfig, train_baseline
+    from ebmlab.world.driving.record import RecordConfig, run_record
     from ebmlab.world.train import WorldConfig, train_world
 
     if quick:
@@ -46,6 +47,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
              train_world),
             ("sac-pendulum", "world", "baseline", BaselineConfig(steps=200, eval_every=100, eval_episodes=1),
              train_baseline),
+            ("traffic", "world", "record", RecordConfig(envs=1, seconds=30, gif_steps=20), run_record),
         ]
     return [
         ("dict", "sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
@@ -62,6 +64,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
         ("world-pendulum", "world", "train", WorldConfig(env_steps=1000, eval_every=250, eval_episodes=3), train_world),
         ("sac-pendulum", "world", "baseline", BaselineConfig(steps=3000, eval_every=500, eval_episodes=3),
          train_baseline),
+        ("traffic", "world", "record", RecordConfig(envs=1, seconds=90, gif_steps=200), run_record),
     ]
 
 
@@ -98,8 +101,10 @@ def demo(out: str | None, quick: bool) -> None:
     topographic map, trains a GAN on 8 Gaussians (mode coverage), a GAN and a
     VAE on the MNIST subset for 90 seconds each, compared side by side, and a
     world-model agent (gradient MPC through a learned model) on Pendulum-v1 for
-    1,000 environment steps beside SAC for 3,000, on one sample-efficiency plot.
-    Each run has its own report with its samples and diagnostics; the index page
+    1,000 environment steps beside SAC for 3,000, on one sample-efficiency plot,
+    and a short traffic tour: 90 s of dense highway traffic recorded (its
+    time-space diagram shows the stop-and-go waves) and one recorded driver's
+    episode rendered as a GIF. Each run has its own report with its samples and diagnostics; the index page
     links them.
     """
     folder = Path(out) if out else Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"

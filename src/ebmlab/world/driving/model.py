@@ -105,6 +105,8 @@ class TrafficModel(nn.Module):
             if z is None and next_code is not None:
                 target = (next_state - states[:, -1] - self.norm.delta_mean) / self.norm.delta_std
                 mean, logvar = self.posterior(torch.cat([pre, next_code, target], -1)).chunk(2, -1)
+                logvar = logvar.clamp(-8.0, 4.0)     # keeps exp(logvar) finite while β is tiny
+                mean = 5.0 * torch.tanh(mean / 5.0)  # and z within the prior's range
                 z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean)
                 kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(-1).mean()
                 if z_dropout > 0:   # z from the prior for a fraction of the samples
