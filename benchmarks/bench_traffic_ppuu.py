@@ -108,7 +108,7 @@ def main() -> None:
                 extra = {"batch_size": args.mpur_batch, "dropout_samples": args.dropout_samples} if kind == "mpur" else {}
                 cfg = PolicyConfig(recording=recording, kind=kind, model="" if kind == "imitation" else model,
                                    horizon=20 if kind == "mper" else 30, steps=args.policy_steps * (3 if kind == "imitation" else 1),
-                                   seed=seed, lr=1e-3 if kind == "imitation" else 1e-4, **extra)
+                                   seed=seed, lr=1e-3 if kind == "imitation" else 3e-4, **extra)
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
                 if seed == seeds[0]:

@@ -57,7 +57,7 @@ def test_every_lane_change_in_dense_traffic_meets_mobil_safety():
     traffic = Traffic(TrafficConfig(warmup=20.0), batch=2, seed=1)
     b_safe = traffic.config.drivers.safe_decel
     changes = 0
-    for _ in range(300):
+    for _ in range(600):
         before, alive, ids = traffic.cars.clone(), traffic.alive.clone(), traffic.car_id.clone()
         traffic.step()
         moved = alive & traffic.alive & (ids == traffic.car_id) & (traffic.lane != before[..., COL["lane"]])

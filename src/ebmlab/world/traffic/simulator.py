@@ -8,13 +8,16 @@ gather, not one per quantity. Each step, in every environment at once:
 1. cars are sorted by (lane, x): each car's leader is the next car in its lane,
    its follower the previous one, and the leader and follower it would have in a
    neighbouring lane are found by a binary search (``torch.searchsorted``) — no
-   car × car matrix;
+   car × car matrix; a car whose body is over two lanes (changing lanes) is in
+   both lists: the cars behind it in either lane follow it, and it follows the
+   nearer-braking of its two leaders;
 2. IDM gives every driver's acceleration, plus a little noise (which lets
    stop-and-go waves grow); past the segment a downstream bottleneck caps each
    lane's desired speed by a speed that rises and falls in time;
 3. every ``_EVERY`` steps, a rotating share of the drivers (each one every
    1 / ``lane_change_rate`` seconds) weigh a lane change by MOBIL and, when it
-   is safe and pays, steer towards the new lane's centre;
+   is safe and pays, steer towards the new lane's centre (at most 0.2 rad off the
+   road's direction, so that a slow car moves over slowly);
 4. every car moves by :func:`~ebmlab.world.traffic.kinematics.kinematic_step`;
    the ego car (one slot per environment, or none) by the action it is given;
 5. cars past the road's end leave; every ``_EVERY`` steps, a new car enters each
@@ -45,6 +48,7 @@ _V0, _T, _S0, _AMAX, _B, _POLITE, _LEN, _WID = (COL[n] for n in DriverMix.FIELDS
 _LANE_KEY = 1e4  # sort key = lane · _LANE_KEY + x; larger than any position
 _DEAD_KEY = 1e6
 _EVERY = 5       # MOBIL decisions and entries run once every this many steps
+_MAX_HEADING = 0.2  # rad: a driver changing lanes steers at most this far off the road's direction
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Traffic:
         self.next_id = torch.zeros(B, dtype=torch.long, device=self.device)
         self.ego = torch.full((B,), -1, dtype=torch.long, device=self.device)
         self.steps = 0
-        self._order = torch.arange(N, device=self.device).expand(B, N).contiguous()  # last step's sort order
+        self._order = torch.arange(2 * N, device=self.device).expand(B, 2 * N).contiguous()  # last step's sort order
         self.clock = torch.zeros(B, device=self.device)   # seconds simulated, per environment
         lo, hi = config.bottleneck_period
         self.period = lo + (hi - lo) * self._rand(B, L)
@@ -185,12 +189,20 @@ class Traffic:
         B, N, F = cars.shape
         ego_mask = self.ego_mask()
         lane = torch.where(ego_mask, road.lane_of(self.y).float(), self.lane)  # the ego is in the lane it is over
-        key = torch.where(alive, lane * _LANE_KEY + self.x, torch.full_like(self.x, _DEAD_KEY))
+        # a car whose body is over another lane too (changing lanes, or drifting) is in that lane's list as well (a
+        # second entry, its "ghost"): the cars behind it there follow it, and it follows their leader
+        side_lo = road.lane_of(self.y - self.width / 2).float()
+        side_hi = road.lane_of(self.y + self.width / 2).float()
+        ghost = torch.where(side_lo != lane, side_lo, side_hi)
+        dead = torch.full_like(self.x, _DEAD_KEY)
+        key = torch.cat([torch.where(alive, lane * _LANE_KEY + self.x, dead),
+                         torch.where(alive & (ghost != lane), ghost * _LANE_KEY + self.x, dead)], 1)
         # sort in the last step's order: nearly sorted already, which sorts several times faster
         key, within = key.gather(1, self._order).sort(dim=1)
         order = self._order = self._order.gather(1, within)
-        s = cars.gather(1, order[..., None].expand(B, N, F))       # cars in sorted order
-        slane = torch.where(key < _DEAD_KEY, lane.gather(1, order), torch.full_like(key, -1.0))
+        M = 2 * N
+        s = cars.gather(1, (order % N)[..., None].expand(B, M, F))       # cars in sorted order (with ghosts)
+        slane = torch.where(key < _DEAD_KEY, torch.cat([lane, ghost], 1).gather(1, order), torch.full_like(key, -1.0))
         x, v, half = s[..., _X], s[..., _V], s[..., _LEN] / 2
 
         # IDM behind the next car of the same lane
@@ -205,14 +217,17 @@ class Traffic:
             cap = self.bottleneck_speed().gather(1, slane.long().clamp_min(0))
             v0 = torch.where(past, torch.minimum(v0, cap), v0)
         acc_sorted = _idm(s, v_lead, gap, v0)
-        acc = torch.empty_like(acc_sorted).scatter_(1, order, acc_sorted)
+        # a car over two lanes keeps behind the leaders of both: the harder of its two accelerations
+        both = torch.empty_like(acc_sorted).scatter_(1, order, acc_sorted)
+        acc = torch.where(ghost != lane, torch.minimum(both[:, :N], both[:, N:]), both[:, :N])
 
         if self.steps % _EVERY == 0:
             self._mobil(s, key, slane, acc_sorted, order, ego_mask)
 
         # lateral control towards the lane's centre: a heading, reached through a curvature
         vy = (road.lane_centre(self.lane) - self.y).clamp(-c.lateral_speed, c.lateral_speed)
-        curv = (torch.atan2(vy, self.v.clamp_min(1.0)) - self.psi) / (self.v.clamp_min(0.5) * road.dt)
+        heading = torch.atan2(vy, self.v.clamp_min(1.0)).clamp(-_MAX_HEADING, _MAX_HEADING)
+        curv = (heading - self.psi) / (self.v.clamp_min(0.5) * road.dt)
         acc = acc + d.accel_noise * torch.randn(B, N, generator=self.gen, device=self.device)
         a, b = clip_action(acc, curv)
         if ego_action is not None and (self.ego >= 0).any():
@@ -237,7 +252,8 @@ class Traffic:
     def _mobil(self, s, key, slane, acc_sorted, order, ego_mask) -> None:
         """MOBIL for a rotating few slots: set their lane to the best safe, paying neighbour lane."""
         c, road, d = self.config, self.road, self.config.drivers
-        B, N, F = s.shape
+        B, M, F = s.shape          # M sorted entries: the N cars and their ghosts
+        N = self.cars.shape[1]
         K = self._mobil_per_step
         slots = ((self.steps // _EVERY * K + torch.arange(K, device=self.device)) % N).expand(B, K)
         me = self.cars.gather(1, slots[..., None].expand(B, K, F))
@@ -246,7 +262,7 @@ class Traffic:
             & (me[..., _SINCE] > c.lane_change_cooldown) & (me[..., _X] > 10.0) & (me[..., _X] < road.length + 20)
         if not deciding.any():
             return
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(N, device=self.device).expand(B, N))
+        rank = torch.empty_like(order).scatter_(1, order, torch.arange(M, device=self.device).expand(B, M))
         pos = rank.gather(1, slots)
         my_lane = slane.gather(1, pos)
         # neighbours in sorted order: own leader, old follower, and (new leader, new follower) on each side
@@ -256,8 +272,8 @@ class Traffic:
             found = torch.searchsorted(key, (my_lane + side) * _LANE_KEY + me[..., _X])
             idx += [found, found - 1]
         idx = torch.stack(idx, 0)                                  # 6×B×K
-        valid_idx = (idx >= 0) & (idx < N)
-        idx = idx.clamp(0, N - 1)
+        valid_idx = (idx >= 0) & (idx < M)
+        idx = idx.clamp(0, M - 1)
         flat = idx.permute(1, 0, 2).reshape(B, 6 * K)
         nb = s.gather(1, flat[..., None].expand(B, 6 * K, F)).reshape(B, 6, K, F).permute(1, 0, 2, 3)
         nb_lane = slane.gather(1, flat).reshape(B, 6, K).permute(1, 0, 2)
