@@ -31,7 +31,9 @@ from ebmlab.world.driving.data import Normalisation
 from ebmlab.world.traffic.raster import HEIGHT, WIDTH
 from ebmlab.world.traffic.recording import CONDITIONING
 
-__all__ = ["FrameEncoder", "FrameDecoder", "TrafficModel"]
+__all__ = ["FrameEncoder", "FrameDecoder", "TrafficModel", "STATE_WEIGHT"]
+
+STATE_WEIGHT = 0.02  # the state error (in one-step changes, ~1) beside the image error (per pixel, ~0.01)
 
 
 class FrameEncoder(nn.Module):
@@ -51,7 +53,10 @@ class FrameEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """``dim`` vector → 4×117×24 image in [0, 1]: transposed convolutions back through the encoder's sizes."""
+    """(``dim`` vector, last frame) → next frame: transposed convolutions back through the encoder's sizes to
+    full-resolution features, which two convolutions read beside the last frame to predict the change,
+    î_{t+1} = clamp(i_t + Δ, 0, 1). Between frames 0.1 s apart little moves, so the model starts from the
+    last frame and learns the motion (a vector-to-image decoder alone learns the average frame first)."""
 
     def __init__(self, dim: int = 256, width: int = 16) -> None:
         super().__init__()
@@ -60,10 +65,12 @@ class FrameDecoder(nn.Module):
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(2 * width, 2 * width, 3, 2, 1, output_padding=(0, 1)), nn.ReLU(),   # 29×6
             nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=(1, 1)), nn.ReLU(),       # 58×12
-            nn.ConvTranspose2d(width, 4, 4, 2, 1, output_padding=(1, 0)))                          # 117×24
+            nn.ConvTranspose2d(width, 8, 4, 2, 1, output_padding=(1, 0)), nn.ReLU())               # 117×24
+        self.change = nn.Sequential(nn.Conv2d(8 + 4, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 4, 3, 1, 1))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.deconv(F.relu(self.inp(h)).view(-1, 2 * self.width, 15, 3)))
+    def forward(self, h: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        features = self.deconv(F.relu(self.inp(h)).view(-1, 2 * self.width, 15, 3))
+        return (last + self.change(torch.cat([features, last], 1))).clamp(0.0, 1.0)
 
 
 class TrafficModel(nn.Module):
@@ -79,7 +86,8 @@ class TrafficModel(nn.Module):
                                   nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.action = nn.Linear(2, hidden)
         self.decoder = FrameDecoder(hidden, width)
-        self.state_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+        # the next state from the hidden state and, directly, the last state and the action (nearly kinematics)
+        self.state_head = nn.Sequential(nn.Linear(hidden + 6, hidden), nn.ReLU(), nn.Linear(hidden, 4))
         if latent_dim:
             self.z_in = nn.Linear(latent_dim, hidden)
             self.posterior = nn.Sequential(nn.Linear(hidden + frame_dim + 4, hidden), nn.ReLU(),
@@ -93,10 +101,11 @@ class TrafficModel(nn.Module):
         """Hidden state from the last CONDITIONING frame codes (B×C×d) and states (B×C×4)."""
         return self.past(torch.cat([codes, self.norm.states(states)], -1).flatten(1))
 
-    def step(self, codes, states, action, z=None, next_code=None, next_state=None, z_dropout: float = 0.0,
+    def step(self, codes, states, last, action, z=None, next_code=None, next_state=None, z_dropout: float = 0.0,
              generator=None):
-        """One prediction. ``action`` B×2 in physical units. With a latent: z given, or inferred from (next_code,
-        next_state) by the posterior (training), or drawn from the prior. Returns (image, state, kl)."""
+        """One prediction from frame codes B×C×d, states B×C×4 and the last frame B×4×H×W. ``action`` B×2 in
+        physical units. With a latent: z given, or inferred from (next_code, next_state) by the posterior
+        (training), or drawn from the prior. Returns (image, state, kl)."""
         h = self._hidden(codes, states)
         pre = h
         h = h + self.action(self.norm.actions(action))
@@ -115,8 +124,9 @@ class TrafficModel(nn.Module):
             elif z is None:
                 z = torch.randn(len(h), self.latent_dim, generator=generator).to(h)
             h = h + self.z_in(z)
-        image = self.decoder(h)
-        state = states[:, -1] + self.norm.delta_mean + self.norm.delta_std * self.state_head(h)
+        image = self.decoder(h, last)
+        direct = torch.cat([h, self.norm.states(states[:, -1]), self.norm.actions(action)], -1)
+        state = states[:, -1] + self.norm.delta_mean + self.norm.delta_std * self.state_head(direct)
         return image, state, kl
 
     # ------------------------------------------------------------------ unrolled
@@ -129,10 +139,12 @@ class TrafficModel(nn.Module):
         future_codes = self.encoder(future_images) if future_images is not None and self.latent_dim else None
         out_i, out_s = [], []
         kl = images.new_zeros(())
+        last = images[:, -1]
         for t in range(actions.shape[1]):
             nxt = {} if future_codes is None else {"next_code": future_codes[:, t], "next_state": future_states[:, t]}
-            image, state, step_kl = self.step(codes, states, actions[:, t], z_dropout=z_dropout, generator=generator,
-                                              **nxt)
+            image, state, step_kl = self.step(codes, states, last, actions[:, t], z_dropout=z_dropout,
+                                              generator=generator, **nxt)
+            last = image
             kl = kl + step_kl
             out_i.append(image), out_s.append(state)
             codes = torch.cat([codes[:, 1:], self.encoder(image)[:, None]], 1)
@@ -140,13 +152,14 @@ class TrafficModel(nn.Module):
         return torch.stack(out_i, 1), torch.stack(out_s, 1), kl
 
     def loss(self, window: dict, z_dropout: float = 0.5, kl_weight: float = 1e-6, generator=None):
-        """Multi-step prediction loss of a window: mean squared image error + normalised state error (+ β·KL)."""
+        """Multi-step prediction loss of a window: mean squared image error + ``STATE_WEIGHT`` × the state error in
+        units of the states' one-step changes (+ β·KL)."""
         C = CONDITIONING
         images, states = window["images"], window["states"]
         pred_i, pred_s, kl = self.unroll(images[:, :C], states[:, :C], window["actions"], images[:, C:],
                                             states[:, C:], z_dropout=z_dropout, generator=generator)
         image_loss = F.mse_loss(pred_i, images[:, C:])
-        state_loss = F.mse_loss(self.norm.states(pred_s), self.norm.states(states[:, C:]))
+        state_loss = (((pred_s - states[:, C:]) / self.norm.delta_std) ** 2).mean()  # in units of a step's change
         kl = kl / window["actions"].shape[1]
-        total = image_loss + state_loss + kl_weight * kl
+        total = image_loss + STATE_WEIGHT * state_loss + kl_weight * kl
         return total, {"image_mse": image_loss.detach(), "state_mse": state_loss.detach(), "kl": kl.detach()}

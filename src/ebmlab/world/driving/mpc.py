@@ -35,6 +35,7 @@ class MpcDriver(NoAction):
     def start(self, episodes) -> None:
         images, self.states = episodes.history()
         self.codes = self.model.encoder(images)
+        self.last = images[:, -1]
         self.plan = torch.zeros(len(self.states), self.horizon, 2)   # normalised actions; 0 = the data's mean
 
     def __call__(self, episodes, images, states):
@@ -42,16 +43,18 @@ class MpcDriver(NoAction):
         with torch.no_grad():
             self.codes = torch.cat([self.codes[:, 1:], m.encoder(images)[:, None]], 1)
             self.states = torch.cat([self.states[:, 1:], states[:, None]], 1)
+            self.last = images
         plan = self.plan.clone().requires_grad_()
         opt = torch.optim.Adam([plan], lr=self.lr)
         discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float32)
         zero = torch.zeros(len(states), m.latent_dim) if m.latent_dim else None
         for _ in range(self.iterations):
-            codes, s = self.codes, self.states
+            codes, s, last = self.codes, self.states, self.last
             energy = 0.0
             for k in range(self.horizon):
                 a = torch.maximum(torch.minimum(m.norm.unactions(plan[:, k]), self.high), self.low)
-                image, state, _ = m.step(codes, s, a, z=zero)
+                image, state, _ = m.step(codes, s, last, a, z=zero)
+                last = image
                 energy = energy + discount[k] * _costs(image, state)
                 codes = torch.cat([codes[:, 1:], m.encoder(image)[:, None]], 1)
                 s = torch.cat([s[:, 1:], state[:, None]], 1)

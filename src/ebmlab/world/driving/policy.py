@@ -65,16 +65,17 @@ def _costs(images: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
 
 
 def dropout_uncertainty(model: TrafficModel, images, states, actions, samples: int = 10, generator=None,
-                        codes=None, z=None) -> torch.Tensor:
+                        codes=None, z=None, last=None) -> torch.Tensor:
     """B×3: the variance over ``samples`` dropout masks of the model's next image, state and cost (one step)."""
     B = len(states)
     codes = model.encoder(images) if codes is None else codes
+    last = images[:, -1] if last is None else last
     rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
     was = model.training
     model.past.train()
     if z is None and model.latent_dim:
         z = torch.randn(B, model.latent_dim, generator=generator).to(states)
-    image, state, _ = model.step(rep(codes), rep(states), rep(actions[:, 0]), z=None if z is None else rep(z))
+    image, state, _ = model.step(rep(codes), rep(states), rep(last), rep(actions[:, 0]), z=None if z is None else rep(z))
     model.train(was)
     cost = _costs(image, state).view(B, samples)
     image, state = image.view(B, samples, -1), model.norm.states(state).view(B, samples, -1)
@@ -88,14 +89,16 @@ def rollout(model: TrafficModel, policy: DrivingPolicy, images: torch.Tensor, st
     normalised dropout uncertainty B×T×3."""
     m_codes, p_codes = model.encoder(images), policy.encoder(images)
     out = {"images": [], "states": [], "actions": [], "uncertainty": []}
+    last = images[:, -1]
     for _ in range(horizon):
         a = policy.act(p_codes, states)
         z = torch.randn(len(a), model.latent_dim, generator=generator).to(a) if model.latent_dim else None
-        image, state, _ = model.step(m_codes, states, a, z=z)
+        image, state, _ = model.step(m_codes, states, last, a, z=z)
         if uncertainty_samples:
-            u = dropout_uncertainty(model, None, states, a[:, None], uncertainty_samples, generator, m_codes, z)
+            u = dropout_uncertainty(model, None, states, a[:, None], uncertainty_samples, generator, m_codes, z, last)
             out["uncertainty"].append((u - model.uncertainty_mean) / model.uncertainty_std)
         out["images"].append(image), out["states"].append(state), out["actions"].append(a)
+        last = image
         m_codes = torch.cat([m_codes[:, 1:], model.encoder(image)[:, None]], 1)
         p_codes = torch.cat([p_codes[:, 1:], policy.encoder(image)[:, None]], 1)
         states = torch.cat([states[:, 1:], state[:, None]], 1)

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ebmlab.runtime import Run, RunningMean, TrainConfig, check
+from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.runtime.run import read_run_config
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.driving.record import find_recording
+from ebmlab.world.driving.steps import adam_steps
 from ebmlab.world.traffic.recording import CONDITIONING
 
 __all__ = ["ModelConfig", "train_model", "load_model", "horizon_errors"]
@@ -117,24 +118,10 @@ def train_model(cfg: ModelConfig, run: Run) -> dict:
     model.norm.fit(rec, train_cars)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
-    start = run.restore(model=model, optimizer=opt)
-    if start:
-        g.set_state(run.restored_extra["generator"])
-    running = RunningMean()
     model.train()
-    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc="traffic model"):
-        window = windows.sample(cfg.batch_size, g)
-        loss, terms = model.loss(window, cfg.z_dropout, cfg.kl_weight, generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        running.add(loss=loss.detach(), **terms)
-        done = step + 1
-        if run.should_log(done, cfg.steps):
-            run.log(done, **running.pop(run.dist))
-        if run.should_checkpoint(done, cfg.steps):
-            run.save_checkpoint(done, extra={"generator": g.get_state()}, model=model, optimizer=opt)
+    adam_steps(run, "model", model, opt, cfg.steps, g,
+               lambda: model.loss(windows.sample(cfg.batch_size, g), cfg.z_dropout, cfg.kl_weight, generator=g),
+               "traffic model")
     model.eval()
     _fit_uncertainty(model, windows, g)
     run.export_weights("model", model.state_dict())

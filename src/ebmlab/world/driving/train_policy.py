@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ebmlab.runtime import Run, RunningMean, TrainConfig, check
+from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.runtime.run import read_run_config
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.policy import KINDS, DrivingPolicy, imitation_loss, mper_loss, mpur_loss
 from ebmlab.world.driving.record import find_recording
+from ebmlab.world.driving.steps import adam_steps
 
 __all__ = ["PolicyConfig", "train_policy", "load_policy"]
 
@@ -85,29 +86,17 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
         policy.norm.fit(rec, train_cars)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
-    start = run.restore(policy=policy, optimizer=opt)
-    if start:
-        g.set_state(run.restored_extra["generator"])
-    running = RunningMean()
-    for step in run.progress(range(start, cfg.steps), total=cfg.steps, initial=start, desc=f"policy {cfg.kind}"):
+
+    def loss():
         window = windows.sample(cfg.batch_size, g)
         if cfg.kind == "imitation":
-            loss, terms = imitation_loss(policy, window)
-        elif cfg.kind == "mper":
-            loss, terms = mper_loss(policy, model, window, cfg.horizon, g)
-        else:
-            loss, terms = mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
-                                    cfg.uncertainty_threshold, cfg.dropout_samples, g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-        opt.step()
-        running.add(loss=loss.detach(), **terms)
-        done = step + 1
-        if run.should_log(done, cfg.steps):
-            run.log(done, **running.pop(run.dist))
-        if run.should_checkpoint(done, cfg.steps):
-            run.save_checkpoint(done, extra={"generator": g.get_state()}, policy=policy, optimizer=opt)
+            return imitation_loss(policy, window)
+        if cfg.kind == "mper":
+            return mper_loss(policy, model, window, cfg.horizon, g)
+        return mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
+                         cfg.uncertainty_threshold, cfg.dropout_samples, g)
+
+    adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}")
     policy.eval()
     run.export_weights("policy", policy.state_dict())
     return evaluate(rec, PolicyDriver(policy), run, cfg.eval_mode, cfg.eval_cars, gif_name=f"episode_{cfg.kind}")
