@@ -47,7 +47,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
              train_world),
             ("sac-pendulum", "world", "baseline", BaselineConfig(steps=200, eval_every=100, eval_episodes=1),
              train_baseline),
-            ("traffic", "world", "record", RecordConfig(envs=1, seconds=30, gif_steps=20), run_record),
+            ("traffic", "world", "record", RecordConfig(envs=1, seconds=90, gif_steps=20), run_record),
         ]
     return [
         ("dict", "sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),

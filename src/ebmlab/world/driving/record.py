@@ -91,9 +91,9 @@ def run_record(cfg: RecordConfig, run: Run) -> dict:
     run.save_figure("time_space", time_space_diagram(rec))
     density, flow = fundamental_diagram(rec)
     run.save_figure("fundamental_diagram", fundamental_figure(density, flow, stats))
-    test = rec.split("test")
-    if cfg.gif_steps and len(test) and run.is_main:
-        outcome = render_episode(rec, int(test[0]), run.dir / "episode_recorded.gif", steps=cfg.gif_steps)
-        stats["gif_car"] = int(test[0])
+    shown = rec.split("test") if len(rec.split("test")) else rec.complete()   # a short recording may have no test car
+    if cfg.gif_steps and len(shown) and run.is_main:
+        outcome = render_episode(rec, int(shown[0]), run.dir / "episode_recorded.gif", steps=cfg.gif_steps)
+        stats["gif_car"] = int(shown[0])
         stats["gif_distance_m"] = outcome["distance"]
     return stats
