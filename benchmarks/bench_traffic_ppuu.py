@@ -15,8 +15,8 @@ already there are skipped, so the benchmark can be split over sessions; the
 2. ``model-stoch`` / ``model-det``: the forward model with and without z;
 3. ``none``, ``recorded``: the references, evaluated in replay and reactive mode;
 4. ``imitation-sN``, ``mper-sN``, ``mpur-sN`` (stochastic model), ``mpur-det-sN``
-   for the seeds given, each evaluated on every test car in replay mode (and
-   reactive mode for seed 0);
+   for the seeds given, each evaluated on every test car in replay mode (and in
+   reactive mode for the first seed of the policies named by ``--reactive``);
 5. ``ppo-sN``: stable-baselines3 PPO on the gymnasium environment (``--ppo-steps``);
 6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars.
 
@@ -62,6 +62,8 @@ def main() -> None:
     p.add_argument("--mpur-batch", type=int, default=8)
     p.add_argument("--dropout-samples", type=int, default=4)
     p.add_argument("--ppo-steps", type=int, default=100_000)
+    p.add_argument("--reactive", default="imitation,mper,mpur,mpur-det",
+                   help="Policies also evaluated in reactive mode (first seed).")
     p.add_argument("--mpc-cars", type=int, default=30, help="Test cars for gradient MPC (it plans at every step).")
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-iterations", type=int, default=3)
@@ -111,7 +113,7 @@ def main() -> None:
                                    seed=seed, lr=1e-3 if kind == "imitation" else 3e-4, **extra)
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
-                if seed == seeds[0]:
+                if seed == seeds[0] and stage in args.reactive.split(","):
                     row(f"{name}-reactive", "eval",
                         EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
         elif stage == "ppo":
