@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_traffic_sim.py
 	$(BIN)/python benchmarks/bench_traffic_ppuu.py --stages record,model-stoch
 	$(BIN)/python benchmarks/bench_traffic_ppuu.py --stages none,recorded,imitation,mpur,ppo,model-det,mper,mpc,mpur-det --model-steps 500 --policy-steps 300 --ppo-steps 50000 --mpc-cars 20 --mpc-horizon 5 --mpc-iterations 2 --reactive imitation,mpur
+	$(BIN)/python benchmarks/traffic_steering_probe.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
