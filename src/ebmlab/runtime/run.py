@@ -280,6 +280,20 @@ def read_run_config(directory: str | Path, config_cls: type):
     return config_from_dict(config_cls, values, source=str(path))
 
 
+def load_exported_weights(directory: str | Path, name: str, module: torch.nn.Module) -> None:
+    """Load ``<directory>/<name>.safetensors`` (written by :meth:`Run.export_weights`) into ``module``, with a
+    clear RunFolderError when the run has not finished or the file does not fit."""
+    from safetensors.torch import load_file
+
+    path = Path(directory) / f"{name}.safetensors"
+    try:
+        module.load_state_dict(load_file(path))
+    except FileNotFoundError:
+        raise RunFolderError(f"{directory} has no {path.name}; the run has not finished") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged file, or another model's weights)
+        raise RunFolderError(f"{path} cannot be loaded into this {name} ({exc.__class__.__name__})") from None
+
+
 def read_run_info(directory: str | Path) -> dict[str, Any]:
     """run.json of a run folder, with a clear error when it is not one."""
     directory = Path(directory)

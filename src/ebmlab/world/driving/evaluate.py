@@ -10,8 +10,11 @@ off-road rate, in ``replay`` (PPUU's protocol) or ``reactive`` mode.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
+from ebmlab.runtime import TrainConfig, check
 from ebmlab.world.traffic.episodes import Episodes
 from ebmlab.world.traffic.recording import Recording
 
@@ -93,9 +96,6 @@ def evaluate(rec: Recording, driver, run=None, mode: str = "replay", cars: int =
 
 
 # ---------------------------------------------------------------------- the `eval` run
-from dataclasses import dataclass, field  # noqa: E402
-
-from ebmlab.runtime import TrainConfig, check  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from ebmlab.errors import ConfigError
 from ebmlab.runtime import Run, TrainConfig, check
@@ -72,10 +71,9 @@ class Sb3Driver(NoAction):
         self.model = model
 
     def __call__(self, episodes, images, states):
-        from ebmlab.world.traffic.gym_env import from_unit
+        from ebmlab.world.traffic.gym_env import as_observation, from_unit
 
-        obs = {"image": (images * 255).round().to(torch.uint8).numpy(), "state": states.numpy().astype(np.float32)}
-        u, _ = self.model.predict(obs, deterministic=True)
+        u, _ = self.model.predict(as_observation(images, states), deterministic=True)
         a = from_unit(torch.as_tensor(u))
         return a[:, 0], a[:, 1]
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ebmlab.runtime import Run, TrainConfig, check
-from ebmlab.runtime.run import read_run_config
+from ebmlab.runtime.run import load_exported_weights, read_run_config
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.driving.record import find_recording
@@ -60,19 +60,9 @@ def build_model(cfg: ModelConfig) -> TrafficModel:
 
 def load_model(run_dir: str | Path) -> tuple[TrafficModel, ModelConfig]:
     """The trained forward model of a `world traffic model` run folder (eval mode) and its config."""
-    from ebmlab.errors import RunFolderError
-    from safetensors.torch import load_file
-
-    run_dir = Path(run_dir)
     cfg = read_run_config(run_dir, ModelConfig)
     model = build_model(cfg)
-    path = run_dir / "model.safetensors"
-    try:
-        model.load_state_dict(load_file(path))
-    except FileNotFoundError:
-        raise RunFolderError(f"{run_dir} has no model.safetensors; the model run has not finished") from None
-    except Exception as exc:  # noqa: BLE001  (damaged or another model's weights)
-        raise RunFolderError(f"{path} cannot be loaded into a forward model ({exc.__class__.__name__})") from None
+    load_exported_weights(run_dir, "model", model)
     return model.eval(), cfg
 
 
@@ -142,7 +132,8 @@ def train_model(cfg: ModelConfig, run: Run) -> dict:
                "position_error_m_10": float(errors["position_m"][min(9, cfg.show_steps - 1)]),
                f"position_error_m_{cfg.show_steps}": float(errors["position_m"][-1]),
                "train_windows": len(windows)}
-    np.savez(run.dir / "horizon_errors.npz", **errors) if run.is_main else None
+    if run.is_main:
+        np.savez(run.dir / "horizon_errors.npz", **errors)
     return metrics
 
 
@@ -173,14 +164,8 @@ def _horizon_figure(errors: dict, label: str):
 
 
 def _prediction_gif(run: Run, real: torch.Tensor, pred: torch.Tensor) -> None:
-    from ebmlab.world.traffic.render import _stack, view_rgb
-    from PIL import Image
-    import io
+    from ebmlab.world.traffic.render import stack_images, view_rgb, write_gif
 
-    from ebmlab.runtime.atomic import atomic_write
-
-    frames = [Image.fromarray(_stack([view_rgb(r), view_rgb(p)], 0)) for r, p in zip(real, pred)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
     if run.is_main:
-        atomic_write(run.dir / "predicted_vs_real.gif", lambda f: f.write(buffer.getvalue()))
+        write_gif(run.dir / "predicted_vs_real.gif", [stack_images([view_rgb(r), view_rgb(p)], 0)
+                                                      for r, p in zip(real, pred)], fps=5)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ebmlab.runtime import Run, TrainConfig, check
-from ebmlab.runtime.run import read_run_config
+from ebmlab.runtime.run import load_exported_weights, read_run_config
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.policy import KINDS, DrivingPolicy, imitation_loss, mper_loss, mpur_loss
 from ebmlab.world.driving.record import find_recording
@@ -51,18 +51,10 @@ class PolicyConfig(TrainConfig):
 
 
 def load_policy(run_dir: str | Path) -> tuple[DrivingPolicy, PolicyConfig]:
-    from ebmlab.errors import RunFolderError
-    from safetensors.torch import load_file
-
-    run_dir = Path(run_dir)
+    """The trained policy of a `world traffic policy` run folder (eval mode) and its config."""
     cfg = read_run_config(run_dir, PolicyConfig)
     policy = DrivingPolicy()
-    try:
-        policy.load_state_dict(load_file(run_dir / "policy.safetensors"))
-    except FileNotFoundError:
-        raise RunFolderError(f"{run_dir} has no policy.safetensors; the policy run has not finished") from None
-    except Exception as exc:  # noqa: BLE001
-        raise RunFolderError(f"{run_dir / 'policy.safetensors'} cannot be loaded ({exc.__class__.__name__})") from None
+    load_exported_weights(run_dir, "policy", policy)
     return policy.eval(), cfg
 
 

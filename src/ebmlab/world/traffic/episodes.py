@@ -23,7 +23,7 @@ from ebmlab.world.traffic.recording import CONDITIONING, Recording
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
 from ebmlab.world.traffic.drivers import DriverMix
 
-__all__ = ["Episodes", "views", "ego_state", "collisions", "MODES"]
+__all__ = ["Episodes", "views", "ego_state", "collisions", "boxes_overlap", "MODES"]
 
 MODES = ("replay", "reactive")
 
@@ -33,12 +33,16 @@ def ego_state(x, y, psi, v) -> torch.Tensor:
     return torch.stack([x, y, v * torch.cos(psi), v * torch.sin(psi)], -1)
 
 
+def boxes_overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Whether boxes a and b (x, y, length, width; broadcastable tensors), aligned with the road, overlap."""
+    return (((a["x"] - b["x"]).abs() < (a["length"] + b["length"]) / 2)
+            & ((a["y"] - b["y"]).abs() < (a["width"] + b["width"]) / 2))
+
+
 def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) -> torch.Tensor:
-    """B: whether the ego car's box overlaps any present other car's (boxes aligned with the road)."""
-    dx = (others["x"] - ego["x"][:, None]).abs()
-    dy = (others["y"] - ego["y"][:, None]).abs()
-    hit = (dx < (others["length"] + ego["length"][:, None]) / 2) & (dy < (others["width"] + ego["width"][:, None]) / 2)
-    return (hit & others["present"]).any(1)
+    """B: whether the ego car's box overlaps any present other car's."""
+    ego = {k: v[:, None] for k, v in ego.items()}
+    return (boxes_overlap(ego, others) & others["present"]).any(1)
 
 
 def _frame(rec: Recording, env: torch.Tensor, t: torch.Tensor, own_slot: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -101,7 +105,7 @@ class Episodes:
 
     def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
         """Start episodes ``index`` anew, replacing recorded cars ``cars`` (rows of the car table)."""
-        rec, c, f = self.rec, self.rec.cars, self.rec.frames
+        c, f = self.rec.cars, self.rec.frames
         self.cars[index] = cars
         self.env[index], self.slot[index] = c["env"][cars], c["slot"][cars]
         self.start[index] = c["first"][cars] + CONDITIONING

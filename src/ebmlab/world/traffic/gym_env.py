@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
 
 from ebmlab.world.traffic.episodes import Episodes
 from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs
@@ -36,7 +37,7 @@ from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, WIDTH
 from ebmlab.world.traffic.recording import Recording, load_recording, record_traffic
 from ebmlab.world.traffic.simulator import TrafficConfig
 
-__all__ = ["TrafficDrivingEnv", "TrafficVecEnv", "ENV_ID", "from_unit", "default_recording", "observation_space", "action_space"]
+__all__ = ["TrafficDrivingEnv", "TrafficVecEnv", "ENV_ID", "from_unit", "as_observation", "default_recording", "observation_space", "action_space"]
 
 ENV_ID = "ebmlab/TrafficDriving-v0"
 _DEFAULT: dict[int, Recording] = {}
@@ -77,7 +78,8 @@ def _rewards(episodes: Episodes, images: torch.Tensor, before: torch.Tensor, pro
     return progress_weight * (episodes.x - before) - cost
 
 
-def _obs(images: torch.Tensor, states: torch.Tensor) -> dict[str, np.ndarray]:
+def as_observation(images: torch.Tensor, states: torch.Tensor) -> dict[str, np.ndarray]:
+    """The observations of a batch: uint8 images and float32 states, as numpy arrays."""
     return {"image": (images * 255).round().to(torch.uint8).numpy(), "state": states.numpy().astype(np.float32)}
 
 
@@ -107,7 +109,7 @@ class TrafficDrivingEnv(gym.Env):
         self.episodes = Episodes(self.rec, car[None], self.mode, self.max_steps,
                                  seed=int(self.np_random.integers(2**31)))
         self._images, states = self.episodes.observe()
-        return {k: v[0] for k, v in _obs(self._images, states).items()}, {}
+        return {k: v[0] for k, v in as_observation(self._images, states).items()}, {}
 
     def step(self, action):
         ep = self.episodes
@@ -119,15 +121,15 @@ class TrafficDrivingEnv(gym.Env):
         info = {k: bool(v[0]) for k, v in ep.outcome.items()} | {"distance": float(ep.distance[0])}
         terminated = bool(ep.outcome["collision"][0] or ep.outcome["offroad"][0] or ep.outcome["arrived"][0])
         truncated = bool(ep.outcome["timeout"][0])
-        return {k: v[0] for k, v in _obs(self._images, states).items()}, reward, terminated, truncated, info
+        return {k: v[0] for k, v in as_observation(self._images, states).items()}, reward, terminated, truncated, info
 
     def render(self):
         if self.render_mode != "rgb_array" or self.episodes is None:
             return None
-        from ebmlab.world.traffic.render import _stack, top_down, view_rgb
+        from ebmlab.world.traffic.render import stack_images, top_down, view_rgb
 
         top = top_down(self.episodes.ego(), self.episodes.others(), self.rec.road)[0]
-        return _stack([top, view_rgb(self._images)[0]], 0)
+        return stack_images([top, view_rgb(self._images)[0]], 0)
 
 
 def _register() -> None:
@@ -138,13 +140,7 @@ def _register() -> None:
 _register()
 
 
-def _vec_env_base():
-    from stable_baselines3.common.vec_env import VecEnv
-
-    return VecEnv
-
-
-class TrafficVecEnv(_vec_env_base()):
+class TrafficVecEnv(VecEnv):
     """``n_envs`` ego episodes stepped as one batch, each restarted on a random car of the split as it ends."""
 
     def __init__(self, n_envs: int, recording: str | Path | Recording | None = None, mode: str = "replay",
@@ -168,7 +164,7 @@ class TrafficVecEnv(_vec_env_base()):
 
     def reset(self):
         self.episodes.reset(torch.arange(self.num_envs), self._draw(self.num_envs))
-        return _obs(*self.episodes.observe())
+        return as_observation(*self.episodes.observe())
 
     def step_async(self, actions) -> None:
         actions = torch.as_tensor(np.asarray(actions, np.float32)).reshape(self.num_envs, 2)
@@ -182,7 +178,7 @@ class TrafficVecEnv(_vec_env_base()):
         images, states = ep.observe()
         rewards = _rewards(ep, images, before, self.progress_weight).numpy().astype(np.float32)
         done = ep.done.clone()
-        obs = _obs(images, states)
+        obs = as_observation(images, states)
         infos = [{} for _ in range(self.num_envs)]
         index = torch.nonzero(done).flatten()
         if len(index):
@@ -191,7 +187,7 @@ class TrafficVecEnv(_vec_env_base()):
                     "distance": float(ep.distance[i]), "terminal_observation": {k: v[i] for k, v in obs.items()},
                     "TimeLimit.truncated": bool(ep.outcome["timeout"][i])}
             ep.reset(index, self._draw(len(index)))
-            fresh = _obs(*ep.observe())
+            fresh = as_observation(*ep.observe())
             for k in obs:
                 obs[k][index.numpy()] = fresh[k][index.numpy()]
         return obs, rewards, done.numpy(), infos

@@ -16,11 +16,12 @@ from __future__ import annotations
 import torch
 
 from ebmlab.world.traffic.raster import pixel_offsets
+from ebmlab.world.traffic.road import Road
 
 __all__ = ["proximity_mask", "lane_mask", "image_costs", "COST_WEIGHTS"]
 
 COST_WEIGHTS = {"proximity": 1.0, "lane": 0.2, "offroad": 1.0}  # PPUU's MPUR cost: proximity + 0.2 lane + 1 off-road
-LANE_WIDTH = 3.7
+LANE_WIDTH = Road().lane_width
 
 
 def proximity_mask(speed: torch.Tensor, length: torch.Tensor, width: torch.Tensor) -> torch.Tensor:

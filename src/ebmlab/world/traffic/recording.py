@@ -25,7 +25,7 @@ from ebmlab.errors import DataError
 from ebmlab.runtime.atomic import atomic_write
 from ebmlab.world.traffic.drivers import DriverMix
 from ebmlab.world.traffic.road import Road
-from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic, TrafficConfig
+from ebmlab.world.traffic.simulator import COL, Traffic, TrafficConfig
 
 __all__ = ["Recording", "record_traffic", "load_recording", "SPLITS", "CONDITIONING"]
 
@@ -82,12 +82,6 @@ class Recording:
         e, slot, first, last = (int(self.cars[k][car]) for k in ("env", "slot", "first", "last"))
         return {k: self.frames[k][e, first:last + 1, slot] for k in FRAME_KEYS}
 
-    # ------------------------------------------------------------------ statistics
-    def action_stats(self, cars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and standard deviation of (a, b) over the frames of ``cars`` (the training split's, to normalise)."""
-        acts = torch.cat([torch.stack([t["a"][:-1], t["b"][:-1]], -1) for t in map(self.trajectory, cars.tolist())])
-        return acts.mean(0), acts.std(0)
-
     # ------------------------------------------------------------------ file
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save
@@ -114,7 +108,6 @@ def load_recording(path: str | Path) -> Recording:
         raise DataError(f"recording {path} is a folder; give the .safetensors file") from None
     try:
         tensors = load(raw)
-        from safetensors import safe_open  # noqa: F401  (metadata comes with the header)
         header_len = int.from_bytes(raw[:8], "little")
         meta = json.loads(raw[8:8 + header_len]).get("__metadata__", {})
     except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError):

@@ -23,7 +23,7 @@ from ebmlab.runtime.atomic import atomic_write
 from ebmlab.world.traffic.raster import interval_coverage
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["top_down", "view_rgb", "episode_gif", "time_space_diagram", "fundamental_figure"]
+__all__ = ["top_down", "view_rgb", "stack_images", "write_gif", "episode_gif", "time_space_diagram", "fundamental_figure"]
 
 _ROAD, _MARK, _CAR, _EGO, _GRASS = (70, 70, 70), (235, 235, 235), (60, 130, 230), (230, 60, 50), (60, 110, 60)
 
@@ -64,7 +64,8 @@ def view_rgb(images: torch.Tensor, scale: int = 3) -> np.ndarray:
     return rgb.round().to(torch.uint8).numpy()
 
 
-def _stack(parts: list[np.ndarray], axis: int) -> np.ndarray:
+def stack_images(parts: list[np.ndarray], axis: int) -> np.ndarray:
+    """RGB images (h×w×3) side by side (axis 1) or one above the other (axis 0), white-padded, 4 px apart."""
     size = max(p.shape[1 - axis] for p in parts)
     padded = [np.pad(p, [(0, 0) if a == axis else (0, size - p.shape[a]) for a in range(2)] + [(0, 0)],
                      constant_values=255) for p in parts]
@@ -78,14 +79,20 @@ def _stack(parts: list[np.ndarray], axis: int) -> np.ndarray:
 def episode_gif(path: str | Path, tops: list[np.ndarray], views: list[np.ndarray],
                 predicted: list[np.ndarray] | None = None, fps: int = 10) -> Path:
     """Write an animated GIF: per frame, the top-down view above the real ego view (and the predicted one)."""
-    from PIL import Image
-
     frames = []
     for i, (top, view) in enumerate(zip(tops, views)):
-        bottom = view if predicted is None else _stack([view, predicted[i]], 0)
-        frames.append(Image.fromarray(_stack([top, bottom], 0)))
+        bottom = view if predicted is None else stack_images([view, predicted[i]], 0)
+        frames.append(stack_images([top, bottom], 0))
+    return write_gif(path, frames, fps)
+
+
+def write_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10) -> Path:
+    """RGB frames (h×w×3 uint8) as an animated GIF, written atomically."""
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     return atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 

@@ -61,7 +61,7 @@ def fundamental_diagram(rec: Recording, cell_m: float = 100.0, cell_s: float = 3
 
 def overlapping_pairs(rec: Recording, every: int = 10) -> int:
     """Pairs of recorded cars whose boxes overlap, counted over every ``every``-th frame (0: a clean recording)."""
-    from ebmlab.world.traffic.episodes import _frame
+    from ebmlab.world.traffic.episodes import _frame, boxes_overlap
 
     f = rec.frames
     E, T, N = f["car_id"].shape
@@ -70,10 +70,6 @@ def overlapping_pairs(rec: Recording, every: int = 10) -> int:
         env = torch.arange(E)
         cars = _frame(rec, env, torch.full((E,), t), torch.zeros(E, dtype=torch.long))
         cars["present"] = f["car_id"][:, t] >= 0
-        dx = (cars["x"][:, :, None] - cars["x"][:, None, :]).abs()
-        dy = (cars["y"][:, :, None] - cars["y"][:, None, :]).abs()
-        both = cars["present"][:, :, None] & cars["present"][:, None, :]
-        hit = (dx < (cars["length"][:, :, None] + cars["length"][:, None, :]) / 2) \
-            & (dy < (cars["width"][:, :, None] + cars["width"][:, None, :]) / 2) & both
-        total += int(hit.triu(1).sum())
+        hit = boxes_overlap({k: v[:, :, None] for k, v in cars.items()}, {k: v[:, None, :] for k, v in cars.items()})
+        total += int((hit & cars["present"][:, :, None] & cars["present"][:, None, :]).triu(1).sum())
     return total
