@@ -18,7 +18,10 @@ already there are skipped, so the benchmark can be split over sessions; the
    for the seeds given, each evaluated on every test car in replay mode (and in
    reactive mode for the first seed of the policies named by ``--reactive``);
 5. ``ppo-sN``: stable-baselines3 PPO on the gymnasium environment (``--ppo-steps``);
-6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars.
+6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars;
+7. the ego separated from the world (Sobal et al. 2022): ``model-kin`` / ``model-kin-det``, the models with a
+   kinematic ego, and ``mper-kin-sN``, ``mpur-kin-sN`` (stochastic), ``mpur-kin-det-sN`` trained through them
+   (``--kin-policy-steps``, ``--bank-windows``).
 
 Usage::
 
@@ -61,6 +64,8 @@ def main() -> None:
     p.add_argument("--policy-steps", type=int, default=400)
     p.add_argument("--mpur-batch", type=int, default=8)
     p.add_argument("--dropout-samples", type=int, default=4)
+    p.add_argument("--kin-policy-steps", type=int, default=2000)
+    p.add_argument("--bank-windows", type=int, default=1024)
     p.add_argument("--ppo-steps", type=int, default=100_000)
     p.add_argument("--reactive", default="imitation,mper,mpur,mpur-det",
                    help="Policies also evaluated in reactive mode (first seed).")
@@ -100,6 +105,22 @@ def main() -> None:
         elif stage in ("model-stoch", "model-det"):
             row(stage, "model", ModelConfig(recording=recording, latent_dim=32 if stage == "model-stoch" else 0,
                                                     steps=args.model_steps), train_model)
+        elif stage in ("model-kin", "model-kin-det"):
+            row(stage, "model", ModelConfig(recording=recording, ego="kinematic",
+                                            latent_dim=32 if stage == "model-kin" else 0, steps=args.model_steps),
+                train_model)
+        elif stage in ("mper-kin", "mpur-kin", "mpur-kin-det"):
+            kind = stage.split("-")[0]
+            model = str(runs / ("model-kin-det" if stage in ("mpur-kin-det", "mper-kin") else "model-kin"))
+            for seed in seeds:
+                cfg = PolicyConfig(recording=recording, kind=kind, model=model, horizon=20 if kind == "mper" else 30,
+                                   steps=args.kin_policy_steps, seed=seed, lr=3e-4, batch_size=16,
+                                   dropout_samples=args.dropout_samples, bank_windows=args.bank_windows)
+                name = f"{stage}-s{seed}"
+                row(name, "policy", cfg, train_policy)
+                if seed == seeds[0] and stage in args.reactive.split(","):
+                    row(f"{name}-reactive", "eval",
+                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
         elif stage in ("none", "recorded"):
             for mode in ("replay", "reactive"):
                 row(f"{stage}-{mode}", "eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)

@@ -6,6 +6,14 @@ on, and the ``future`` frames after t; images are rasterised when a window is
 drawn (:func:`~ebmlab.world.traffic.episodes.views`), never stored. Actions and
 state changes are normalised by the training split's statistics
 (:class:`Normalisation`), as in PPUU.
+
+Two frames of reference for the images: ``ego`` (PPUU's: each image centred on
+the car) and ``track``, for a world model that leaves the ego car to its
+kinematics (:mod:`~ebmlab.world.driving.kinematic_ego`): every image of the
+window centred on a point moving along the road at the car's speed at t from
+where the car was at t (:func:`reference_track`), the car itself not drawn.
+Such a window also holds the car's own (ego-centred) views of its conditioning
+frames, which a policy reads.
 """
 
 from __future__ import annotations
@@ -15,8 +23,18 @@ from torch import nn
 
 from ebmlab.world.traffic.episodes import views
 from ebmlab.world.traffic.recording import CONDITIONING, Recording
+from ebmlab.world.traffic.road import Road
 
-__all__ = ["Normalisation", "TrafficWindows"]
+__all__ = ["Normalisation", "TrafficWindows", "reference_track", "FRAMES"]
+
+FRAMES = ("ego", "track")
+
+
+def reference_track(state: torch.Tensor, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centres (x, y: B×K) of views ``steps`` (K, may be negative) steps from a car in state ``state`` (B×4: x, y,
+    vx, vy): along the road at its speed vx from its position, at its lateral position."""
+    x = state[:, :1] + state[:, 2:3] * Road.dt * steps.to(state)
+    return x, state[:, 1:2].expand_as(x)
 
 
 class Normalisation(nn.Module):
@@ -56,8 +74,11 @@ class Normalisation(nn.Module):
 class TrafficWindows:
     """Draws windows (conditioning frames, actions, future frames) from cars ``cars`` of ``rec``."""
 
-    def __init__(self, rec: Recording, cars: torch.Tensor, future: int) -> None:
-        self.rec, self.future = rec, future
+    def __init__(self, rec: Recording, cars: torch.Tensor, future: int, frame: str = "ego") -> None:
+        if frame not in FRAMES:
+            from ebmlab.errors import ConfigError
+            raise ConfigError(f"unknown frame of reference {frame!r}; choose one of {', '.join(FRAMES)}")
+        self.rec, self.future, self.frame = rec, future, frame
         first, last = rec.cars["first"][cars], rec.cars["last"][cars]
         starts = last - future - (first + CONDITIONING - 1)   # how many start frames each car offers
         keep = starts > 0
@@ -78,15 +99,25 @@ class TrafficWindows:
         return self.at(self.cars[pick], t)
 
     def at(self, cars: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The windows of ``cars`` whose last conditioning frame is ``t``."""
+        """The windows of ``cars`` whose last conditioning frame is ``t``; in the ``track`` frame also the cars'
+        own views of their conditioning frames (``views``) and the reference track's start (``track``: x, y, vx)."""
         offsets = torch.arange(-CONDITIONING + 1, self.future + 1)
-        frames = (t[:, None] + offsets).flatten()
-        images, states = views(self.rec, cars.repeat_interleave(len(offsets)), frames)
         n, k = len(cars), len(offsets)
+        frames = (t[:, None] + offsets).flatten()
+        every = cars.repeat_interleave(k)
+        images, states = views(self.rec, every, frames)
+        out = {}
+        if self.frame == "track":
+            out["views"] = images.view(n, k, *images.shape[1:])[:, :CONDITIONING]
+            last = states.view(n, k, 4)[:, CONDITIONING - 1]
+            cx, cy = reference_track(last, offsets)
+            images, _ = views(self.rec, every, frames, centre=(cx.flatten(), cy.flatten()))
+            images[:, 2] = 0.0                          # the world model does not see the ego car
+            out["track"] = last[:, :3]
         c = self.rec.cars
         env, slot = c["env"][cars], c["slot"][cars]
         act_t = t[:, None] + torch.arange(self.future)
         actions = torch.stack([self.rec.frames["a"][env[:, None], act_t, slot[:, None]],
                                self.rec.frames["b"][env[:, None], act_t, slot[:, None]]], -1)
         return {"images": images.view(n, k, *images.shape[1:]), "states": states.view(n, k, 4), "actions": actions,
-                "cars": cars, "t": t}
+                "cars": cars, "t": t, **out}

@@ -86,6 +86,9 @@ def evaluate(rec: Recording, driver, run=None, mode: str = "replay", cars: int =
     test = rec.split("test")
     if cars:
         test = test[:cars]
+    if len(test) == 0:
+        from ebmlab.errors import DataError
+        raise DataError("the recording's test split holds no complete car; record more traffic (--envs, --seconds)")
     episodes, (tops, views) = drive(rec, driver, test, mode, frames=gif_frames if gif_name else 0)
     if run is not None and gif_name and tops and run.is_main:
         from ebmlab.world.traffic.render import episode_gif

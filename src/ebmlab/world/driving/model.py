@@ -28,10 +28,23 @@ from torch import nn
 from torch.nn import functional as F
 
 from ebmlab.world.driving.data import Normalisation
+from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, WIDTH
 from ebmlab.world.traffic.recording import CONDITIONING
+from ebmlab.world.traffic.road import Road
 
-__all__ = ["FrameEncoder", "FrameDecoder", "TrafficModel", "STATE_WEIGHT"]
+__all__ = ["FrameEncoder", "FrameDecoder", "TrafficModel", "STATE_WEIGHT", "EGO_MODELS", "kinematic_state_step"]
+
+EGO_MODELS = ("learned", "kinematic")
+
+
+def kinematic_state_step(state: torch.Tensor, action: torch.Tensor, dt: float = Road.dt) -> torch.Tensor:
+    """The next state (x, y, vx, vy: B×4) of a car in ``state`` under ``action`` (B×2, physical units, clipped
+    by the caller), by the kinematics every car moves by; differentiable."""
+    v = state[:, 2:].norm(dim=-1)
+    psi = torch.atan2(state[:, 3], state[:, 2])
+    x, y, psi, v = kinematic_step(state[:, 0], state[:, 1], psi, v, action[:, 0], action[:, 1], dt)
+    return torch.stack([x, y, v * torch.cos(psi), v * torch.sin(psi)], -1)
 
 STATE_WEIGHT = 0.02  # the state error (in one-step changes, ~1) beside the image error (per pixel, ~0.01)
 
@@ -77,17 +90,23 @@ class TrafficModel(nn.Module):
     """f(frames, states, action, z) → next frame and state; ``latent_dim`` 0: deterministic."""
 
     def __init__(self, latent_dim: int = 0, frame_dim: int = 128, hidden: int = 256, dropout: float = 0.1,
-                 width: int = 16) -> None:
+                 width: int = 16, ego: str = "learned") -> None:
         super().__init__()
-        self.latent_dim, self.hidden, self.frame_dim = latent_dim, hidden, frame_dim
+        if ego not in EGO_MODELS:
+            from ebmlab.errors import ConfigError
+            raise ConfigError(f"unknown ego model {ego!r}; choose one of {', '.join(EGO_MODELS)}")
+        self.latent_dim, self.hidden, self.frame_dim, self.ego = latent_dim, hidden, frame_dim, ego
+        self.kinematic = ego == "kinematic"
         self.norm = Normalisation()
         self.encoder = FrameEncoder(frame_dim, width)
-        self.past = nn.Sequential(nn.Linear(CONDITIONING * (frame_dim + 4), hidden), nn.ReLU(), nn.Dropout(dropout),
+        seen = frame_dim if self.kinematic else frame_dim + 4
+        self.past = nn.Sequential(nn.Linear(CONDITIONING * seen, hidden), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.action = nn.Linear(2, hidden)
         self.decoder = FrameDecoder(hidden, width)
-        # the next state from the hidden state and, directly, the last state and the action (nearly kinematics)
-        self.state_head = nn.Sequential(nn.Linear(hidden + 6, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+        if not self.kinematic:
+            self.action = nn.Linear(2, hidden)
+            # the next state from the hidden state and, directly, the last state and the action (nearly kinematics)
+            self.state_head = nn.Sequential(nn.Linear(hidden + 6, hidden), nn.ReLU(), nn.Linear(hidden, 4))
         if latent_dim:
             self.z_in = nn.Linear(latent_dim, hidden)
             self.posterior = nn.Sequential(nn.Linear(hidden + frame_dim + 4, hidden), nn.ReLU(),
@@ -98,7 +117,9 @@ class TrafficModel(nn.Module):
 
     # ------------------------------------------------------------------ one step
     def _hidden(self, codes: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-        """Hidden state from the last CONDITIONING frame codes (B×C×d) and states (B×C×4)."""
+        """Hidden state from the last CONDITIONING frame codes (B×C×d) and states (B×C×4; not with a kinematic ego)."""
+        if self.kinematic:
+            return self.past(codes.flatten(1))
         return self.past(torch.cat([codes, self.norm.states(states)], -1).flatten(1))
 
     def step(self, codes, states, last, action, z=None, next_code=None, next_state=None, z_dropout: float = 0.0,
@@ -108,7 +129,8 @@ class TrafficModel(nn.Module):
         (training), or drawn from the prior. Returns (image, state, kl)."""
         h = self._hidden(codes, states)
         pre = h
-        h = h + self.action(self.norm.actions(action))
+        if not self.kinematic:
+            h = h + self.action(self.norm.actions(action))
         kl = h.new_zeros(())
         if self.latent_dim:
             if z is None and next_code is not None:
@@ -125,16 +147,19 @@ class TrafficModel(nn.Module):
                 z = torch.randn(len(h), self.latent_dim, generator=generator).to(h)
             h = h + self.z_in(z)
         image = self.decoder(h, last)
+        if self.kinematic:
+            return image, kinematic_state_step(states[:, -1], action), kl
         direct = torch.cat([h, self.norm.states(states[:, -1]), self.norm.actions(action)], -1)
         state = states[:, -1] + self.norm.delta_mean + self.norm.delta_std * self.state_head(direct)
         return image, state, kl
 
     # ------------------------------------------------------------------ unrolled
     def unroll(self, images: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, future_images=None,
-               future_states=None, z_dropout: float = 0.0, generator=None):
+               future_states=None, z_dropout: float = 0.0, generator=None, z=None):
         """Predict T steps from CONDITIONING frames (images B×C×4×H×W, states B×C×4) under ``actions`` (B×T×2,
         physical units), feeding predictions back. With ``future_*`` (B×T×…), a stochastic model infers z from
-        them (training); otherwise z ~ N(0, I). Returns images B×T×4×H×W, states B×T×4 and the summed KL."""
+        them (training); otherwise z is given (B×T×latent) or drawn from N(0, I). Returns images B×T×4×H×W,
+        states B×T×4 and the summed KL."""
         codes = self.encoder(images)
         future_codes = self.encoder(future_images) if future_images is not None and self.latent_dim else None
         out_i, out_s = [], []
@@ -142,8 +167,8 @@ class TrafficModel(nn.Module):
         last = images[:, -1]
         for t in range(actions.shape[1]):
             nxt = {} if future_codes is None else {"next_code": future_codes[:, t], "next_state": future_states[:, t]}
-            image, state, step_kl = self.step(codes, states, last, actions[:, t], z_dropout=z_dropout,
-                                              generator=generator, **nxt)
+            image, state, step_kl = self.step(codes, states, last, actions[:, t], z=None if z is None else z[:, t],
+                                              z_dropout=z_dropout, generator=generator, **nxt)
             last = image
             kl = kl + step_kl
             out_i.append(image), out_s.append(state)
@@ -160,6 +185,8 @@ class TrafficModel(nn.Module):
                                             states[:, C:], z_dropout=z_dropout, generator=generator)
         image_loss = F.mse_loss(pred_i, images[:, C:])
         state_loss = (((pred_s - states[:, C:]) / self.norm.delta_std) ** 2).mean()  # in units of a step's change
+        if self.kinematic:
+            state_loss = state_loss.detach()   # the kinematics' error: nothing to learn
         kl = kl / window["actions"].shape[1]
         total = image_loss + STATE_WEIGHT * state_loss + kl_weight * kl
         return total, {"image_mse": image_loss.detach(), "state_mse": state_loss.detach(), "kl": kl.detach()}

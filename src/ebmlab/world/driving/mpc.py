@@ -7,6 +7,11 @@ the mean future); ``iterations`` Adam steps on a (normalised) minimise it, the
 first action is taken, and the rest of the plan, shifted, starts the next step
 (receding horizon, warm start), as in :mod:`ebmlab.world.planners` for the
 smaller tasks.
+
+Through a model with a kinematic ego (:mod:`~ebmlab.world.driving.kinematic_ego`)
+the others' future does not depend on the plan: it is predicted once per
+decision (z = 0, dropout off) from the last 20 views seen from the reference
+track, and the plan moves only the ego car, by its kinematics, through it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,21 @@ class MpcDriver(NoAction):
         self.codes = self.model.encoder(images)
         self.last = images[:, -1]
         self.plan = torch.zeros(len(self.states), self.horizon, 2)   # normalised actions; 0 = the data's mean
+        self.views, self.road, self.size = images, episodes.road, torch.stack([episodes.length, episodes.width], -1)
+
+    def _actions(self, plan: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(self.model.norm.unactions(plan), self.high), self.low)
+
+    def _take(self, plan: torch.Tensor):
+        """Take the plan's first action; the rest, shifted, starts the next decision."""
+        with torch.no_grad():
+            first = self._actions(plan[:, 0])
+            self.plan = torch.cat([plan[:, 1:], plan[:, -1:]], 1).detach()
+        return first[:, 0], first[:, 1]
 
     def __call__(self, episodes, images, states):
+        if self.model.kinematic:
+            return self._kinematic(images, states)
         m = self.model
         with torch.no_grad():
             self.codes = torch.cat([self.codes[:, 1:], m.encoder(images)[:, None]], 1)
@@ -52,7 +70,7 @@ class MpcDriver(NoAction):
             codes, s, last = self.codes, self.states, self.last
             energy = 0.0
             for k in range(self.horizon):
-                a = torch.maximum(torch.minimum(m.norm.unactions(plan[:, k]), self.high), self.low)
+                a = self._actions(plan[:, k])
                 image, state, _ = m.step(codes, s, last, a, z=zero)
                 last = image
                 energy = energy + discount[k] * _costs(image, state)
@@ -61,7 +79,26 @@ class MpcDriver(NoAction):
             opt.zero_grad()
             energy.sum().backward()
             opt.step()
+        return self._take(plan)
+
+    def _kinematic(self, images, states):
+        from ebmlab.world.driving.kinematic_ego import kinematic_rollout, track_views
+
+        m = self.model
         with torch.no_grad():
-            first = torch.maximum(torch.minimum(m.norm.unactions(plan[:, 0]), self.high), self.low)
-            self.plan = torch.cat([plan[:, 1:], plan[:, -1:]], 1).detach()
-        return first[:, 0], first[:, 1]
+            self.views = torch.cat([self.views[:, 1:], images[:, None]], 1)
+            self.states = torch.cat([self.states[:, 1:], states[:, None]], 1)
+            zero = torch.zeros(len(states), self.horizon, m.latent_dim) if m.latent_dim else None
+            future, _, _ = m.unroll(track_views(self.views, self.states, self.road), self.states,
+                                    torch.zeros(len(states), self.horizon, 2), z=zero)
+        batch = {"states": self.states, "track": self.states[:, -1, :3], "size": self.size,
+                 "futures": future[:, None, :, 1]}
+        plan = self.plan.clone().requires_grad_()
+        opt = torch.optim.Adam([plan], lr=self.lr)
+        discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float32)
+        for _ in range(self.iterations):
+            out = kinematic_rollout(None, batch, self.horizon, self.road, actions=self._actions(plan))
+            opt.zero_grad()
+            (out["costs"][:, :, 0] * discount).sum().backward()
+            opt.step()
+        return self._take(plan)

@@ -20,7 +20,7 @@ import torch
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.runtime.run import load_exported_weights, read_run_config
 from ebmlab.world.driving.data import TrafficWindows
-from ebmlab.world.driving.model import TrafficModel
+from ebmlab.world.driving.model import EGO_MODELS, TrafficModel
 from ebmlab.world.driving.record import find_recording
 from ebmlab.world.driving.steps import adam_steps
 from ebmlab.world.traffic.recording import CONDITIONING
@@ -33,6 +33,7 @@ class ModelConfig(TrainConfig):
     """PPUU's forward model: deterministic (latent_dim 0) or stochastic (a latent z, its posterior, z-dropout)."""
 
     recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
+    ego: str = field(default="learned", metadata={"help": "learned (PPUU: the network predicts the ego's next state and view too) or kinematic (the ego moves by its known kinematics; the network predicts the others, in views that do not follow the ego: Sobal et al. 2022).", "choices": EGO_MODELS})
     latent_dim: int = field(default=32, metadata={"help": "Size of z (0: a deterministic model)."})
     kl_weight: float = field(default=1e-6, metadata={"help": "β, the weight of KL(q(z|past, next) ‖ N(0, I))."})
     z_dropout: float = field(default=0.5, metadata={"help": "Fraction of samples whose z comes from the prior."})
@@ -55,7 +56,7 @@ class ModelConfig(TrainConfig):
 
 
 def build_model(cfg: ModelConfig) -> TrafficModel:
-    return TrafficModel(latent_dim=cfg.latent_dim, dropout=cfg.dropout)
+    return TrafficModel(latent_dim=cfg.latent_dim, dropout=cfg.dropout, ego=cfg.ego)
 
 
 def load_model(run_dir: str | Path) -> tuple[TrafficModel, ModelConfig]:
@@ -103,7 +104,8 @@ def _prediction_figure(real: torch.Tensor, pred: torch.Tensor, every: int = 3):
 def train_model(cfg: ModelConfig, run: Run) -> dict:
     rec = find_recording(cfg.recording)
     train_cars, val_cars = rec.split("train"), rec.split("val")
-    windows = TrafficWindows(rec, train_cars, cfg.future)
+    frame = "track" if cfg.ego == "kinematic" else "ego"
+    windows = TrafficWindows(rec, train_cars, cfg.future, frame)
     model = build_model(cfg)
     model.norm.fit(rec, train_cars)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -113,12 +115,13 @@ def train_model(cfg: ModelConfig, run: Run) -> dict:
                lambda: model.loss(windows.sample(cfg.batch_size, g), cfg.z_dropout, cfg.kl_weight, generator=g),
                "traffic model")
     model.eval()
-    _fit_uncertainty(model, windows, g)
+    if not model.kinematic:   # a kinematic ego's policies measure their uncertainty on their own samples
+        _fit_uncertainty(model, windows, g)
     run.export_weights("model", model.state_dict())
 
     # predicted against real futures, and the error against the horizon, on validation cars
     eval_g = torch.Generator().manual_seed(10_000 + cfg.seed)
-    val = TrafficWindows(rec, val_cars, cfg.show_steps).sample(cfg.eval_windows, eval_g)
+    val = TrafficWindows(rec, val_cars, cfg.show_steps, frame).sample(cfg.eval_windows, eval_g)
     errors = horizon_errors(model, val, eval_g)
     with torch.no_grad():
         shown = {k: v[:3] for k, v in val.items()}

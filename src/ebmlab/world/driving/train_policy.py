@@ -3,6 +3,8 @@ then evaluate it by PPUU's protocol on the test cars (:mod:`ebmlab.world.driving
 
 MPER and MPUR train through a forward model from a ``world traffic model`` run
 (frozen); no step of the simulator is taken while training — the point of PPUU.
+Through a model with a kinematic ego, they train on a bank of the model's
+futures drawn once (:mod:`~ebmlab.world.driving.kinematic_ego`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class PolicyConfig(TrainConfig):
     uncertainty_weight: float = field(default=0.05, metadata={"help": "mpur: λ_u, weight of the hinged uncertainty (0: none)."})
     uncertainty_threshold: float = field(default=0.5, metadata={"help": "mpur: τ, where the normalised uncertainty starts to cost."})
     dropout_samples: int = field(default=10, metadata={"help": "mpur: dropout masks whose spread is the uncertainty (PPUU: 10)."})
+    bank_windows: int = field(default=1024, metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."})
     steps: int = field(default=1000, metadata={"help": "Adam steps."})
     batch_size: int = field(default=16, metadata={"help": "Recorded pasts per step."})
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate."})
@@ -48,6 +51,7 @@ class PolicyConfig(TrainConfig):
         check(0 < self.gamma <= 1, "--gamma must be in (0, 1]")
         check(self.dropout_samples >= 2, "--dropout-samples must be >= 2")
         check(self.eval_cars >= 0, "--eval-cars must be >= 0")
+        check(self.bank_windows >= 1, "--bank-windows must be >= 1")
 
 
 def load_policy(run_dir: str | Path) -> tuple[DrivingPolicy, PolicyConfig]:
@@ -69,8 +73,6 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
         model, _ = load_model(cfg.model)
         for p in model.parameters():
             p.requires_grad_(False)
-    future = cfg.horizon if cfg.kind == "mper" else 1
-    windows = TrafficWindows(rec, train_cars, future)
     policy = DrivingPolicy()
     if model is not None:
         policy.norm.load_state_dict(model.norm.state_dict())
@@ -78,17 +80,41 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
         policy.norm.fit(rec, train_cars)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
+    if model is not None and model.kinematic:
+        loss = _kinematic_loss(cfg, run, rec, model, policy, g)
+    else:
+        future = cfg.horizon if cfg.kind == "mper" else 1
+        windows = TrafficWindows(rec, train_cars, future)
 
-    def loss():
-        window = windows.sample(cfg.batch_size, g)
-        if cfg.kind == "imitation":
-            return imitation_loss(policy, window)
-        if cfg.kind == "mper":
-            return mper_loss(policy, model, window, cfg.horizon, g)
-        return mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
-                         cfg.uncertainty_threshold, cfg.dropout_samples, g)
+        def loss():
+            window = windows.sample(cfg.batch_size, g)
+            if cfg.kind == "imitation":
+                return imitation_loss(policy, window)
+            if cfg.kind == "mper":
+                return mper_loss(policy, model, window, cfg.horizon, g)
+            return mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
+                             cfg.uncertainty_threshold, cfg.dropout_samples, g)
 
     adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}")
     policy.eval()
     run.export_weights("policy", policy.state_dict())
     return evaluate(rec, PolicyDriver(policy), run, cfg.eval_mode, cfg.eval_cars, gif_name=f"episode_{cfg.kind}")
+
+
+def _kinematic_loss(cfg: PolicyConfig, run: Run, rec, model, policy, g: torch.Generator):
+    """MPER's or MPUR's loss through a kinematic-ego model, on a bank of its futures drawn once (the same bank
+    for a resumed run: it is drawn from its own generator)."""
+    from ebmlab.world.driving.kinematic_ego import build_bank, kinematic_mper_loss, kinematic_mpur_loss
+
+    windows = TrafficWindows(rec, rec.split("train"), cfg.horizon, frame="track")
+    bank = build_bank(model, windows, cfg.bank_windows, cfg.dropout_samples, torch.Generator().manual_seed(cfg.seed + 1),
+                      progress=lambda chunks: run.progress(chunks, total=len(chunks), desc="futures drawn"))
+
+    def loss():
+        batch = bank.batch(cfg.batch_size, g)
+        if cfg.kind == "mper":
+            return kinematic_mper_loss(policy, batch, cfg.horizon, rec.road)
+        return kinematic_mpur_loss(policy, bank, batch, cfg.horizon, rec.road, cfg.gamma, cfg.uncertainty_weight,
+                                   cfg.uncertainty_threshold)
+
+    return loss

@@ -73,13 +73,14 @@ def _sizes(rec: Recording) -> dict[str, torch.Tensor]:
     return cache
 
 
-def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (B×4×H×W) and states (B×4) that cars ``cars`` (rows of the car table) saw at ``frames`` (B)."""
+def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor, centre=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B×4×H×W) and states (B×4) that cars ``cars`` (rows of the car table) saw at ``frames`` (B); with
+    ``centre`` (x, y: B each), the views are centred there instead of on each car."""
     env, slot = rec.cars["env"][cars], rec.cars["slot"][cars]
     f = rec.frames
     ego = {"x": f["x"][env, frames, slot], "y": f["y"][env, frames, slot],
            "length": rec.cars["length"][cars], "width": rec.cars["width"][cars]}
-    image = rasterise(ego, _frame(rec, env, frames, slot), rec.road)
+    image = rasterise(ego, _frame(rec, env, frames, slot), rec.road, centre=centre)
     return image, ego_state(ego["x"], ego["y"], f["psi"][env, frames, slot], f["v"][env, frames, slot])
 
 

@@ -23,7 +23,8 @@ import torch
 
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["HEIGHT", "WIDTH", "SCALE", "CHANNELS", "rasterise", "interval_coverage", "pixel_offsets"]
+__all__ = ["HEIGHT", "WIDTH", "SCALE", "CHANNELS", "rasterise", "road_channels", "ego_channel", "interval_coverage",
+           "pixel_offsets"]
 
 HEIGHT, WIDTH = 117, 24
 SCALE = WIDTH / (4 * 3.7)          # pixels per metre
@@ -53,11 +54,27 @@ def _boxes(dx, dy, length, width):
             interval_coverage(w - width * SCALE / 2, w + width * SCALE / 2, WIDTH))
 
 
-def rasterise(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor], road: Road, max_cars: int = 48
-              ) -> torch.Tensor:
-    """B×4×H×W images centred on ``ego`` (x, y, length, width: B each) among ``others`` (x, y, length, width,
-    present: B×N; ``present`` False for empty slots and for the ego's own)."""
-    x0, y0 = ego["x"], ego["y"]
+def road_channels(y0: torch.Tensor, road: Road) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column profiles (B×W) of the lane markings (with the road's edges) and of what lies off the road, for views
+    centred ``y0`` (B) across the road; the same on every row, and differentiable in ``y0``."""
+    w = WIDTH / 2 + (torch.arange(road.lanes + 1, device=y0.device) * road.lane_width - y0[:, None]) * SCALE  # B×(L+1)
+    lanes = interval_coverage(w - MARKING * SCALE / 2, w + MARKING * SCALE / 2, WIDTH).sum(1).clamp(max=1.0)
+    edges = torch.stack([WIDTH / 2 - y0 * SCALE, WIDTH / 2 + (road.width - y0) * SCALE], 1)
+    return lanes, 1.0 - interval_coverage(edges[:, 0], edges[:, 1], WIDTH)
+
+
+def ego_channel(dx: torch.Tensor, dy: torch.Tensor, length: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """B×H×W: the ego car's box, centred (dx, dy) m from the view's centre (zero in an ego-centred view)."""
+    rows, cols = _boxes(dx, dy, length, width)
+    return rows[:, :, None] * cols[:, None, :]
+
+
+def rasterise(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor], road: Road, max_cars: int = 48,
+              centre: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """B×4×H×W images of ``ego`` (x, y, length, width: B each) among ``others`` (x, y, length, width,
+    present: B×N; ``present`` False for empty slots and for the ego's own), centred on the ego car or on
+    ``centre`` (x, y: B each; the ego car is then drawn where it is in that view)."""
+    x0, y0 = (ego["x"], ego["y"]) if centre is None else centre
     B, N = others["x"].shape
     out = torch.empty(B, len(CHANNELS), HEIGHT, WIDTH, device=x0.device)
     dx, dy = others["x"] - x0[:, None], others["y"] - y0[:, None]
@@ -68,12 +85,7 @@ def rasterise(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor], roa
     rows, cols = _boxes(pick(dx), pick(dy), pick(others["length"]), pick(others["width"]))
     cols = cols * (near.values < 1e9)[..., None]                                   # padding picks: nothing
     out[:, 1] = torch.bmm(rows.transpose(1, 2), cols).clamp_(max=1.0)               # B×H×W
-    ego_rows, ego_cols = _boxes(torch.zeros_like(x0), torch.zeros_like(y0), ego["length"], ego["width"])
-    torch.mul(ego_rows[:, :, None], ego_cols[:, None, :], out=out[:, 2])
-    # lane markings, the road's edges and what lies off the road: column profiles, the same on every row
-    w = WIDTH / 2 + (torch.arange(road.lanes + 1, device=x0.device) * road.lane_width - y0[:, None]) * SCALE  # B×(L+1)
-    out[:, 0] = interval_coverage(w - MARKING * SCALE / 2, w + MARKING * SCALE / 2, WIDTH).sum(1).clamp(max=1.0)[:, None, :]
-    edges = torch.stack([WIDTH / 2 - y0 * SCALE, WIDTH / 2 + (road.width - y0) * SCALE], 1)
-    inside = interval_coverage(edges[:, 0], edges[:, 1], WIDTH)
-    out[:, 3] = (1.0 - inside)[:, None, :]
+    out[:, 2] = ego_channel(ego["x"] - x0, ego["y"] - y0, ego["length"], ego["width"])
+    lanes, offroad = road_channels(y0, road)
+    out[:, 0], out[:, 3] = lanes[:, None, :], offroad[:, None, :]
     return out

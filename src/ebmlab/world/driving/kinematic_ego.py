@@ -1,0 +1,226 @@
+"""Policies trained through a world model that leaves the ego car to its kinematics (Sobal, Canziani, Carion,
+Cho & LeCun, "Separating the World and Ego Models for Self-Driving", ICLR 2022 workshop, arXiv 2204.07184).
+
+A ``kinematic`` :class:`~ebmlab.world.driving.model.TrafficModel` predicts the
+other cars in views centred on a reference track (the ego's position at the
+last conditioning frame, moving on at its speed then), from their past alone.
+The ego car moves by its exact, differentiable kinematics, and what it sees and
+pays at each step is computed from where it is: the predicted cars shifted by its
+offset from the track (bilinear, :func:`ego_views`), the lane markings and the
+road's edges drawn at its lateral position (:func:`~ebmlab.world.traffic.raster.road_channels`).
+A policy's steering and speed thus act on its costs exactly, and the model need
+not learn what steering does, which PPUU's own model, trained on drivers who
+rarely steer, does not (docs/RESULTS.md, the steering probe).
+
+Since the world model sees neither the ego's states nor its actions (in replay
+mode, PPUU's protocol, the others do not react to it), its futures of a training
+window do not depend on the policy: they are drawn once into a :class:`SampleBank`
+— for each window one future with the model's dropout off and ``samples`` with
+as many dropout masks, all under one z sequence drawn from the prior — and the
+policy trains on the bank. MPUR's cost is PPUU's (proximity + 0.2 lane + 1.0
+off-road, discounted by 0.99) on the first future, and its uncertainty the
+variance of that cost over the dropout masks' futures, normalised by its
+statistics along the recorded drivers' own trajectories and hinged at 0.5
+(PPUU also adds the variance of the predicted images and states: here the
+first does not depend on the policy and the second is zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from ebmlab.world.driving.data import TrafficWindows, reference_track
+from ebmlab.world.driving.model import TrafficModel, kinematic_state_step
+from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs
+from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
+from ebmlab.world.traffic.recording import CONDITIONING
+from ebmlab.world.traffic.road import Road
+
+__all__ = ["shift_views", "ego_views", "track_views", "SampleBank", "build_bank", "kinematic_rollout", "kinematic_mpur_loss",
+           "kinematic_mper_loss"]
+
+
+def shift_views(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Images B×K×H×W centred on a point, seen from (dx, dy) m away from it (B each; along, across the road):
+    bilinear, zero where the original view does not reach, differentiable in dx and dy."""
+    B = len(images)
+    rows = (2 * torch.arange(HEIGHT, device=images.device) + 1) / HEIGHT - 1
+    cols = (2 * torch.arange(WIDTH, device=images.device) + 1) / WIDTH - 1
+    gy = rows[None, :, None] - (2 * SCALE / HEIGHT) * dx[:, None, None]
+    gx = cols[None, None, :] + (2 * SCALE / WIDTH) * dy[:, None, None]
+    grid = torch.stack([gx.expand(B, HEIGHT, WIDTH), gy.expand(B, HEIGHT, WIDTH)], -1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def ego_views(cars: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, y: torch.Tensor, length: torch.Tensor,
+              width: torch.Tensor, road: Road) -> torch.Tensor:
+    """B×K×4×H×W ego-centred views of an ego car (dx, dy) m from the centre of ``cars`` (B×K×H×W: K predicted
+    cars channels of reference-track views), at lateral position ``y``, of size (length, width) (all B)."""
+    B, K = cars.shape[:2]
+    shifted = shift_views(cars, dx, dy)
+    lanes, offroad = road_channels(y, road)
+    zero = torch.zeros_like(y)
+    own = ego_channel(zero, zero, length, width)
+    full = lambda profile: profile[:, None, None, :].expand(B, K, HEIGHT, WIDTH)  # noqa: E731
+    return torch.stack([full(lanes), shifted, own[:, None].expand(B, K, HEIGHT, WIDTH), full(offroad)], 2)
+
+
+def track_views(views: torch.Tensor, states: torch.Tensor, road: Road) -> torch.Tensor:
+    """The reference-track views (B×C×4×H×W, ego channel empty) of a car's own last C views and states (B×C×…),
+    the track starting from its last state: each view's cars shifted by the track's offset from the car then."""
+    B, C = states.shape[:2]
+    cx, cy = reference_track(states[:, -1], torch.arange(-C + 1, 1))
+    dx, dy = (cx - states[..., 0]).flatten(), (cy - states[..., 1]).flatten()
+    cars = shift_views(views[:, :, 1].reshape(B * C, 1, HEIGHT, WIDTH), dx, dy).view(B, C, HEIGHT, WIDTH)
+    lanes, offroad = road_channels(cy.flatten(), road)
+    out = torch.zeros(B, C, 4, HEIGHT, WIDTH, dtype=views.dtype, device=views.device)
+    out[:, :, 0] = lanes.view(B, C, 1, WIDTH)
+    out[:, :, 1] = cars
+    out[:, :, 3] = offroad.view(B, C, 1, WIDTH)
+    return out
+
+
+def _weighted(costs: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(COST_WEIGHTS[k] * costs[k] for k in COST_WEIGHTS)
+
+
+@dataclass
+class SampleBank:
+    """Training windows with the world model's futures drawn once (see the module's docstring).
+
+    views n×C×4×H×W (uint8, the recorded car's own conditioning views), states n×C×4, track n×3 (x, y, vx of the
+    reference track's start), size n×2 (length, width), futures n×(1 + samples)×T×H×W (uint8, predicted cars
+    channels in reference-track views), recorded n×T×4 (the recorded car's future states), and the mean and
+    spread of the cost's variance over the dropout futures along the recorded trajectories (``u_mean``, ``u_std``).
+    """
+
+    views: torch.Tensor
+    states: torch.Tensor
+    track: torch.Tensor
+    size: torch.Tensor
+    futures: torch.Tensor
+    recorded: torch.Tensor
+    u_mean: float = 0.0
+    u_std: float = 1.0
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def batch(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        i = torch.randint(len(self), (n,), generator=generator)
+        return {"views": self.views[i].float() / 255, "states": self.states[i], "track": self.track[i],
+                "size": self.size[i], "futures": self.futures[i].float() / 255, "recorded": self.recorded[i]}
+
+
+def _to_u8(images: torch.Tensor) -> torch.Tensor:
+    return (images * 255).round_().to(torch.uint8)
+
+
+@torch.no_grad()
+def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: int, generator: torch.Generator,
+               chunk: int = 32, progress=iter) -> SampleBank:
+    """Draw ``n`` windows of ``windows`` (frame ``track``, future = the horizon) and the model's futures of each:
+    one with dropout off, ``samples`` with dropout masks, all under one z sequence from the prior. ``progress``
+    wraps the iterable of chunks (a progress bar)."""
+    if windows.frame != "track":
+        raise ValueError("a kinematic ego's bank needs reference-track windows (TrafficWindows(..., frame='track'))")
+    T, C, rec = windows.future, CONDITIONING, windows.rec
+    parts: dict[str, list] = {k: [] for k in ("views", "states", "track", "size", "futures", "recorded")}
+    model.eval()
+    for start in progress(range(0, n, chunk)):
+        m = min(chunk, n - start)
+        w = windows.sample(m, generator)
+        z = (torch.randn(m, T, model.latent_dim, generator=generator) if model.latent_dim else None)
+        rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
+        first, _, _ = model.unroll(w["images"][:, :C], w["states"][:, :C], w["actions"], z=z)
+        model.past.train()                              # the dropout masks: MPUR's epistemic uncertainty
+        rest, _, _ = model.unroll(rep(w["images"][:, :C]), rep(w["states"][:, :C]), rep(w["actions"]),
+                                  z=None if z is None else rep(z))
+        model.eval()
+        futures = torch.cat([first[:, None], rest.view(m, samples, *rest.shape[1:])], 1)[:, :, :, 1]
+        parts["futures"].append(_to_u8(futures))
+        parts["views"].append(_to_u8(w["views"]))
+        parts["states"].append(w["states"][:, :C])
+        parts["track"].append(w["track"])
+        parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
+        parts["recorded"].append(w["states"][:, C:])
+    bank = SampleBank(**{k: torch.cat(v) for k, v in parts.items()})
+    # the spread of the cost over the dropout futures along the recorded drivers' own trajectories
+    variances = []
+    for start in range(0, len(bank), chunk):
+        b = {k: getattr(bank, k)[start:start + chunk] for k in ("track", "size", "recorded")}
+        b["futures"] = bank.futures[start:start + chunk].float() / 255
+        costs = _step_costs(b, b["recorded"], windows.rec.road)
+        variances.append(costs[:, :, 1:].var(2).flatten())
+    u = torch.cat(variances)
+    bank.u_mean, bank.u_std = float(u.mean()), float(u.std().clamp_min(1e-8))
+    return bank
+
+
+def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
+    """B×T×K weighted costs of an ego car along ``states`` (B×T×4) against each of the K futures of ``batch``."""
+    T = states.shape[1]
+    cx, cy = reference_track(torch.cat([batch["track"], torch.zeros_like(batch["track"][:, :1])], -1),
+                             torch.arange(1, T + 1))
+    out = []
+    for t in range(T):
+        s = states[:, t]
+        views = ego_views(batch["futures"][:, :, t], s[:, 0] - cx[:, t], s[:, 1] - cy[:, t], s[:, 1],
+                          batch["size"][:, 0], batch["size"][:, 1], road)
+        speed = s[:, 2:].norm(dim=-1)[:, None].expand(views.shape[:2])
+        out.append(_weighted(image_costs(views, speed)))
+    return torch.stack(out, 1)
+
+
+def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """π (or the given ``actions``, B×T×2) drives the ego car ``horizon`` steps by its kinematics from a batch's
+    pasts (``states``, and ``views`` for π), seeing the first future's cars from where it is. Returns states
+    B×T×4, actions B×T×2 and costs B×T×K (against every future)."""
+    states = batch["states"]
+    codes = policy.encoder(batch["views"]) if actions is None else None
+    track = torch.cat([batch["track"], torch.zeros_like(batch["track"][:, :1])], -1)
+    cx, cy = reference_track(track, torch.arange(1, horizon + 1))
+    length, width = batch["size"][:, 0], batch["size"][:, 1]
+    out = {"states": [], "actions": [], "costs": []}
+    state = states[:, -1]
+    for t in range(horizon):
+        a = policy.act(codes, states) if actions is None else actions[:, t]
+        state = kinematic_state_step(state, a, road.dt)
+        views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
+                          length, width, road)
+        speed = state[:, 2:].norm(dim=-1)[:, None].expand(views.shape[:2])
+        out["costs"].append(_weighted(image_costs(views, speed)))
+        out["states"].append(state), out["actions"].append(a)
+        if actions is None:
+            codes = torch.cat([codes[:, 1:], policy.encoder(views[:, 0])[:, None]], 1)
+            states = torch.cat([states[:, 1:], state[:, None]], 1)
+    return {k: torch.stack(v, 1) for k, v in out.items()}
+
+
+def kinematic_mpur_loss(policy, bank: SampleBank, batch: dict, horizon: int, road: Road, gamma: float = 0.99,
+                        uncertainty_weight: float = 0.05, threshold: float = 0.5):
+    """MPUR through a kinematic ego: discounted cost of the first future + λ_u · Σ_t [u_t − τ]⁺, u_t the
+    normalised variance of the cost over the dropout futures."""
+    out = kinematic_rollout(policy, batch, horizon, road)
+    discount = gamma ** torch.arange(horizon, dtype=torch.float32)
+    task = (out["costs"][:, :, 0] * discount).sum(1).mean()
+    terms = {"task_cost": task.detach(), "speed": out["states"][..., 2:].norm(dim=-1).mean().detach()}
+    total = task
+    if uncertainty_weight > 0 and out["costs"].shape[2] > 2:
+        u = (out["costs"][:, :, 1:].var(2) - bank.u_mean) / bank.u_std
+        penalty = (u - threshold).clamp_min(0).sum(1).mean()
+        total = total + uncertainty_weight * penalty
+        terms["uncertainty"] = penalty.detach()
+    return total, terms
+
+
+def kinematic_mper_loss(policy, batch: dict, horizon: int, road: Road):
+    """MPER through a kinematic ego: the policy pays for leaving the recorded driver's future states."""
+    out = kinematic_rollout(policy, batch, horizon, road)
+    norm = policy.norm
+    state = ((norm.states(out["states"]) - norm.states(batch["recorded"][:, :horizon])) ** 2).mean()
+    return state, {"state_mse": state.detach(), "cost": out["costs"][:, :, 0].mean().detach()}
