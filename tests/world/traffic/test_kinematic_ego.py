@@ -104,9 +104,14 @@ def test_bank_and_losses_train_the_policy_and_charge_steering_off_the_lane(windo
     drifting = kinematic_rollout(Steady(model.norm, 0.0, 0.05), batch, FUTURE, rec.road)
     assert float((drifting["states"][:, -1, 1] - straight["states"][:, -1, 1]).abs().min()) > 0.5
     assert float(drifting["costs"][:, -1, 0].mean()) > float(straight["costs"][:, -1, 0].mean())
+    # braking hard shortens the proximity mask when it is sized by the ego's own speed, not by its speed at the start
+    braking = {mask: kinematic_rollout(Steady(model.norm, -8.0, 0.0), batch, FUTURE, rec.road, mask_speed=mask)
+               for mask in ("own", "start")}
+    assert bool((braking["own"]["costs"] <= braking["start"]["costs"] + 1e-6).all())
+    assert float(braking["own"]["costs"].sum()) < float(braking["start"]["costs"].sum())
     policy = DrivingPolicy(frame_dim=16, hidden=32, width=4)
     policy.norm.load_state_dict(model.norm.state_dict())
-    for loss, _ in (kinematic_mpur_loss(policy, bank, batch, FUTURE, rec.road),
+    for loss, _ in (kinematic_mpur_loss(policy, bank, batch, FUTURE, rec.road, mask_speed="start"),
                     kinematic_mper_loss(policy, batch, FUTURE, rec.road)):
         policy.zero_grad()
         loss.backward()

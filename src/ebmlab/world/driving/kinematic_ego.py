@@ -39,7 +39,7 @@ from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_
 from ebmlab.world.traffic.recording import CONDITIONING
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["shift_views", "ego_views", "track_views", "SampleBank", "build_bank", "kinematic_rollout", "kinematic_mpur_loss",
+__all__ = ["MASK_SPEEDS", "shift_views", "ego_views", "track_views", "SampleBank", "build_bank", "kinematic_rollout", "kinematic_mpur_loss",
            "kinematic_mper_loss"]
 
 
@@ -175,12 +175,23 @@ def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None
-                      ) -> dict[str, torch.Tensor]:
+MASK_SPEEDS = ("own", "start")
+
+
+def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None,
+                      mask_speed: str = "own") -> dict[str, torch.Tensor]:
     """π (or the given ``actions``, B×T×2) drives the ego car ``horizon`` steps by its kinematics from a batch's
     pasts (``states``, and ``views`` for π), seeing the first future's cars from where it is. Returns states
-    B×T×4, actions B×T×2 and costs B×T×K (against every future)."""
+    B×T×4, actions B×T×2 and costs B×T×K (against every future).
+
+    ``mask_speed`` sets the speed that sizes the proximity mask (safe distance 1.5 · |v| + 1 m): ``own``, the
+    ego's speed at each step (PPUU), or ``start``, its speed when the rollout starts, for every step — so that
+    slowing down does not shorten the mask: with the others replayed, a car that slows is caught by the one
+    behind, which a mask that shrinks with the ego's speed sees too late (docs/RESULTS.md)."""
+    if mask_speed not in MASK_SPEEDS:
+        raise ValueError(f"mask_speed must be one of {MASK_SPEEDS}, not {mask_speed!r}")
     states = batch["states"]
+    start_speed = states[:, -1, 2:].norm(dim=-1)
     codes = policy.encoder(batch["views"]) if actions is None else None
     track = torch.cat([batch["track"], torch.zeros_like(batch["track"][:, :1])], -1)
     cx, cy = reference_track(track, torch.arange(1, horizon + 1))
@@ -192,7 +203,7 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
         state = kinematic_state_step(state, a, road.dt)
         views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
                           length, width, road)
-        speed = state[:, 2:].norm(dim=-1)[:, None].expand(views.shape[:2])
+        speed = (state[:, 2:].norm(dim=-1) if mask_speed == "own" else start_speed)[:, None].expand(views.shape[:2])
         out["costs"].append(_weighted(image_costs(views, speed)))
         out["states"].append(state), out["actions"].append(a)
         if actions is None:
@@ -202,10 +213,10 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
 
 
 def kinematic_mpur_loss(policy, bank: SampleBank, batch: dict, horizon: int, road: Road, gamma: float = 0.99,
-                        uncertainty_weight: float = 0.05, threshold: float = 0.5):
+                        uncertainty_weight: float = 0.05, threshold: float = 0.5, mask_speed: str = "own"):
     """MPUR through a kinematic ego: discounted cost of the first future + λ_u · Σ_t [u_t − τ]⁺, u_t the
     normalised variance of the cost over the dropout futures."""
-    out = kinematic_rollout(policy, batch, horizon, road)
+    out = kinematic_rollout(policy, batch, horizon, road, mask_speed=mask_speed)
     discount = gamma ** torch.arange(horizon, dtype=torch.float32)
     task = (out["costs"][:, :, 0] * discount).sum(1).mean()
     terms = {"task_cost": task.detach(), "speed": out["states"][..., 2:].norm(dim=-1).mean().detach()}

@@ -1,0 +1,88 @@
+"""How far MPUR through a kinematic ego gets with a perfect world model: the bank's futures are the recorded ones.
+
+A diagnostic beside ``bench_traffic_ppuu.py``'s ``mpur-kin`` rows: the same
+policy, loss (PPUU's cost over 30 steps, discounted by 0.99; no uncertainty
+term, since a recording has one future), batch, learning rate and steps, but
+the other cars' futures in the bank are what the recording holds instead of
+what the world model predicts. The gap between the two is what the world
+model's errors cost; what the oracle misses is what the cost and the policy
+miss. Writes ``benchmarks/results/traffic_oracle.json``.
+
+    python benchmarks/traffic_oracle_probe.py --steps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ebmlab.world.driving.data import Normalisation, TrafficWindows  # noqa: E402
+from ebmlab.world.driving.evaluate import PolicyDriver, evaluate  # noqa: E402
+from ebmlab.world.driving.kinematic_ego import SampleBank, kinematic_mpur_loss  # noqa: E402
+from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
+from ebmlab.world.driving.record import find_recording  # noqa: E402
+from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
+
+
+def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64) -> SampleBank:
+    windows = TrafficWindows(rec, rec.split("train"), horizon, frame="track")
+    parts = {k: [] for k in ("views", "states", "track", "size", "futures", "recorded")}
+    for start in range(0, n, chunk):
+        w = windows.sample(min(chunk, n - start), g)
+        parts["views"].append((w["views"] * 255).round().to(torch.uint8))
+        parts["states"].append(w["states"][:, :C])
+        parts["track"].append(w["track"])
+        parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
+        parts["futures"].append((w["images"][:, None, C:, 1] * 255).round().to(torch.uint8))
+        parts["recorded"].append(w["states"][:, C:])
+    return SampleBank(**{k: torch.cat(v) for k, v in parts.items()})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recording", default=str(ROOT / "runs" / "bench-traffic" / "record"))
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--bank-windows", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mask-speed", default="own", choices=("own", "start"))
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    rec = find_recording(args.recording)
+    started = time.time()
+    bank = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1))
+    torch.manual_seed(args.seed)
+    policy = DrivingPolicy()
+    policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
+    g = torch.Generator().manual_seed(args.seed)
+    for step in range(args.steps):
+        loss, terms = kinematic_mpur_loss(policy, bank, bank.batch(16, g), 30, rec.road,
+                                            mask_speed=args.mask_speed)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
+        opt.step()
+        if step % 100 == 0:
+            print(step, {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
+    result = evaluate(rec, PolicyDriver(policy.eval()))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    name = f"mpur-kin-oracle-{args.mask_speed}-s{args.seed}"
+    results[name] = {**result, "steps": args.steps, "bank_windows": args.bank_windows, "mask_speed": args.mask_speed,
+                                                "wall_s": round(time.time() - started, 1),
+                                                "date": time.strftime("%Y-%m-%d %H:%M")}
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
