@@ -76,7 +76,7 @@ def main() -> None:
             print(step, {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
     result = evaluate(rec, PolicyDriver(policy.eval()))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    name = f"mpur-kin-oracle-{args.mask_speed}-s{args.seed}"
+    name = f"mpur-kin-oracle-{args.mask_speed}-{args.steps}steps-s{args.seed}"
     results[name] = {**result, "steps": args.steps, "bank_windows": args.bank_windows, "mask_speed": args.mask_speed,
                                                 "wall_s": round(time.time() - started, 1),
                                                 "date": time.strftime("%Y-%m-%d %H:%M")}
