@@ -8,7 +8,13 @@ what the world model predicts. The gap between the two is what the world
 model's errors cost; what the oracle misses is what the cost and the policy
 miss. Writes ``benchmarks/results/traffic_oracle.json``.
 
-    python benchmarks/traffic_oracle_probe.py --steps 1000
+With ``--cost-table``, no policy is trained: the probe prices, on the same
+recorded futures, the recorded drivers' own next 3 s against constant
+accelerations (curvature 0), under each way of sizing the proximity mask, to
+show which speed the cost itself prefers.
+
+    python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start]
+    python benchmarks/traffic_oracle_probe.py --cost-table
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, evaluate  # noqa: E402
-from ebmlab.world.driving.kinematic_ego import SampleBank, kinematic_mpur_loss  # noqa: E402
+from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
@@ -34,18 +40,38 @@ from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
 
 
-def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64) -> SampleBank:
+def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64) -> tuple[SampleBank, torch.Tensor]:
+    """A bank whose one future per window is the recorded one, and the recorded drivers' actions (n×T×2)."""
     windows = TrafficWindows(rec, rec.split("train"), horizon, frame="track")
     parts = {k: [] for k in ("views", "states", "track", "size", "futures", "recorded")}
+    actions = []
     for start in range(0, n, chunk):
         w = windows.sample(min(chunk, n - start), g)
+        actions.append(w["actions"])
         parts["views"].append((w["views"] * 255).round().to(torch.uint8))
         parts["states"].append(w["states"][:, :C])
         parts["track"].append(w["track"])
         parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
         parts["futures"].append((w["images"][:, None, C:, 1] * 255).round().to(torch.uint8))
         parts["recorded"].append(w["states"][:, C:])
-    return SampleBank(**{k: torch.cat(v) for k, v in parts.items()})
+    return SampleBank(**{k: torch.cat(v) for k, v in parts.items()}), torch.cat(actions)
+
+
+def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
+    """Discounted 30-step cost (proximity + 0.2 lane + off-road) of the recorded drivers' own actions and of
+    constant accelerations, against the recorded futures, for each way of sizing the proximity mask."""
+    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
+    discount = 0.99 ** torch.arange(actions.shape[1], dtype=torch.float32)
+    plans = {"recorded": actions} | {f"a = {a:+.1f} m/s2": torch.tensor([a, 0.0]).expand_as(actions).contiguous()
+                                     for a in (-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0)}
+    table = {}
+    for mask in MASK_SPEEDS:
+        for name, plan in plans.items():
+            with torch.no_grad():
+                out = kinematic_rollout(None, batch, actions.shape[1], rec.road, actions=plan, mask_speed=mask)
+            table[f"{mask}: {name}"] = round(float((out["costs"][:, :, 0] * discount).sum(1).mean()), 3)
+            print(mask, name, table[f"{mask}: {name}"], flush=True)
+    return table
 
 
 def main() -> None:
@@ -54,12 +80,20 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--bank-windows", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mask-speed", default="own", choices=("own", "start"))
+    p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
+    p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
     started = time.time()
-    bank = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.cost_table:
+        bank, actions = recorded_bank(rec, 256, 30, torch.Generator().manual_seed(5))
+        results["cost_table"] = {**cost_table(rec, bank, actions), "windows": 256,
+                                 "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        return
+    bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1))
     torch.manual_seed(args.seed)
     policy = DrivingPolicy()
     policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
@@ -75,7 +109,7 @@ def main() -> None:
         if step % 100 == 0:
             print(step, {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
     result = evaluate(rec, PolicyDriver(policy.eval()))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}   # again: another run may have written
     name = f"mpur-kin-oracle-{args.mask_speed}-{args.steps}steps-s{args.seed}"
     results[name] = {**result, "steps": args.steps, "bank_windows": args.bank_windows, "mask_speed": args.mask_speed,
                                                 "wall_s": round(time.time() - started, 1),
