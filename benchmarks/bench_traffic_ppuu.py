@@ -21,8 +21,8 @@ already there are skipped, so the benchmark can be split over sessions; the
 6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars;
 7. the ego separated from the world (Sobal et al. 2022): ``model-kin`` / ``model-kin-det``, the models with a
    kinematic ego, and ``mper-kin-sN``, ``mpur-kin-sN`` (stochastic), ``mpur-kin-det-sN`` trained through them
-   (``--kin-policy-steps``, ``--bank-windows``); ``mpur-kin-start-sN`` / ``mpur-kin-det-start-sN``: MPUR with
-   the proximity mask sized by the speed at each rollout's start; ``mpc-kin``, gradient MPC through ``model-kin``.
+   (``--kin-policy-steps``, ``--bank-windows``); ``mpur-kin-start-sN``, ``mpur-kin-max-sN``, ``mpur-kin-det-max-sN``:
+   MPUR with the proximity mask sized by the speed at each rollout's start, or the larger of it and the ego's; ``mpc-kin``, gradient MPC through ``model-kin``.
 
 Usage::
 
@@ -110,14 +110,14 @@ def main() -> None:
             row(stage, "model", ModelConfig(recording=recording, ego="kinematic",
                                             latent_dim=32 if stage == "model-kin" else 0, steps=args.model_steps),
                 train_model)
-        elif stage in ("mper-kin", "mpur-kin", "mpur-kin-det", "mpur-kin-start", "mpur-kin-det-start"):
+        elif stage in ("mper-kin", "mpur-kin", "mpur-kin-det", "mpur-kin-start", "mpur-kin-max", "mpur-kin-det-max"):
             kind = stage.split("-")[0]
             model = str(runs / ("model-kin-det" if "det" in stage or kind == "mper" else "model-kin"))
             for seed in seeds:
                 cfg = PolicyConfig(recording=recording, kind=kind, model=model, horizon=20 if kind == "mper" else 30,
                                    steps=args.kin_policy_steps, seed=seed, lr=3e-4, batch_size=16,
                                    dropout_samples=args.dropout_samples, bank_windows=args.bank_windows,
-                                   mask_speed="start" if stage.endswith("-start") else "own")
+                                   mask_speed=stage.split("-")[-1] if stage.endswith(("-start", "-max")) else "own")
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
                 if seed == seeds[0] and stage in args.reactive.split(","):

@@ -80,6 +80,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--bank-windows", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=1000, help="Evaluate on every test car every so many steps.")
     p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
     p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
     args = p.parse_args()
@@ -108,14 +109,17 @@ def main() -> None:
         opt.step()
         if step % 100 == 0:
             print(step, {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
-    result = evaluate(rec, PolicyDriver(policy.eval()))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}   # again: another run may have written
-    name = f"mpur-kin-oracle-{args.mask_speed}-{args.steps}steps-s{args.seed}"
-    results[name] = {**result, "steps": args.steps, "bank_windows": args.bank_windows, "mask_speed": args.mask_speed,
-                                                "wall_s": round(time.time() - started, 1),
-                                                "date": time.strftime("%Y-%m-%d %H:%M")}
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(result)
+        done = step + 1
+        if done % args.eval_every == 0 or done == args.steps:   # a row per evaluation: a learning curve
+            result = evaluate(rec, PolicyDriver(policy.eval()))
+            policy.train()
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            name = f"mpur-kin-oracle-{args.mask_speed}-{done}steps-s{args.seed}"
+            results[name] = {**result, "steps": done, "bank_windows": args.bank_windows,
+                             "mask_speed": args.mask_speed, "wall_s": round(time.time() - started, 1),
+                             "date": time.strftime("%Y-%m-%d %H:%M")}
+            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+            print(name, result, flush=True)
 
 
 if __name__ == "__main__":

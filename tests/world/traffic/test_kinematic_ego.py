@@ -109,6 +109,12 @@ def test_bank_and_losses_train_the_policy_and_charge_steering_off_the_lane(windo
                for mask in ("own", "start")}
     assert bool((braking["own"]["costs"] <= braking["start"]["costs"] + 1e-6).all())
     assert float(braking["own"]["costs"].sum()) < float(braking["start"]["costs"].sum())
+    # sized by the larger of the two speeds, braking costs as with the start's speed, and speeding up more
+    braking_max = kinematic_rollout(Steady(model.norm, -8.0, 0.0), batch, FUTURE, rec.road, mask_speed="max")
+    assert torch.allclose(braking_max["costs"], braking["start"]["costs"])
+    speeding = {mask: kinematic_rollout(Steady(model.norm, 4.0, 0.0), batch, FUTURE, rec.road, mask_speed=mask)
+                for mask in ("start", "max")}
+    assert bool((speeding["max"]["costs"] >= speeding["start"]["costs"] - 1e-6).all())
     policy = DrivingPolicy(frame_dim=16, hidden=32, width=4)
     policy.norm.load_state_dict(model.norm.state_dict())
     for loss, _ in (kinematic_mpur_loss(policy, bank, batch, FUTURE, rec.road, mask_speed="start"),

@@ -59,6 +59,15 @@ def test_recorded_driver_always_arrives_and_doing_nothing_fails_in_replay(small_
     assert idle_summary["success_rate"] <= 0.25 and idle_summary["collision_rate"] >= 0.5
 
 
+def test_a_car_that_stops_is_hit_from_behind(small_recording):
+    cars = small_recording.split("train")[:40]
+    stopping = Episodes(small_recording, cars)
+    while not stopping.done.all():
+        stopping.step(torch.full((len(cars),), -8.0), torch.zeros(len(cars)))
+    summary = stopping.summary()
+    assert summary["collision_rate"] >= 0.5 and summary["hit_from_behind_rate"] == summary["collision_rate"]
+
+
 def test_replay_is_deterministic_and_reactive_traffic_reacts(small_recording):
     rec = small_recording
     cars = rec.split("train")[:8]

@@ -175,7 +175,7 @@ def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-MASK_SPEEDS = ("own", "start")
+MASK_SPEEDS = ("own", "start", "max")
 
 
 def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None,
@@ -185,9 +185,10 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     B×T×4, actions B×T×2 and costs B×T×K (against every future).
 
     ``mask_speed`` sets the speed that sizes the proximity mask (safe distance 1.5 · |v| + 1 m): ``own``, the
-    ego's speed at each step (PPUU), or ``start``, its speed when the rollout starts, for every step — so that
+    ego's speed at each step (PPUU); ``start``, its speed when the rollout starts, for every step — so that
     slowing down does not shorten the mask: with the others replayed, a car that slows is caught by the one
-    behind, which a mask that shrinks with the ego's speed sees too late (docs/RESULTS.md)."""
+    behind, which a mask that shrinks with the ego's speed sees too late; or ``max``, the larger of the two, so
+    that speeding up still lengthens it (docs/RESULTS.md)."""
     if mask_speed not in MASK_SPEEDS:
         raise ValueError(f"mask_speed must be one of {MASK_SPEEDS}, not {mask_speed!r}")
     states = batch["states"]
@@ -203,7 +204,9 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
         state = kinematic_state_step(state, a, road.dt)
         views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
                           length, width, road)
-        speed = (state[:, 2:].norm(dim=-1) if mask_speed == "own" else start_speed)[:, None].expand(views.shape[:2])
+        own = state[:, 2:].norm(dim=-1)
+        speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
+        speed = speed[:, None].expand(views.shape[:2])
         out["costs"].append(_weighted(image_costs(views, speed)))
         out["states"].append(state), out["actions"].append(a)
         if actions is None:

@@ -39,10 +39,12 @@ def boxes_overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tor
             & ((a["y"] - b["y"]).abs() < (a["width"] + b["width"]) / 2))
 
 
-def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) -> torch.Tensor:
-    """B: whether the ego car's box overlaps any present other car's."""
+def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """B, B: whether the ego car's box overlaps any present other car's, and whether one of those is behind it
+    (its centre further back along the road: the ego car was hit from behind)."""
     ego = {k: v[:, None] for k, v in ego.items()}
-    return (boxes_overlap(ego, others) & others["present"]).any(1)
+    overlap = boxes_overlap(ego, others) & others["present"]
+    return overlap.any(1), (overlap & (others["x"] < ego["x"])).any(1)
 
 
 def _frame(rec: Recording, env: torch.Tensor, t: torch.Tensor, own_slot: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -99,7 +101,7 @@ class Episodes:
         self.cars, self.env, self.slot, self.start, self.t, self.steps = (zeros(torch.long) for _ in range(6))
         self.x, self.y, self.psi, self.v, self.x0, self.length, self.width = (zeros() for _ in range(7))
         self.done = zeros(torch.bool)
-        self.outcome = {k: zeros(torch.bool) for k in ("collision", "offroad", "arrived", "timeout")}
+        self.outcome = {k: zeros(torch.bool) for k in ("collision", "hit_from_behind", "offroad", "arrived", "timeout")}
         self.traffic = Traffic(rec.config, B, seed=rec.seed + 1 + seed, device=device, warmup=False) \
             if mode == "reactive" else None
         self.reset(torch.arange(B), torch.as_tensor(cars, dtype=torch.long))
@@ -193,20 +195,24 @@ class Episodes:
         self.t = torch.where(running, self.t + 1, self.t)
         self._others = None
         self.steps = torch.where(running, self.steps + 1, self.steps)
-        hit = collisions(self.ego(), self.others()) & running
+        hit, from_behind = collisions(self.ego(), self.others())
+        hit = hit & running
         off = ((self.y < 0) | (self.y > self.road.width)) & running & ~hit
         arrived = (self.x >= self.road.length) & running & ~hit & ~off
         out_of_time = ((self.t >= self.rec.shape[1] - 1) | (self.steps >= self.max_steps)) & running & ~hit & ~off & ~arrived
-        for key, event in (("collision", hit), ("offroad", off), ("arrived", arrived), ("timeout", out_of_time)):
+        for key, event in (("collision", hit), ("hit_from_behind", hit & from_behind), ("offroad", off),
+                           ("arrived", arrived), ("timeout", out_of_time)):
             self.outcome[key] |= event
         self.done |= hit | off | arrived | out_of_time
         return self.done
 
     def summary(self) -> dict[str, float]:
         """PPUU's evaluation: success rate (arrived without collision or leaving the road), mean distance
-        travelled, collision and off-road rates."""
+        travelled, collision and off-road rates; and the share of episodes ended by a car behind running into
+        the ego car (part of the collisions)."""
         o = self.outcome
         return {"success_rate": o["arrived"].float().mean().item(), "mean_distance": self.distance.mean().item(),
                 "collision_rate": o["collision"].float().mean().item(),
+                "hit_from_behind_rate": o["hit_from_behind"].float().mean().item(),
                 "offroad_rate": o["offroad"].float().mean().item(), "timeout_rate": o["timeout"].float().mean().item(),
                 "episodes": len(self.cars)}
