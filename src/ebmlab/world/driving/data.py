@@ -31,8 +31,8 @@ FRAMES = ("ego", "track")
 
 
 def reference_track(state: torch.Tensor, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centres (x, y: B×K) of views ``steps`` (K, may be negative) steps from a car in state ``state`` (B×4: x, y,
-    vx, vy): along the road at its speed vx from its position, at its lateral position."""
+    """Centres (x, y: B×K) of views ``steps`` (K, may be negative) steps from a car in state ``state`` (B×3 or more:
+    x, y, vx, …): along the road at its speed vx from its position, at its lateral position."""
     x = state[:, :1] + state[:, 2:3] * Road.dt * steps.to(state)
     return x, state[:, 1:2].expand_as(x)
 

@@ -162,17 +162,18 @@ def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: in
 
 def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
     """B×T×K weighted costs of an ego car along ``states`` (B×T×4) against each of the K futures of ``batch``."""
-    T = states.shape[1]
-    cx, cy = reference_track(torch.cat([batch["track"], torch.zeros_like(batch["track"][:, :1])], -1),
-                             torch.arange(1, T + 1))
-    out = []
-    for t in range(T):
-        s = states[:, t]
-        views = ego_views(batch["futures"][:, :, t], s[:, 0] - cx[:, t], s[:, 1] - cy[:, t], s[:, 1],
-                          batch["size"][:, 0], batch["size"][:, 1], road)
-        speed = s[:, 2:].norm(dim=-1)[:, None].expand(views.shape[:2])
-        out.append(_weighted(image_costs(views, speed)))
-    return torch.stack(out, 1)
+    cx, cy = reference_track(batch["track"], torch.arange(1, states.shape[1] + 1))
+    return torch.stack([_seen(batch, t, s, cx, cy, s[:, 2:].norm(dim=-1), road)[1]
+                        for t, s in enumerate(states.unbind(1))], 1)
+
+
+def _seen(batch: dict, t: int, state: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, speed: torch.Tensor,
+          road: Road) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ego views (B×K×4×H×W) of an ego car in ``state`` (B×4) at step ``t`` of the batch's K futures, the
+    reference track at (cx, cy) (B×T each), and their weighted costs (B×K) with the mask sized by ``speed`` (B)."""
+    views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
+                      batch["size"][:, 0], batch["size"][:, 1], road)
+    return views, _weighted(image_costs(views, speed[:, None].expand(views.shape[:2])))
 
 
 MASK_SPEEDS = ("own", "start", "max")
@@ -194,20 +195,16 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     states = batch["states"]
     start_speed = states[:, -1, 2:].norm(dim=-1)
     codes = policy.encoder(batch["views"]) if actions is None else None
-    track = torch.cat([batch["track"], torch.zeros_like(batch["track"][:, :1])], -1)
-    cx, cy = reference_track(track, torch.arange(1, horizon + 1))
-    length, width = batch["size"][:, 0], batch["size"][:, 1]
+    cx, cy = reference_track(batch["track"], torch.arange(1, horizon + 1))
     out = {"states": [], "actions": [], "costs": []}
     state = states[:, -1]
     for t in range(horizon):
         a = policy.act(codes, states) if actions is None else actions[:, t]
         state = kinematic_state_step(state, a, road.dt)
-        views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
-                          length, width, road)
         own = state[:, 2:].norm(dim=-1)
         speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
-        speed = speed[:, None].expand(views.shape[:2])
-        out["costs"].append(_weighted(image_costs(views, speed)))
+        views, costs = _seen(batch, t, state, cx, cy, speed, road)
+        out["costs"].append(costs)
         out["states"].append(state), out["actions"].append(a)
         if actions is None:
             codes = torch.cat([codes[:, 1:], policy.encoder(views[:, 0])[:, None]], 1)
