@@ -13,8 +13,15 @@ recorded futures, the recorded drivers' own next 3 s against constant
 accelerations (curvature 0), under each way of sizing the proximity mask, to
 show which speed the cost itself prefers.
 
+With ``--mpc CARS``, no policy is trained either: gradient MPC
+(:class:`~ebmlab.world.driving.mpc.MpcDriver`, 30 steps, 5 Adam steps per
+decision) plans through the recorded futures of the first CARS test cars' others
+at every step — the cost's own ceiling, with a perfect world model and a planner
+instead of a policy.
+
     python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start]
     python benchmarks/traffic_oracle_probe.py --cost-table
+    python benchmarks/traffic_oracle_probe.py --mpc 30 --mask-speed max
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ebmlab.world.driving.data import Normalisation, TrafficWindows  # noqa: E402
+from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, evaluate  # noqa: E402
+from ebmlab.world.driving.mpc import MpcDriver  # noqa: E402
+from ebmlab.world.traffic.episodes import views  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
@@ -74,6 +83,31 @@ def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
     return table
 
 
+class RecordedFutureMpc(MpcDriver):
+    """Gradient MPC whose world model is the recording: in replay mode the others' futures are known exactly."""
+
+    def __init__(self, rec, norm, horizon: int, iterations: int, mask_speed: str) -> None:
+        super().__init__(None, horizon, iterations, mask_speed=mask_speed, norm=norm)
+        self.rec = rec
+
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        H, rec = self.horizon, self.rec
+        steps = torch.arange(1, H + 1)
+        cx, cy = reference_track(self.states[:, -1], steps)
+        frames = (episodes.t[:, None] + steps).clamp(max=rec.shape[1] - 1).flatten()
+        images, _ = views(rec, episodes.cars.repeat_interleave(H), frames, centre=(cx.flatten(), cy.flatten()))
+        return images[:, 1].view(len(cx), H, *images.shape[-2:])
+
+
+def recorded_future_mpc(rec, cars: int, mask_speed: str) -> dict:
+    from ebmlab.world.driving.evaluate import drive
+
+    norm = Normalisation().fit(rec, rec.split("train"))
+    episodes, _ = drive(rec, RecordedFutureMpc(rec, norm, 30, 5, mask_speed), rec.split("test")[:cars])
+    return episodes.summary()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recording", default=str(ROOT / "runs" / "bench-traffic" / "record"))
@@ -83,6 +117,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=1000, help="Evaluate on every test car every so many steps.")
     p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
     p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
+    p.add_argument("--mpc", type=int, default=0, metavar="CARS", help="Gradient MPC on the recorded futures of this many test cars; train nothing.")
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
@@ -93,6 +128,15 @@ def main() -> None:
         results["cost_table"] = {**cost_table(rec, bank, actions), "windows": 256,
                                  "date": time.strftime("%Y-%m-%d %H:%M")}
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        return
+    if args.mpc:
+        result = recorded_future_mpc(rec, args.mpc, args.mask_speed)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results[f"mpc-oracle-{args.mask_speed}"] = {**result, "horizon": 30, "iterations": 5,
+                                                    "wall_s": round(time.time() - started, 1),
+                                                    "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(result)
         return
     bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1))
     torch.manual_seed(args.seed)

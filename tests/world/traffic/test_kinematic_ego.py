@@ -115,6 +115,14 @@ def test_bank_and_losses_train_the_policy_and_charge_steering_off_the_lane(windo
     speeding = {mask: kinematic_rollout(Steady(model.norm, 4.0, 0.0), batch, FUTURE, rec.road, mask_speed=mask)
                 for mask in ("start", "max")}
     assert bool((speeding["max"]["costs"] >= speeding["start"]["costs"] - 1e-6).all())
+    # a plan that holds a stopped car still learns that accelerating would move it (the gradient passes the stop)
+    stopped = {**batch, "states": batch["states"].clone()}
+    stopped["states"][:, -1, 2:] = 0.0
+    plan = torch.tensor([-8.0, 0.0]).repeat(4, FUTURE, 1).requires_grad_()
+    held = kinematic_rollout(None, stopped, FUTURE, rec.road, actions=plan)
+    assert torch.equal(held["states"][:, -1, :2], stopped["states"][:, -1, :2])
+    grad, = torch.autograd.grad(held["states"][:, -1, 0].sum(), plan)
+    assert bool((grad[:, :-1, 0] > 0).all())
     policy = DrivingPolicy(frame_dim=16, hidden=32, width=4)
     policy.norm.load_state_dict(model.norm.state_dict())
     for loss, _ in (kinematic_mpur_loss(policy, bank, batch, FUTURE, rec.road, mask_speed="start"),

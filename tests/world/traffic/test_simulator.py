@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from ebmlab.world.traffic.drivers import DriverMix, idm_acceleration
@@ -113,3 +114,16 @@ def test_same_seed_same_traffic():
         one.step()
         two.step()
     assert torch.equal(one.cars, two.cars) and torch.equal(one.alive, two.alive)
+
+
+def test_straight_through_stop_keeps_values_and_passes_the_gradient():
+    x, y, psi = torch.zeros(3), torch.zeros(3), torch.zeros(3)
+    v = torch.tensor([0.0, 0.5, 5.0])
+    a = torch.tensor([-8.0, -8.0, 1.0], requires_grad=True)
+    plain = kinematic_step(x, y, psi, v, a, torch.zeros(3), 0.1)
+    through = kinematic_step(x, y, psi, v, a, torch.zeros(3), 0.1, straight_through=True)
+    assert all(torch.equal(p, t) for p, t in zip(plain, through))
+    assert plain[3].tolist() == pytest.approx([0.0, 0.0, 5.1])   # the first two stop (clamped at zero)
+    g_plain, = torch.autograd.grad(plain[3].sum(), a)
+    g_through, = torch.autograd.grad(through[3].sum(), a)
+    assert g_plain[:2].tolist() == [0.0, 0.0] and g_through.tolist() == pytest.approx([0.1, 0.1, 0.1])

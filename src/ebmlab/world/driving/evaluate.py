@@ -110,6 +110,7 @@ class EvalConfig(TrainConfig):
     model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through."})
     mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
     mpc_iterations: int = field(default=5, metadata={"help": "--driver mpc: Adam steps on the plan per decision."})
+    mask_speed: str = field(default="own", metadata={"help": "--driver mpc through a kinematic-ego model: the speed sizing the proximity mask, the ego's at each step (own, PPUU), at the plan's start (start), or the larger of the two (max).", "choices": ("own", "start", "max")})
     mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol: the others do not react) or reactive.", "choices": ("replay", "reactive")})
     cars: int = field(default=0, metadata={"help": "Test cars evaluated (0: the whole test split)."})
 
@@ -130,7 +131,7 @@ def make_driver(name: str, cfg: EvalConfig | None = None):
         from ebmlab.world.driving.mpc import MpcDriver
         from ebmlab.world.driving.train_model import load_model
 
-        return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations)
+        return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed)
     from ebmlab.world.driving.train_policy import load_policy
 
     return PolicyDriver(load_policy(name)[0])

@@ -33,8 +33,10 @@ import torch
 from torch.nn import functional as F
 
 from ebmlab.world.driving.data import TrafficWindows, reference_track
-from ebmlab.world.driving.model import TrafficModel, kinematic_state_step
+from ebmlab.world.driving.model import TrafficModel
+from ebmlab.world.traffic.episodes import ego_state
 from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs
+from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
 from ebmlab.world.traffic.recording import CONDITIONING
 from ebmlab.world.traffic.road import Road
@@ -198,10 +200,12 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     cx, cy = reference_track(batch["track"], torch.arange(1, horizon + 1))
     out = {"states": [], "actions": [], "costs": []}
     state = states[:, -1]
+    # the kinematics' own variables, carried (a stopped car keeps its heading); the gradient passes the stop
+    x, y, psi, own = state[:, 0], state[:, 1], torch.atan2(state[:, 3], state[:, 2]), start_speed
     for t in range(horizon):
         a = policy.act(codes, states) if actions is None else actions[:, t]
-        state = kinematic_state_step(state, a, road.dt)
-        own = state[:, 2:].norm(dim=-1)
+        x, y, psi, own = kinematic_step(x, y, psi, own, a[:, 0], a[:, 1], road.dt, straight_through=True)
+        state = ego_state(x, y, psi, own)
         speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
         views, costs = _seen(batch, t, state, cx, cy, speed, road)
         out["costs"].append(costs)

@@ -29,23 +29,27 @@ __all__ = ["MpcDriver"]
 class MpcDriver(NoAction):
     name = "mpc"
 
-    def __init__(self, model: TrafficModel, horizon: int = 10, iterations: int = 5, lr: float = 0.1,
-                 gamma: float = 0.99) -> None:
-        self.model, self.horizon, self.iterations, self.lr, self.gamma = model.eval(), horizon, iterations, lr, gamma
-        for p in model.parameters():
-            p.requires_grad_(False)
+    def __init__(self, model: TrafficModel | None, horizon: int = 10, iterations: int = 5, lr: float = 0.1,
+                 gamma: float = 0.99, mask_speed: str = "own", norm=None) -> None:
+        """``model`` None: a subclass supplies the futures (:meth:`futures`) and ``norm``, the actions' scale."""
+        self.model, self.horizon, self.iterations, self.lr, self.gamma = model, horizon, iterations, lr, gamma
+        self.mask_speed, self.norm = mask_speed, norm if model is None else model.norm
+        if model is not None:
+            model.eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
         self.low, self.high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
 
     @torch.no_grad()
     def start(self, episodes) -> None:
         images, self.states = episodes.history()
-        self.codes = self.model.encoder(images)
+        self.codes = self.model.encoder(images) if self.model is not None else None
         self.last = images[:, -1]
         self.plan = torch.zeros(len(self.states), self.horizon, 2)   # normalised actions; 0 = the data's mean
         self.views, self.road, self.size = images, episodes.road, torch.stack([episodes.length, episodes.width], -1)
 
     def _actions(self, plan: torch.Tensor) -> torch.Tensor:
-        return torch.maximum(torch.minimum(self.model.norm.unactions(plan), self.high), self.low)
+        return torch.maximum(torch.minimum(self.norm.unactions(plan), self.high), self.low)
 
     def _take(self, plan: torch.Tensor):
         """Take the plan's first action; the rest, shifted, starts the next decision."""
@@ -55,8 +59,8 @@ class MpcDriver(NoAction):
         return first[:, 0], first[:, 1]
 
     def __call__(self, episodes, images, states):
-        if self.model.kinematic:
-            return self._kinematic(images, states)
+        if self.model is None or self.model.kinematic:
+            return self._kinematic(episodes, images, states)
         m = self.model
         with torch.no_grad():
             self.codes = torch.cat([self.codes[:, 1:], m.encoder(images)[:, None]], 1)
@@ -81,23 +85,32 @@ class MpcDriver(NoAction):
             opt.step()
         return self._take(plan)
 
-    def _kinematic(self, images, states):
-        from ebmlab.world.driving.kinematic_ego import kinematic_rollout, track_views
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        """B×H×H'×W': the other cars' next ``horizon`` cars channels seen from the reference track (the ego's
+        position now, moving on at its speed): here the model's prediction from the last 20 views (z = 0)."""
+        from ebmlab.world.driving.kinematic_ego import track_views
 
         m = self.model
+        zero = torch.zeros(len(self.states), self.horizon, m.latent_dim) if m.latent_dim else None
+        future, _, _ = m.unroll(track_views(self.views, self.states, self.road), self.states,
+                                torch.zeros(len(self.states), self.horizon, 2), z=zero)
+        return future[:, :, 1]
+
+    def _kinematic(self, episodes, images, states):
+        from ebmlab.world.driving.kinematic_ego import kinematic_rollout
+
         with torch.no_grad():
             self.views = torch.cat([self.views[:, 1:], images[:, None]], 1)
             self.states = torch.cat([self.states[:, 1:], states[:, None]], 1)
-            zero = torch.zeros(len(states), self.horizon, m.latent_dim) if m.latent_dim else None
-            future, _, _ = m.unroll(track_views(self.views, self.states, self.road), self.states,
-                                    torch.zeros(len(states), self.horizon, 2), z=zero)
         batch = {"states": self.states, "track": self.states[:, -1, :3], "size": self.size,
-                 "futures": future[:, None, :, 1]}
+                 "futures": self.futures(episodes)[:, None]}
         plan = self.plan.clone().requires_grad_()
         opt = torch.optim.Adam([plan], lr=self.lr)
         discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float32)
         for _ in range(self.iterations):
-            out = kinematic_rollout(None, batch, self.horizon, self.road, actions=self._actions(plan))
+            out = kinematic_rollout(None, batch, self.horizon, self.road, actions=self._actions(plan),
+                                    mask_speed=self.mask_speed)
             opt.zero_grad()
             (out["costs"][:, :, 0] * discount).sum().backward()
             opt.step()

@@ -24,12 +24,18 @@ def clip_action(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return a.clamp(ACTION_LOW[0], ACTION_HIGH[0]), b.clamp(ACTION_LOW[1], ACTION_HIGH[1])
 
 
-def kinematic_step(x, y, psi, v, a, b, dt: float):
-    """(x, y, ψ, v) one step on; every argument is a tensor of one shape (actions already clipped)."""
+def kinematic_step(x, y, psi, v, a, b, dt: float, straight_through: bool = False):
+    """(x, y, ψ, v) one step on; every argument is a tensor of one shape (actions already clipped).
+
+    With ``straight_through`` the values are the same, but the gradient passes the stop (v ≥ 0) as if it were
+    not there: a car planned to a standstill still learns that accelerating would move it. Without it, every
+    action of a plan that stops the car has no gradient, and a planner or a policy trained through the
+    kinematics stays stopped while the car behind runs into it (docs/RESULTS.md)."""
     x = x + v * torch.cos(psi) * dt
     y = y + v * torch.sin(psi) * dt
     psi = psi + b * v * dt
-    v = (v + a * dt).clamp_min(0.0)
+    v = v + a * dt
+    v = v + (v.clamp_min(0.0) - v).detach() if straight_through else v.clamp_min(0.0)
     return x, y, psi, v
 
 
