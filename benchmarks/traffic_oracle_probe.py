@@ -158,7 +158,8 @@ def main() -> None:
             result = evaluate(rec, PolicyDriver(policy.eval()))
             policy.train()
             results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-            name = f"mpur-kin-oracle-{args.mask_speed}-{done}steps-s{args.seed}"
+            bank = "" if args.bank_windows == 1024 else f"-bank{args.bank_windows}"
+            name = f"mpur-kin-oracle-{args.mask_speed}-{done}steps{bank}-s{args.seed}"
             results[name] = {**result, "steps": done, "bank_windows": args.bank_windows,
                              "mask_speed": args.mask_speed, "wall_s": round(time.time() - started, 1),
                              "date": time.strftime("%Y-%m-%d %H:%M")}
