@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
-from ebmlab.world.driving.evaluate import PolicyDriver, evaluate  # noqa: E402
-from ebmlab.world.driving.mpc import MpcDriver  # noqa: E402
-from ebmlab.world.traffic.episodes import views  # noqa: E402
+from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
+from ebmlab.world.driving.mpc import MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
+from ebmlab.world.traffic.episodes import views  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
@@ -101,8 +101,6 @@ class RecordedFutureMpc(MpcDriver):
 
 
 def recorded_future_mpc(rec, cars: int, mask_speed: str) -> dict:
-    from ebmlab.world.driving.evaluate import drive
-
     norm = Normalisation().fit(rec, rec.split("train"))
     episodes, _ = drive(rec, RecordedFutureMpc(rec, norm, 30, 5, mask_speed), rec.split("test")[:cars])
     return episodes.summary()
