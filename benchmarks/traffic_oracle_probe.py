@@ -17,11 +17,25 @@ With ``--mpc CARS``, no policy is trained either: gradient MPC
 (:class:`~ebmlab.world.driving.mpc.MpcDriver`, 30 steps, 5 Adam steps per
 decision) plans through the recorded futures of the first CARS test cars' others
 at every step — the cost's own ceiling, with a perfect world model and a planner
-instead of a policy.
+instead of a policy. ``--futures constant-velocity`` plans instead through the
+simplest world model that sees only the present: every other car goes on at its
+current velocity.
 
-    python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start]
+With ``--action-fit RUN``, how well a trained policy predicts the recorded
+drivers' next action on test windows (R², mean).
+
+With ``--plan-profile``, open-loop plans are optimised to convergence on 256
+recorded windows: which actions the 3-s cost prefers at each step of a plan.
+
+``--trained-steps K`` trains π on its first K actions of each rollout only
+(:func:`~ebmlab.world.driving.kinematic_ego.kinematic_rollout`); ``--init RUN``
+starts π from a trained policy (e.g. 1-step imitation).
+
+    python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start] [--trained-steps 1] [--init RUN]
     python benchmarks/traffic_oracle_probe.py --cost-table
-    python benchmarks/traffic_oracle_probe.py --mpc 30 --mask-speed max
+    python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
+    python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
+    python benchmarks/traffic_oracle_probe.py --mpc 30 --mask-speed max [--futures constant-velocity]
 """
 
 from __future__ import annotations
@@ -43,14 +57,36 @@ from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinemati
 from ebmlab.world.driving.mpc import MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
-from ebmlab.world.traffic.episodes import views  # noqa: E402
+from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
+from ebmlab.world.traffic.episodes import _frame, views  # noqa: E402
+from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
+from ebmlab.world.traffic.raster import HEIGHT, WIDTH, rasterise  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
 
 
-def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64) -> tuple[SampleBank, torch.Tensor]:
-    """A bank whose one future per window is the recorded one, and the recorded drivers' actions (n×T×2)."""
+def constant_velocity_futures(rec, env: torch.Tensor, t: torch.Tensor, slot: torch.Tensor, start: torch.Tensor,
+                              horizon: int) -> torch.Tensor:
+    """B×T×H×W cars channels of the next ``horizon`` frames seen from the reference track of a car in state
+    ``start`` (B×3+) in slot ``slot`` of frame (env, t), every other car going on at its velocity at t."""
+    cx, cy = (c.flatten() for c in reference_track(start, torch.arange(1, horizon + 1)))
+    now = _frame(rec, env, t, slot)
+    v, psi = (rec.frames[k][env, t] for k in ("v", "psi"))
+    rep = lambda x: x.repeat_interleave(horizon, 0)  # noqa: E731
+    ahead = torch.arange(1, horizon + 1, dtype=torch.float32).repeat(len(t))[:, None] * rec.road.dt
+    moved = {k: rep(now[k]) for k in ("present", "length", "width")}
+    moved["x"] = rep(now["x"]) + rep(v * torch.cos(psi)) * ahead
+    moved["y"] = rep(now["y"]) + rep(v * torch.sin(psi)) * ahead
+    none = torch.zeros_like(cx)                                            # the ego channel is not used
+    ego = {"x": cx, "y": cy, "length": none, "width": none}
+    return rasterise(ego, moved, rec.road, centre=(cx, cy))[:, 1].view(len(t), horizon, HEIGHT, WIDTH)
+
+
+def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64,
+                  futures: str = "recorded") -> tuple[SampleBank, torch.Tensor]:
+    """A bank whose one future per window is the recorded one (or, ``constant-velocity``, the others driven on at
+    their velocity at the window's last conditioning frame), and the recorded drivers' actions (n×T×2)."""
     windows = TrafficWindows(rec, rec.split("train"), horizon, frame="track")
     parts = {k: [] for k in ("views", "states", "track", "size", "futures", "recorded")}
     actions = []
@@ -61,7 +97,13 @@ def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64
         parts["states"].append(w["states"][:, :C])
         parts["track"].append(w["track"])
         parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
-        parts["futures"].append((w["images"][:, None, C:, 1] * 255).round().to(torch.uint8))
+        if futures == "recorded":
+            future = w["images"][:, C:, 1]
+        else:
+            cars = w["cars"]
+            future = constant_velocity_futures(rec, rec.cars["env"][cars], w["t"], rec.cars["slot"][cars], w["track"],
+                                               horizon)
+        parts["futures"].append((future[:, None] * 255).round().to(torch.uint8))
         parts["recorded"].append(w["states"][:, C:])
     return SampleBank(**{k: torch.cat(v) for k, v in parts.items()}), torch.cat(actions)
 
@@ -83,6 +125,47 @@ def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
     return table
 
 
+def plan_profile(rec, bank: SampleBank, actions: torch.Tensor, mask_speed: str, iterations: int = 200) -> dict:
+    """Open-loop plans optimised to convergence on the recorded futures (30 steps, Adam, lr 0.1 on normalised
+    actions from the data's mean, as the MPC's): their cost, speed, and mean acceleration at each step of the plan."""
+    norm = Normalisation().fit(rec, rec.split("train"))
+    low, high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
+    act = lambda p: torch.maximum(torch.minimum(norm.unactions(p), high), low)  # noqa: E731
+    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
+    discount = 0.99 ** torch.arange(actions.shape[1], dtype=torch.float32)
+    plan = torch.zeros(*actions.shape, requires_grad=True)
+    opt = torch.optim.Adam([plan], lr=0.1)
+    for it in range(iterations + 1):
+        out = kinematic_rollout(None, batch, actions.shape[1], rec.road, actions=act(plan), mask_speed=mask_speed)
+        cost = (out["costs"][:, :, 0] * discount).sum(1)
+        if it == iterations:
+            break
+        opt.zero_grad()
+        cost.sum().backward()
+        opt.step()
+    with torch.no_grad():
+        recorded = kinematic_rollout(None, batch, actions.shape[1], rec.road, actions=actions, mask_speed=mask_speed)
+    speed = lambda o: round(float(o["states"][..., 2:].norm(dim=-1).mean()), 2)  # noqa: E731
+    return {"iterations": iterations, "cost": round(float(cost.detach().mean()), 3), "speed": speed(out),
+            "end_speed": round(float(out["states"][:, -1, 2:].norm(dim=-1).mean()), 2),
+            "recorded_cost": round(float((recorded["costs"][:, :, 0] * discount).sum(1).mean()), 3),
+            "recorded_speed": speed(recorded),
+            "acceleration_by_step": [round(float(a), 2) for a in act(plan.detach())[..., 0].mean(0)]}
+
+
+def action_fit(rec, run: str, windows: int = 2000) -> dict:
+    """How well a trained policy predicts the recorded drivers' next action on held-out (test) windows: R² of
+    the acceleration and the curvature, and the mean acceleration predicted against the recorded one."""
+    policy, _ = load_policy(run)
+    w = TrafficWindows(rec, rec.split("test"), 1).sample(windows, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pred = torch.cat([policy(w["images"][i:i + 200, :C], w["states"][i:i + 200, :C]) for i in range(0, windows, 200)])
+    true = w["actions"][:, 0]
+    r2 = 1 - ((pred - true) ** 2).mean(0) / true.var(0)
+    return {"run": run, "windows": windows, "r2_acceleration": round(float(r2[0]), 3), "r2_curvature": round(float(r2[1]), 3),
+            "mean_acceleration": round(float(pred[:, 0].mean()), 3), "recorded_mean_acceleration": round(float(true[:, 0].mean()), 3)}
+
+
 class RecordedFutureMpc(MpcDriver):
     """Gradient MPC whose world model is the recording: in replay mode the others' futures are known exactly."""
 
@@ -100,9 +183,20 @@ class RecordedFutureMpc(MpcDriver):
         return images[:, 1].view(len(cx), H, *images.shape[-2:])
 
 
-def recorded_future_mpc(rec, cars: int, mask_speed: str) -> dict:
+class ConstantVelocityMpc(RecordedFutureMpc):
+    """Gradient MPC whose world model is the simplest that uses the present only: every other car goes on at its
+    current velocity (no learning; its error is what the others' accelerations and lane changes add)."""
+
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        return constant_velocity_futures(self.rec, episodes.env, episodes.t, episodes.slot, self.states[:, -1],
+                                         self.horizon)
+
+
+def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorded") -> dict:
     norm = Normalisation().fit(rec, rec.split("train"))
-    episodes, _ = drive(rec, RecordedFutureMpc(rec, norm, 30, 5, mask_speed), rec.split("test")[:cars])
+    planner = {"recorded": RecordedFutureMpc, "constant-velocity": ConstantVelocityMpc}[futures]
+    episodes, _ = drive(rec, planner(rec, norm, 30, 5, mask_speed), rec.split("test")[:cars])
     return episodes.summary()
 
 
@@ -114,8 +208,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=1000, help="Evaluate on every test car every so many steps.")
     p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
+    p.add_argument("--init", default="", help="Start π from this `world traffic policy` run's weights (e.g. imitation).")
+    p.add_argument("--trained-steps", type=int, default=0, help="Train π on its first so many actions of each rollout (0: all).")
     p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
+    p.add_argument("--plan-profile", action="store_true", help="Optimise open-loop plans on the recorded futures; train nothing.")
+    p.add_argument("--action-fit", default="", metavar="RUN", help="How well a trained policy predicts the recorded actions; train nothing.")
     p.add_argument("--mpc", type=int, default=0, metavar="CARS", help="Gradient MPC on the recorded futures of this many test cars; train nothing.")
+    p.add_argument("--futures", default="recorded", choices=("recorded", "constant-velocity"),
+                   help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.")
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
@@ -127,24 +227,40 @@ def main() -> None:
                                  "date": time.strftime("%Y-%m-%d %H:%M")}
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         return
+    if args.action_fit:
+        results[f"action-fit-{Path(args.action_fit).name}"] = {**action_fit(rec, args.action_fit),
+                                                               "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(results[f"action-fit-{Path(args.action_fit).name}"])
+        return
+    if args.plan_profile:
+        bank, actions = recorded_bank(rec, 256, 30, torch.Generator().manual_seed(5))
+        results[f"plan-profile-{args.mask_speed}"] = {**plan_profile(rec, bank, actions, args.mask_speed), "windows": 256,
+                                                      "wall_s": round(time.time() - started, 1),
+                                                      "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(results[f"plan-profile-{args.mask_speed}"])
+        return
     if args.mpc:
-        result = recorded_future_mpc(rec, args.mpc, args.mask_speed)
+        result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results[f"mpc-oracle-{args.mask_speed}"] = {**result, "horizon": 30, "iterations": 5,
+        kind = "oracle" if args.futures == "recorded" else args.futures
+        results[f"mpc-{kind}-{args.mask_speed}"] = {**result, "horizon": 30, "iterations": 5,
                                                     "wall_s": round(time.time() - started, 1),
                                                     "date": time.strftime("%Y-%m-%d %H:%M")}
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(result)
         return
-    bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1))
+    bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1),
+                            futures=args.futures)
     torch.manual_seed(args.seed)
-    policy = DrivingPolicy()
+    policy = load_policy(args.init)[0].train() if args.init else DrivingPolicy()
     policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(args.seed)
     for step in range(args.steps):
         loss, terms = kinematic_mpur_loss(policy, bank, bank.batch(16, g), 30, rec.road,
-                                            mask_speed=args.mask_speed)
+                                          mask_speed=args.mask_speed, trained_steps=args.trained_steps or None)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
@@ -157,8 +273,12 @@ def main() -> None:
             policy.train()
             results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
             bank = "" if args.bank_windows == 1024 else f"-bank{args.bank_windows}"
-            name = f"mpur-kin-oracle-{args.mask_speed}-{done}steps{bank}-s{args.seed}"
+            trained = f"-trained{args.trained_steps}" if args.trained_steps else ""
+            init = f"-from-{Path(args.init).name}" if args.init else ""
+            kind = "oracle" if args.futures == "recorded" else args.futures
+            name = f"mpur-kin-{kind}-{args.mask_speed}{trained}{init}-{done}steps{bank}-s{args.seed}"
             results[name] = {**result, "steps": done, "bank_windows": args.bank_windows,
+                             "trained_steps": args.trained_steps or 30, "init": args.init,
                              "mask_speed": args.mask_speed, "wall_s": round(time.time() - started, 1),
                              "date": time.strftime("%Y-%m-%d %H:%M")}
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")

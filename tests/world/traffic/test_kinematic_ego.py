@@ -133,6 +133,34 @@ def test_bank_and_losses_train_the_policy_and_charge_steering_off_the_lane(windo
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.parameters())
 
 
+class Learnt(Steady):
+    """A driver holding one learnt action: its gradient is the sum of the cost's gradients w.r.t. the actions
+    it took itself."""
+
+    def __init__(self, norm, a: float, b: float) -> None:
+        super().__init__(norm, a, b)
+        self.action = torch.nn.Parameter(self.action)
+
+
+def test_policy_trains_only_on_its_first_actions(windows, small_recording):
+    rec = small_recording
+    bank = build_bank(_model(rec), windows, 4, samples=2, generator=torch.Generator().manual_seed(2), chunk=2)
+    batch = bank.batch(4, torch.Generator().manual_seed(3))
+    driver = Learnt(None, -1.0, 0.01)
+    plan = driver.action.detach().repeat(4, FUTURE, 1).requires_grad_()
+    fixed = kinematic_rollout(None, batch, FUTURE, rec.road, actions=plan)
+    per_action, = torch.autograd.grad(fixed["costs"][:, :, 0].sum(), plan)
+    assert float(per_action[:, 0].abs().sum()) > 0 and float(per_action[:, -2].abs().sum()) > 0
+    for k in (1, 3, FUTURE):
+        driver.zero_grad()
+        out = kinematic_rollout(driver, batch, FUTURE, rec.road, trained_steps=k)
+        assert torch.allclose(out["costs"], fixed["costs"])           # the same rollout: only the gradient changes
+        out["costs"][:, :, 0].sum().backward()
+        assert torch.allclose(driver.action.grad, per_action[:, :k].sum((0, 1)), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="trained_steps"):
+        kinematic_rollout(driver, batch, FUTURE, rec.road, trained_steps=FUTURE + 1)
+
+
 def test_gradient_mpc_plans_through_a_kinematic_model(small_recording):
     result = evaluate(small_recording, MpcDriver(_model(small_recording), horizon=3, iterations=2), cars=3)
     assert result["episodes"] == 3 and 0 <= result["success_rate"] <= 1 and result["mean_distance"] > 0

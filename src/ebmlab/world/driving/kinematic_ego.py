@@ -27,6 +27,7 @@ first does not depend on the policy and the second is zero).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -182,7 +183,7 @@ MASK_SPEEDS = ("own", "start", "max")
 
 
 def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None,
-                      mask_speed: str = "own") -> dict[str, torch.Tensor]:
+                      mask_speed: str = "own", trained_steps: int | None = None) -> dict[str, torch.Tensor]:
     """π (or the given ``actions``, B×T×2) drives the ego car ``horizon`` steps by its kinematics from a batch's
     pasts (``states``, and ``views`` for π), seeing the first future's cars from where it is. Returns states
     B×T×4, actions B×T×2 and costs B×T×K (against every future).
@@ -191,19 +192,33 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     ego's speed at each step (PPUU); ``start``, its speed when the rollout starts, for every step — so that
     slowing down does not shorten the mask: with the others replayed, a car that slows is caught by the one
     behind, which a mask that shrinks with the ego's speed sees too late; or ``max``, the larger of the two, so
-    that speeding up still lengthens it (docs/RESULTS.md)."""
+    that speeding up still lengthens it (docs/RESULTS.md).
+
+    ``trained_steps`` k: π's parameters get the gradient of its first k actions only; from step k on the rollout
+    goes on with a frozen copy of π (the gradient still flows through what it sees, so the earlier actions pay
+    for how π will react). Each trained action thus sees at least ``horizon`` − k steps of its consequences,
+    while with every action trained (None, PPUU) the last ones see almost none and learn the end of the
+    horizon's lesson — brake, since the car behind arrives after it — everywhere (docs/RESULTS.md)."""
     if mask_speed not in MASK_SPEEDS:
         raise ValueError(f"mask_speed must be one of {MASK_SPEEDS}, not {mask_speed!r}")
+    trained = horizon if trained_steps is None or actions is not None else trained_steps
+    if not 1 <= trained <= horizon:
+        raise ValueError(f"trained_steps must be in [1, horizon={horizon}], not {trained_steps}")
     states = batch["states"]
     start_speed = states[:, -1, 2:].norm(dim=-1)
-    codes = policy.encoder(batch["views"]) if actions is None else None
+    acting = [policy] if actions is None else []
+    if trained < horizon:
+        acting.append(copy.deepcopy(policy).requires_grad_(False))
+    codes = [pi.encoder(batch["views"]) for pi in acting]
     cx, cy = reference_track(batch["track"], torch.arange(1, horizon + 1))
     out = {"states": [], "actions": [], "costs": []}
     state = states[:, -1]
     # the kinematics' own variables, carried (a stopped car keeps its heading); the gradient passes the stop
     x, y, psi, own = state[:, 0], state[:, 1], torch.atan2(state[:, 3], state[:, 2]), start_speed
     for t in range(horizon):
-        a = policy.act(codes, states) if actions is None else actions[:, t]
+        if t == trained and len(acting) == 2:   # π's own gradient stops here; its frozen copy drives on
+            acting, codes = acting[1:], codes[1:]
+        a = acting[0].act(codes[0], states) if actions is None else actions[:, t]
         x, y, psi, own = kinematic_step(x, y, psi, own, a[:, 0], a[:, 1], road.dt, straight_through=True)
         state = ego_state(x, y, psi, own)
         speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
@@ -211,16 +226,17 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
         out["costs"].append(costs)
         out["states"].append(state), out["actions"].append(a)
         if actions is None:
-            codes = torch.cat([codes[:, 1:], policy.encoder(views[:, 0])[:, None]], 1)
+            codes = [torch.cat([c[:, 1:], pi.encoder(views[:, 0])[:, None]], 1) for c, pi in zip(codes, acting)]
             states = torch.cat([states[:, 1:], state[:, None]], 1)
     return {k: torch.stack(v, 1) for k, v in out.items()}
 
 
 def kinematic_mpur_loss(policy, bank: SampleBank, batch: dict, horizon: int, road: Road, gamma: float = 0.99,
-                        uncertainty_weight: float = 0.05, threshold: float = 0.5, mask_speed: str = "own"):
+                        uncertainty_weight: float = 0.05, threshold: float = 0.5, mask_speed: str = "own",
+                        trained_steps: int | None = None):
     """MPUR through a kinematic ego: discounted cost of the first future + λ_u · Σ_t [u_t − τ]⁺, u_t the
-    normalised variance of the cost over the dropout futures."""
-    out = kinematic_rollout(policy, batch, horizon, road, mask_speed=mask_speed)
+    normalised variance of the cost over the dropout futures (``trained_steps``: :func:`kinematic_rollout`)."""
+    out = kinematic_rollout(policy, batch, horizon, road, mask_speed=mask_speed, trained_steps=trained_steps)
     discount = gamma ** torch.arange(horizon, dtype=torch.float32)
     task = (out["costs"][:, :, 0] * discount).sum(1).mean()
     terms = {"task_cost": task.detach(), "speed": out["states"][..., 2:].norm(dim=-1).mean().detach()}
