@@ -22,7 +22,8 @@ already there are skipped, so the benchmark can be split over sessions; the
 7. the ego separated from the world (Sobal et al. 2022): ``model-kin`` / ``model-kin-det``, the models with a
    kinematic ego, and ``mper-kin-sN``, ``mpur-kin-sN`` (stochastic), ``mpur-kin-det-sN`` trained through them
    (``--kin-policy-steps``, ``--bank-windows``); ``mpur-kin-start-sN``, ``mpur-kin-max-sN``, ``mpur-kin-det-max-sN``:
-   MPUR with the proximity mask sized by the speed at each rollout's start, or the larger of it and the ego's; ``mpc-kin``, gradient MPC through ``model-kin`` (``mpc-kin-max``: the mask sized by the larger speed).
+   MPUR with the proximity mask sized by the speed at each rollout's start, or the larger of it and the ego's; ``mpc-kin``, gradient MPC through ``model-kin`` (``mpc-kin-max``: the mask sized by the larger speed);
+   ``mpc-cv``, the same planner (larger-speed mask) through the constant-velocity world, no learning.
 
 Usage::
 
@@ -142,12 +143,13 @@ def main() -> None:
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)
-        elif stage in ("mpc", "mpc-kin", "mpc-kin-max"):
-            model = str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
+        elif stage in ("mpc", "mpc-kin", "mpc-kin-max", "mpc-cv"):
+            model = "constant-velocity" if stage == "mpc-cv" else \
+                str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
             row(stage, "eval", EvalConfig(recording=recording, driver="mpc", model=model,
                                           cars=args.mpc_cars, mpc_horizon=args.mpc_horizon,
                                           mpc_iterations=args.mpc_iterations,
-                                          mask_speed="max" if stage.endswith("-max") else "own"), run_eval)
+                                          mask_speed="max" if stage.endswith(("-max", "-cv")) else "own"), run_eval)
         else:
             raise SystemExit(f"unknown stage {stage}")
 

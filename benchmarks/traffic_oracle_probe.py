@@ -54,33 +54,15 @@ sys.path.insert(0, str(ROOT / "src"))
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
-from ebmlab.world.driving.mpc import MpcDriver  # noqa: E402
+from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
-from ebmlab.world.traffic.episodes import _frame, views  # noqa: E402
+from ebmlab.world.traffic.episodes import _frame, driven_on, views  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
-from ebmlab.world.traffic.raster import HEIGHT, WIDTH, rasterise  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
-
-
-def constant_velocity_futures(rec, env: torch.Tensor, t: torch.Tensor, slot: torch.Tensor, start: torch.Tensor,
-                              horizon: int) -> torch.Tensor:
-    """B×T×H×W cars channels of the next ``horizon`` frames seen from the reference track of a car in state
-    ``start`` (B×3+) in slot ``slot`` of frame (env, t), every other car going on at its velocity at t."""
-    cx, cy = (c.flatten() for c in reference_track(start, torch.arange(1, horizon + 1)))
-    now = _frame(rec, env, t, slot)
-    v, psi = (rec.frames[k][env, t] for k in ("v", "psi"))
-    rep = lambda x: x.repeat_interleave(horizon, 0)  # noqa: E731
-    ahead = torch.arange(1, horizon + 1, dtype=torch.float32).repeat(len(t))[:, None] * rec.road.dt
-    moved = {k: rep(now[k]) for k in ("present", "length", "width")}
-    moved["x"] = rep(now["x"]) + rep(v * torch.cos(psi)) * ahead
-    moved["y"] = rep(now["y"]) + rep(v * torch.sin(psi)) * ahead
-    none = torch.zeros_like(cx)                                            # the ego channel is not used
-    ego = {"x": cx, "y": cy, "length": none, "width": none}
-    return rasterise(ego, moved, rec.road, centre=(cx, cy))[:, 1].view(len(t), horizon, HEIGHT, WIDTH)
 
 
 def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64,
@@ -101,8 +83,8 @@ def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64
             future = w["images"][:, C:, 1]
         else:
             cars = w["cars"]
-            future = constant_velocity_futures(rec, rec.cars["env"][cars], w["t"], rec.cars["slot"][cars], w["track"],
-                                               horizon)
+            now = _frame(rec, rec.cars["env"][cars], w["t"], rec.cars["slot"][cars])
+            future = driven_on(now, *reference_track(w["track"], torch.arange(1, horizon + 1)), rec.road)
         parts["futures"].append((future[:, None] * 255).round().to(torch.uint8))
         parts["recorded"].append(w["states"][:, C:])
     return SampleBank(**{k: torch.cat(v) for k, v in parts.items()}), torch.cat(actions)
@@ -183,20 +165,11 @@ class RecordedFutureMpc(MpcDriver):
         return images[:, 1].view(len(cx), H, *images.shape[-2:])
 
 
-class ConstantVelocityMpc(RecordedFutureMpc):
-    """Gradient MPC whose world model is the simplest that uses the present only: every other car goes on at its
-    current velocity (no learning; its error is what the others' accelerations and lane changes add)."""
-
-    @torch.no_grad()
-    def futures(self, episodes) -> torch.Tensor:
-        return constant_velocity_futures(self.rec, episodes.env, episodes.t, episodes.slot, self.states[:, -1],
-                                         self.horizon)
-
-
 def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorded") -> dict:
     norm = Normalisation().fit(rec, rec.split("train"))
-    planner = {"recorded": RecordedFutureMpc, "constant-velocity": ConstantVelocityMpc}[futures]
-    episodes, _ = drive(rec, planner(rec, norm, 30, 5, mask_speed), rec.split("test")[:cars])
+    planner = RecordedFutureMpc(rec, norm, 30, 5, mask_speed) if futures == "recorded" else \
+        ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
+    episodes, _ = drive(rec, planner, rec.split("test")[:cars])
     return episodes.summary()
 
 

@@ -15,7 +15,7 @@ from ebmlab.world.driving.kinematic_ego import build_bank, ego_views, kinematic_
 from ebmlab.world.driving.mpc import MpcDriver
 from ebmlab.world.driving.model import TrafficModel, kinematic_state_step
 from ebmlab.world.driving.policy import DrivingPolicy
-from ebmlab.world.traffic.episodes import views
+from ebmlab.world.traffic.episodes import Episodes, driven_on, views
 from ebmlab.world.traffic.raster import SCALE
 from ebmlab.world.traffic.recording import CONDITIONING as C
 
@@ -164,6 +164,27 @@ def test_policy_trains_only_on_its_first_actions(windows, small_recording):
 def test_gradient_mpc_plans_through_a_kinematic_model(small_recording):
     result = evaluate(small_recording, MpcDriver(_model(small_recording), horizon=3, iterations=2), cars=3)
     assert result["episodes"] == 3 and 0 <= result["success_rate"] <= 1 and result["mean_distance"] > 0
+
+
+def test_constant_velocity_world_is_exact_for_one_step_and_drives_from_the_command_line(tmp_path, small_recording):
+    rec = small_recording
+    episodes = Episodes(rec, rec.split("test")[:6])
+    _, states = episodes.observe()
+    cx, cy = reference_track(states, torch.arange(1, 11))
+    ahead = driven_on(episodes.others(), cx, cy, rec.road)
+    assert ahead.shape == (6, 10, 117, 24)
+    recorded = [views(rec, episodes.cars, episodes.t + k, centre=(cx[:, k - 1], cy[:, k - 1]))[0][:, 1] for k in (1, 10)]
+    assert torch.allclose(ahead[:, 0], recorded[0], atol=1e-4)          # a step moves a car at its velocity
+    assert float((ahead[:, 9] - recorded[1]).abs().max()) > 0.05        # ten steps on, the others have accelerated
+    reactive = Episodes(rec, rec.split("test")[:2], mode="reactive")
+    assert driven_on(reactive.others(), cx[:2], cy[:2], rec.road).shape == (2, 10, 117, 24)
+    path = str(rec.save(tmp_path / "rec.safetensors"))
+    result = CliRunner().invoke(cli, ["world", "traffic", "eval", "--recording", path, "--driver", "mpc", "--model",
+                                      "constant-velocity", "--cars", "2", "--mpc-horizon", "3", "--mpc-iterations", "1",
+                                      "--out", str(tmp_path / "cv")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
+    assert metrics["episodes"] == 2 and metrics["mean_distance"] > 0
 
 
 def test_kinematic_model_and_policy_run_from_the_command_line(tmp_path, small_recording):

@@ -107,7 +107,7 @@ class EvalConfig(TrainConfig):
 
     recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
     driver: str = field(default="none", metadata={"help": "none (no action), recorded (the human reference), mpc (gradient MPC through --model), or a `world traffic policy` run folder."})
-    model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through."})
+    model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through, or constant-velocity (no learning: every other car goes on at its current velocity)."})
     mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
     mpc_iterations: int = field(default=5, metadata={"help": "--driver mpc: Adam steps on the plan per decision."})
     mask_speed: str = field(default="own", metadata={"help": "--driver mpc through a kinematic-ego model: the speed sizing the proximity mask, the ego's at each step (own, PPUU), at the plan's start (start), or the larger of the two (max).", "choices": ("own", "start", "max")})
@@ -122,7 +122,7 @@ class EvalConfig(TrainConfig):
         check(self.mpc_horizon >= 1 and self.mpc_iterations >= 1, "--mpc-horizon and --mpc-iterations must be >= 1")
 
 
-def make_driver(name: str, cfg: EvalConfig | None = None):
+def make_driver(name: str, cfg: EvalConfig | None = None, rec: Recording | None = None):
     if name == "none":
         return NoAction()
     if name == "recorded":
@@ -131,6 +131,12 @@ def make_driver(name: str, cfg: EvalConfig | None = None):
         from ebmlab.world.driving.mpc import MpcDriver
         from ebmlab.world.driving.train_model import load_model
 
+        if cfg.model == "constant-velocity":
+            from ebmlab.world.driving.data import Normalisation
+            from ebmlab.world.driving.mpc import ConstantVelocityMpc
+
+            return ConstantVelocityMpc(Normalisation().fit(rec, rec.split("train")), cfg.mpc_horizon, cfg.mpc_iterations,
+                                       mask_speed=cfg.mask_speed)
         return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed)
     from ebmlab.world.driving.train_policy import load_policy
 
@@ -140,7 +146,8 @@ def make_driver(name: str, cfg: EvalConfig | None = None):
 def run_eval(cfg: EvalConfig, run) -> dict:
     from ebmlab.world.driving.record import find_recording
 
-    driver = make_driver(cfg.driver, cfg)
+    rec = find_recording(cfg.recording)
+    driver = make_driver(cfg.driver, cfg, rec)
     name = cfg.driver if cfg.driver in ("none", "recorded", "mpc") else "policy"
-    return {**evaluate(find_recording(cfg.recording), driver, run, cfg.mode, cfg.cars, gif_name=f"episode_{name}"),
+    return {**evaluate(rec, driver, run, cfg.mode, cfg.cars, gif_name=f"episode_{name}"),
             "driver": cfg.driver}

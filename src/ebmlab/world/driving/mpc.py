@@ -12,6 +12,10 @@ Through a model with a kinematic ego (:mod:`~ebmlab.world.driving.kinematic_ego`
 the others' future does not depend on the plan: it is predicted once per
 decision (z = 0, dropout off) from the last 20 views seen from the reference
 track, and the plan moves only the ego car, by its kinematics, through it.
+
+:class:`ConstantVelocityMpc` plans the same way through the simplest world model
+that sees only the present — every other car goes on at its current velocity —
+the floor that a learnt world model must beat (docs/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.driving.policy import _costs
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW
 
-__all__ = ["MpcDriver"]
+__all__ = ["MpcDriver", "ConstantVelocityMpc"]
 
 
 class MpcDriver(NoAction):
@@ -115,3 +119,21 @@ class MpcDriver(NoAction):
             (out["costs"][:, :, 0] * discount).sum().backward()
             opt.step()
         return self._take(plan)
+
+
+class ConstantVelocityMpc(MpcDriver):
+    """Gradient MPC through a world model without learning: every other car goes on at its current velocity
+    (:func:`~ebmlab.world.traffic.episodes.driven_on`); the ego moves by its kinematics. ``norm``: the training
+    split's :class:`~ebmlab.world.driving.data.Normalisation`, the plan's scale."""
+
+    def __init__(self, norm, horizon: int = 30, iterations: int = 5, lr: float = 0.1, gamma: float = 0.99,
+                 mask_speed: str = "max") -> None:
+        super().__init__(None, horizon, iterations, lr, gamma, mask_speed=mask_speed, norm=norm)
+
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        from ebmlab.world.driving.data import reference_track
+        from ebmlab.world.traffic.episodes import driven_on
+
+        cx, cy = reference_track(self.states[:, -1], torch.arange(1, self.horizon + 1))
+        return driven_on(episodes.others(), cx, cy, episodes.road)

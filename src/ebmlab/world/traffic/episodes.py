@@ -10,7 +10,8 @@ the recording (or ``max_steps``) runs out. The other cars either
 - ``reactive``: drive on from the recorded frame by IDM/MOBIL, seeing the ego car.
 
 :func:`views` rasterises what any recorded car saw at any frames (the images of a
-training set; the conditioning frames of an episode).
+training set; the conditioning frames of an episode); :func:`driven_on`, the
+others' next frames if every one of them went on at its current velocity.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import torch
 
 from ebmlab.world.traffic.kinematics import clip_action, kinematic_step
-from ebmlab.world.traffic.raster import rasterise
+from ebmlab.world.traffic.raster import HEIGHT, WIDTH, rasterise
 from ebmlab.world.traffic.recording import CONDITIONING, Recording
+from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
 from ebmlab.world.traffic.drivers import DriverMix
 
-__all__ = ["Episodes", "views", "ego_state", "collisions", "boxes_overlap", "MODES"]
+__all__ = ["Episodes", "views", "driven_on", "ego_state", "collisions", "boxes_overlap", "MODES"]
 
 MODES = ("replay", "reactive")
 
@@ -48,13 +50,14 @@ def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) ->
 
 
 def _frame(rec: Recording, env: torch.Tensor, t: torch.Tensor, own_slot: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The recorded cars of frames (env, t), B each, as ``others`` for :func:`rasterise` (without ``own_slot``)."""
+    """The recorded cars of frames (env, t), B each, as ``others`` for :func:`rasterise` (without ``own_slot``),
+    with their speeds and headings (v, psi)."""
     f = rec.frames
     cid = f["car_id"][env, t]
     present = cid >= 0
     present[torch.arange(len(env)), own_slot] = False
     size = _sizes(rec)
-    return {"x": f["x"][env, t], "y": f["y"][env, t], "present": present,
+    return {"x": f["x"][env, t], "y": f["y"][env, t], "v": f["v"][env, t], "psi": f["psi"][env, t], "present": present,
             "length": size["length"][env[:, None], cid.long().clamp_min(0)],
             "width": size["width"][env[:, None], cid.long().clamp_min(0)]}
 
@@ -84,6 +87,22 @@ def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor, centre=None)
            "length": rec.cars["length"][cars], "width": rec.cars["width"][cars]}
     image = rasterise(ego, _frame(rec, env, frames, slot), rec.road, centre=centre)
     return image, ego_state(ego["x"], ego["y"], f["psi"][env, frames, slot], f["v"][env, frames, slot])
+
+
+def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tensor, road: Road) -> torch.Tensor:
+    """B×T×H×W cars channels of views centred at (cx, cy) (B×T; view k is k + 1 steps ahead) of the cars
+    ``others`` (B×N, with v and psi) going on at their current velocity: the simplest prediction of the traffic
+    from the present alone (exact for one step, since a step moves a car at its velocity before changing it)."""
+    B, T = cx.shape
+    rep = lambda t: t.repeat_interleave(T, 0)  # noqa: E731
+    ahead = (torch.arange(1, T + 1, dtype=cx.dtype, device=cx.device).repeat(B) * road.dt)[:, None]
+    moved = {k: rep(others[k]) for k in ("present", "length", "width")}
+    moved["x"] = rep(others["x"]) + rep(others["v"] * torch.cos(others["psi"])) * ahead
+    moved["y"] = rep(others["y"]) + rep(others["v"] * torch.sin(others["psi"])) * ahead
+    x, y = cx.flatten(), cy.flatten()
+    nobody = torch.zeros_like(x)                        # views of the others only: no ego car drawn
+    image = rasterise({"x": x, "y": y, "length": nobody, "width": nobody}, moved, road, centre=(x, y))
+    return image[:, 1].view(B, T, HEIGHT, WIDTH)
 
 
 class Episodes:
@@ -147,7 +166,7 @@ class Episodes:
         return {"x": self.x, "y": self.y, "length": self.length, "width": self.width}
 
     def others(self) -> dict[str, torch.Tensor]:
-        """The other cars now (B×N: x, y, length, width, present), computed once per step."""
+        """The other cars now (B×N: x, y, v, psi, length, width, present), computed once per step."""
         if self._others is None:
             if self.traffic is None:
                 self._others = _frame(self.rec, self.env, self.t.clamp(max=self.rec.shape[1] - 1), self.slot)
@@ -155,7 +174,8 @@ class Episodes:
                 tr = self.traffic
                 present = tr.alive.clone()
                 present[torch.arange(len(self.cars)), self.slot] = False
-                self._others = {"x": tr.x, "y": tr.y, "length": tr.length, "width": tr.width, "present": present}
+                self._others = {"x": tr.x, "y": tr.y, "v": tr.v, "psi": tr.psi, "length": tr.length,
+                                "width": tr.width, "present": present}
         return self._others
 
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
