@@ -110,7 +110,7 @@ class EvalConfig(TrainConfig):
     model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through, or constant-velocity (no learning: every other car goes on at its current velocity)."})
     mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
     mpc_iterations: int = field(default=5, metadata={"help": "--driver mpc: Adam steps on the plan per decision."})
-    mask_speed: str = field(default="own", metadata={"help": "--driver mpc through a kinematic-ego model: the speed sizing the proximity mask, the ego's at each step (own, PPUU), at the plan's start (start), or the larger of the two (max).", "choices": ("own", "start", "max")})
+    mask_speed: str = field(default="max", metadata={"help": "--driver mpc through a kinematic-ego model or the constant-velocity world: the speed sizing the proximity mask, the larger of the ego's at each step and at the plan's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).", "choices": ("own", "start", "max")})
     mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol: the others do not react) or reactive.", "choices": ("replay", "reactive")})
     cars: int = field(default=0, metadata={"help": "Test cars evaluated (0: the whole test split)."})
 

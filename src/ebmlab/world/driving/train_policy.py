@@ -36,7 +36,7 @@ class PolicyConfig(TrainConfig):
     uncertainty_weight: float = field(default=0.05, metadata={"help": "mpur: λ_u, weight of the hinged uncertainty (0: none)."})
     uncertainty_threshold: float = field(default=0.5, metadata={"help": "mpur: τ, where the normalised uncertainty starts to cost."})
     dropout_samples: int = field(default=10, metadata={"help": "mpur: dropout masks whose spread is the uncertainty (PPUU: 10)."})
-    mask_speed: str = field(default="own", metadata={"help": "mpur through a kinematic-ego model: the speed sizing the proximity mask, the ego's at each step (own, PPUU), at the rollout's start (start), or the larger of the two (max).", "choices": ("own", "start", "max")})
+    mask_speed: str = field(default="max", metadata={"help": "mpur through a kinematic-ego model: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).", "choices": ("own", "start", "max")})
     bank_windows: int = field(default=1024, metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."})
     steps: int = field(default=1000, metadata={"help": "Adam steps."})
     batch_size: int = field(default=16, metadata={"help": "Recorded pasts per step."})
