@@ -27,11 +27,14 @@ drivers' next action on test windows (R², mean).
 With ``--plan-profile``, open-loop plans are optimised to convergence on 256
 recorded windows: which actions the 3-s cost prefers at each step of a plan.
 
-``--trained-steps K`` trains π on its first K actions of each rollout only
+``--distil`` trains π instead by regression on what the planner would do on each
+window of the bank (the first action of a plan optimised from the data's mean,
+30 Adam steps): offline distillation. ``--trained-steps K`` trains π on its first K actions of each rollout only
 (:func:`~ebmlab.world.driving.kinematic_ego.kinematic_rollout`); ``--init RUN``
 starts π from a trained policy (e.g. 1-step imitation).
 
     python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start] [--trained-steps 1] [--init RUN]
+    python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
@@ -135,6 +138,28 @@ def plan_profile(rec, bank: SampleBank, actions: torch.Tensor, mask_speed: str, 
             "acceleration_by_step": [round(float(a), 2) for a in act(plan.detach())[..., 0].mean(0)]}
 
 
+def planner_labels(rec, bank: SampleBank, mask_speed: str, iterations: int = 30, chunk: int = 256) -> torch.Tensor:
+    """n×2: the first action of a plan optimised from the data's mean action (``iterations`` Adam steps, lr 0.1 on
+    normalised actions, as the MPC's) through each window's futures in ``bank``: what the planner would do there."""
+    norm = Normalisation().fit(rec, rec.split("train"))
+    low, high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
+    act = lambda p: torch.maximum(torch.minimum(norm.unactions(p), high), low)  # noqa: E731
+    discount = 0.99 ** torch.arange(30, dtype=torch.float32)
+    labels = []
+    for start in range(0, len(bank), chunk):
+        batch = {k: getattr(bank, k)[start:start + chunk] for k in ("states", "track", "size")}
+        batch["futures"] = bank.futures[start:start + chunk].float() / 255
+        plan = torch.zeros(len(batch["states"]), 30, 2, requires_grad=True)
+        opt = torch.optim.Adam([plan], lr=0.1)
+        for _ in range(iterations):
+            out = kinematic_rollout(None, batch, 30, rec.road, actions=act(plan), mask_speed=mask_speed)
+            opt.zero_grad()
+            (out["costs"][:, :, 0] * discount).sum().backward()
+            opt.step()
+        labels.append(act(plan.detach()[:, 0]))
+    return torch.cat(labels)
+
+
 def action_fit(rec, run: str, windows: int = 2000) -> dict:
     """How well a trained policy predicts the recorded drivers' next action on held-out (test) windows: R² of
     the acceleration and the curvature, and the mean acceleration predicted against the recorded one."""
@@ -181,6 +206,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=1000, help="Evaluate on every test car every so many steps.")
     p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
+    p.add_argument("--distil", action="store_true", help="Train π by regression on the planner's first actions on the bank's windows (offline distillation) instead of MPUR.")
     p.add_argument("--init", default="", help="Start π from this `world traffic policy` run's weights (e.g. imitation).")
     p.add_argument("--trained-steps", type=int, default=0, help="Train π on its first so many actions of each rollout (0: all).")
     p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
@@ -231,9 +257,18 @@ def main() -> None:
     policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(args.seed)
+    if args.distil:
+        labels = policy.norm.actions(planner_labels(rec, bank, args.mask_speed))
+        print("planner labels: mean acceleration", float(policy.norm.unactions(labels)[:, 0].mean()), flush=True)
     for step in range(args.steps):
-        loss, terms = kinematic_mpur_loss(policy, bank, bank.batch(16, g), 30, rec.road,
-                                          mask_speed=args.mask_speed, trained_steps=args.trained_steps or None)
+        if args.distil:
+            i = torch.randint(len(bank), (16,), generator=g)
+            pred = policy.normalised(policy.encoder(bank.views[i].float() / 255), bank.states[i])
+            loss = ((pred - labels[i]) ** 2).mean()
+            terms = {"distil_mse": loss.detach()}
+        else:
+            loss, terms = kinematic_mpur_loss(policy, bank, bank.batch(16, g), 30, rec.road,
+                                              mask_speed=args.mask_speed, trained_steps=args.trained_steps or None)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
@@ -245,11 +280,12 @@ def main() -> None:
             result = evaluate(rec, PolicyDriver(policy.eval()))
             policy.train()
             results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-            bank = "" if args.bank_windows == 1024 else f"-bank{args.bank_windows}"
+            windows = "" if args.bank_windows == 1024 else f"-bank{args.bank_windows}"
             trained = f"-trained{args.trained_steps}" if args.trained_steps else ""
             init = f"-from-{Path(args.init).name}" if args.init else ""
             kind = "oracle" if args.futures == "recorded" else args.futures
-            name = f"mpur-kin-{kind}-{args.mask_speed}{trained}{init}-{done}steps{bank}-s{args.seed}"
+            method = "distil" if args.distil else "mpur"
+            name = f"{method}-kin-{kind}-{args.mask_speed}{trained}{init}-{done}steps{windows}-s{args.seed}"
             results[name] = {**result, "steps": done, "bank_windows": args.bank_windows,
                              "trained_steps": args.trained_steps or 30, "init": args.init,
                              "mask_speed": args.mask_speed, "wall_s": round(time.time() - started, 1),
