@@ -110,53 +110,49 @@ def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
     return table
 
 
-def plan_profile(rec, bank: SampleBank, actions: torch.Tensor, mask_speed: str, iterations: int = 200) -> dict:
-    """Open-loop plans optimised to convergence on the recorded futures (30 steps, Adam, lr 0.1 on normalised
-    actions from the data's mean, as the MPC's): their cost, speed, and mean acceleration at each step of the plan."""
+def optimise_plans(rec, batch: dict, horizon: int, mask_speed: str, iterations: int) -> torch.Tensor:
+    """B×T×2 open-loop plans (physical units) through each window's first future in ``batch``: ``iterations`` Adam
+    steps, lr 0.1 on normalised actions from the data's mean action, as the MPC's (no warm start)."""
     norm = Normalisation().fit(rec, rec.split("train"))
     low, high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
     act = lambda p: torch.maximum(torch.minimum(norm.unactions(p), high), low)  # noqa: E731
-    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
-    discount = 0.99 ** torch.arange(actions.shape[1], dtype=torch.float32)
-    plan = torch.zeros(*actions.shape, requires_grad=True)
+    discount = 0.99 ** torch.arange(horizon, dtype=torch.float32)
+    plan = torch.zeros(len(batch["states"]), horizon, 2, requires_grad=True)
     opt = torch.optim.Adam([plan], lr=0.1)
-    for it in range(iterations + 1):
-        out = kinematic_rollout(None, batch, actions.shape[1], rec.road, actions=act(plan), mask_speed=mask_speed)
-        cost = (out["costs"][:, :, 0] * discount).sum(1)
-        if it == iterations:
-            break
+    for _ in range(iterations):
+        out = kinematic_rollout(None, batch, horizon, rec.road, actions=act(plan), mask_speed=mask_speed)
         opt.zero_grad()
-        cost.sum().backward()
+        (out["costs"][:, :, 0] * discount).sum().backward()
         opt.step()
+    return act(plan.detach())
+
+
+def plan_profile(rec, bank: SampleBank, actions: torch.Tensor, mask_speed: str, iterations: int = 200) -> dict:
+    """Open-loop plans optimised to convergence on the recorded futures (:func:`optimise_plans`): their cost, speed,
+    and mean acceleration at each step of the plan, beside the recorded drivers' own."""
+    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
+    horizon = actions.shape[1]
+    plans = optimise_plans(rec, batch, horizon, mask_speed, iterations)
+    discount = 0.99 ** torch.arange(horizon, dtype=torch.float32)
     with torch.no_grad():
-        recorded = kinematic_rollout(None, batch, actions.shape[1], rec.road, actions=actions, mask_speed=mask_speed)
+        out, recorded = (kinematic_rollout(None, batch, horizon, rec.road, actions=a, mask_speed=mask_speed)
+                         for a in (plans, actions))
+    cost = lambda o: round(float((o["costs"][:, :, 0] * discount).sum(1).mean()), 3)  # noqa: E731
     speed = lambda o: round(float(o["states"][..., 2:].norm(dim=-1).mean()), 2)  # noqa: E731
-    return {"iterations": iterations, "cost": round(float(cost.detach().mean()), 3), "speed": speed(out),
+    return {"iterations": iterations, "cost": cost(out), "speed": speed(out),
             "end_speed": round(float(out["states"][:, -1, 2:].norm(dim=-1).mean()), 2),
-            "recorded_cost": round(float((recorded["costs"][:, :, 0] * discount).sum(1).mean()), 3),
-            "recorded_speed": speed(recorded),
-            "acceleration_by_step": [round(float(a), 2) for a in act(plan.detach())[..., 0].mean(0)]}
+            "recorded_cost": cost(recorded), "recorded_speed": speed(recorded),
+            "acceleration_by_step": [round(float(a), 2) for a in plans[..., 0].mean(0)]}
 
 
 def planner_labels(rec, bank: SampleBank, mask_speed: str, iterations: int = 30, chunk: int = 256) -> torch.Tensor:
-    """n×2: the first action of a plan optimised from the data's mean action (``iterations`` Adam steps, lr 0.1 on
-    normalised actions, as the MPC's) through each window's futures in ``bank``: what the planner would do there."""
-    norm = Normalisation().fit(rec, rec.split("train"))
-    low, high = torch.tensor(ACTION_LOW), torch.tensor(ACTION_HIGH)
-    act = lambda p: torch.maximum(torch.minimum(norm.unactions(p), high), low)  # noqa: E731
-    discount = 0.99 ** torch.arange(30, dtype=torch.float32)
+    """n×2: the first action of a plan (:func:`optimise_plans`, ``iterations`` steps) through each window's futures
+    in ``bank``: what the planner, started cold, would do there."""
     labels = []
     for start in range(0, len(bank), chunk):
         batch = {k: getattr(bank, k)[start:start + chunk] for k in ("states", "track", "size")}
         batch["futures"] = bank.futures[start:start + chunk].float() / 255
-        plan = torch.zeros(len(batch["states"]), 30, 2, requires_grad=True)
-        opt = torch.optim.Adam([plan], lr=0.1)
-        for _ in range(iterations):
-            out = kinematic_rollout(None, batch, 30, rec.road, actions=act(plan), mask_speed=mask_speed)
-            opt.zero_grad()
-            (out["costs"][:, :, 0] * discount).sum().backward()
-            opt.step()
-        labels.append(act(plan.detach()[:, 0]))
+        labels.append(optimise_plans(rec, batch, 30, mask_speed, iterations)[:, 0])
     return torch.cat(labels)
 
 
