@@ -5,25 +5,32 @@ from __future__ import annotations
 import click
 
 from ebmlab import __version__
-from ebmlab.errors import UserError
+from ebmlab.errors import RunStopped, UserError
 
 
 class _UserErrorExit(click.ClickException):
     exit_code = 2
 
+    def __init__(self, message: str, exit_code: int = 2, prefix: str = "error: ") -> None:
+        super().__init__(message)
+        self.exit_code, self.prefix = exit_code, prefix
+
     def show(self, file=None) -> None:  # one line, no traceback
-        click.echo(f"ebmlab: error: {self.message}", err=True)
+        click.echo(f"ebmlab: {self.prefix}{self.message}", err=True)
 
 
 class EbmlabGroup(click.Group):
     """A click group that turns :class:`ebmlab.errors.UserError` and bad options of its sub-commands
-    into one line and exit status 2."""
+    into one line and exit status 2, and a run that stopped early (:class:`ebmlab.errors.RunStopped`:
+    diverged, interrupted, a failed write) into one line and its own status."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
+        except RunStopped as exc:
+            raise _UserErrorExit(str(exc), exc.exit_code, prefix="") from None
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "ebmlab"
             raise _UserErrorExit(f"{exc.format_message()} (see '{where} --help')") from None

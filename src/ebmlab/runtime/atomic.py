@@ -3,11 +3,15 @@
 A reader (or a resumed run) never sees a half-written file: either the old
 content or the new one. The file gets the permissions a plain ``open`` would give
 it (0666 less the umask), not the temporary file's private 0600, so run folders
-and the data cache stay readable by whoever could read the folder.
+and the data cache stay readable by whoever could read the folder. A write that
+fails (no space left, permission lost, a file-size limit) leaves the previous
+file as it was, removes its temporary file, and raises
+:class:`~ebmlab.errors.WriteFailed` naming the file and the cause.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from ebmlab.errors import WriteFailed
 
 
 def _read_umask() -> int:
@@ -29,8 +35,11 @@ FILE_MODE = 0o666 & ~_read_umask()  # read once, at import: setting the umask to
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -38,8 +47,10 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
             os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
 
@@ -53,4 +64,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    """``torch.save`` into memory first, so that a failing disk raises an OSError of the write, not torch's own."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))

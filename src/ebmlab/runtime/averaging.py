@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from ebmlab.errors import Diverged
 from ebmlab.runtime.distributed import DistInfo, all_reduce_mean
 
 __all__ = ["RunningMean"]
@@ -45,5 +48,9 @@ class RunningMean:
             device = next((v.device for v in means.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
             stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(())
                                    for v in means.values()])
-            return dict(zip(means, all_reduce_mean(stacked, dist).double().cpu().tolist()))
-        return {name: float(v) for name, v in means.items()}
+            means = dict(zip(means, all_reduce_mean(stacked, dist).double().cpu().tolist()))
+        means = {name: float(v) for name, v in means.items()}
+        for name, value in means.items():  # one non-finite step makes its mean non-finite: the run diverged
+            if not math.isfinite(value):
+                raise Diverged(f"{name} became {value} (its mean over the last steps)")
+        return means

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import click
 
-from ebmlab.errors import ConfigError, UserError
+from ebmlab.errors import ConfigError, Interrupted, RunStopped, UserError
 from ebmlab.runtime.config import field_types, resolve_config
 from ebmlab.runtime.run import Run
 
@@ -61,11 +61,17 @@ def train_command(group: click.Group, name: str, config_cls: type, family: str) 
                 cfg = resolve_config(config_cls, config, values)
                 run = Run.create(family, name, cfg, out)
             try:
-                metrics = fn(run.config, run)
+                with run.signals:  # SIGTERM/SIGINT: a checkpoint at the end of the step, then exit 143/130
+                    metrics = fn(run.config, run)
+                    report = run.finish(metrics)
+            except RunStopped as exc:
+                message = run.stopped(exc)
+                if isinstance(exc, Interrupted) and not run.checkpoint_path.exists():
+                    run.discard_if_empty()
+                raise type(exc)(*((exc.signum, message) if isinstance(exc, Interrupted) else (message,))) from None
             except (UserError, KeyboardInterrupt):
                 run.discard_if_empty()
                 raise
-            report = run.finish(metrics)
             if run.is_main:
                 click.echo(f"run folder: {run.dir}")
                 click.echo(f"report: {report}")

@@ -9,6 +9,9 @@
 - ``tb/``           TensorBoard events; figures as PNG; weights as safetensors;
 - ``report.html``   config, metrics and figures in one self-contained page.
 
+A run that stops early says so in run.json (``status``: diverged, interrupted,
+write-failed; ``finished`` at the end): see :mod:`ebmlab.runtime.stops`.
+
 ``Run.resume(DIR)`` continues a run from its last checkpoint; on CPU an
 interrupted-then-resumed run ends with exactly the weights of an
 uninterrupted one, provided the loop draws its data order from
@@ -29,12 +32,13 @@ from typing import Any, Iterable
 import torch
 
 from ebmlab import __version__
-from ebmlab.errors import RunFolderError
+from ebmlab.errors import Diverged, Interrupted, RunFolderError, RunStopped, WriteFailed
 from ebmlab.runtime.atomic import atomic_torch_save, atomic_write, atomic_write_json, atomic_write_text
 from ebmlab.runtime.config import config_from_dict, config_to_dict
 from ebmlab.runtime.device import resolve_device
 from ebmlab.runtime.distributed import DistInfo, barrier, init_distributed, local_device
 from ebmlab.runtime.seeding import rng_state, seed_everything, set_rng_state
+from ebmlab.runtime.stops import StopSignals, require_finite, state_tensors
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -60,6 +64,9 @@ class Run:
         self._bar = None
         self._start = time.time()
         self._last_checkpoint_step = -1
+        self._stopping: int | None = None   # the stop signal every process agreed on
+        self.step = 0                      # the last step the loop reported (should_log / should_checkpoint)
+        self.signals = StopSignals()       # `with run.signals:` stops on SIGTERM/SIGINT at a checkpoint
         seed_everything(getattr(config, "seed", 0))
 
     # ------------------------------------------------------------------ creation
@@ -125,30 +132,59 @@ class Run:
         return self.dir / CHECKPOINT
 
     def should_checkpoint(self, step: int, total: int | None = None) -> bool:
-        """True every ``config.checkpoint_every`` steps, and at the last step when ``total`` is given."""
+        """True every ``config.checkpoint_every`` steps, at the last step when ``total`` is given, and at the end of
+        the step during which SIGTERM or SIGINT arrived (:mod:`ebmlab.runtime.stops`)."""
+        self.step = step
         every = getattr(self.config, "checkpoint_every", 500)
-        return step % every == 0 or (total is not None and step == total)
+        last = total is not None and step >= total
+        stop = self._stop_requested()
+        if last:
+            self.signals.looping = False
+        return step % every == 0 or last or stop
+
+    def _stop_requested(self) -> bool:
+        """Whether a stop signal arrived, agreed by every process under torchrun (the largest signal number)."""
+        signum = self.signals.requested or 0
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            flag = torch.tensor([signum], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            signum = int(flag.item())
+        self._stopping = signum or None
+        return bool(signum)
 
     def should_log(self, step: int, total: int | None = None) -> bool:
+        self.step = step
         every = getattr(self.config, "log_every", 10)
         return step % every == 0 or step == 1 or (total is not None and step == total)
 
     def save_checkpoint(self, step: int, extra: dict[str, Any] | None = None, **stateful: Any) -> None:
-        """Write model/optimizer state dicts, ``step``, RNG state and ``extra`` atomically."""
+        """Write model/optimizer state dicts, ``step``, RNG state and ``extra`` atomically; refuse non-finite weights
+        (:class:`~ebmlab.errors.Diverged`: the previous checkpoint stays), and end the run
+        (:class:`~ebmlab.errors.Interrupted`) once written if a stop signal arrived."""
+        self.step = step
+        states = {k: v.state_dict() for k, v in stateful.items()}
+        require_finite(state_tensors("", states))
+        if self.is_main:
+            state = {"step": step, "states": states, "rng": rng_state(), "extra": extra or {}}
+            self.signals.writing = True
+            try:
+                atomic_torch_save(self.checkpoint_path, state)
+            finally:
+                self.signals.writing = False
         self._last_checkpoint_step = step
-        if not self.is_main:
-            return
-        state = {
-            "step": step,
-            "states": {k: v.state_dict() for k, v in stateful.items()},
-            "rng": rng_state(),
-            "extra": extra or {},
-        }
-        atomic_torch_save(self.checkpoint_path, state)
+        # one process alone stops on its own signal; under torchrun only on the signal all agreed on (at
+        # should_checkpoint), so that every process stops at the same step
+        stop = self._stopping or (None if self.dist.enabled else self.signals.requested)
+        if stop:
+            barrier(self.dist)  # the other processes wait for rank 0's write
+            raise Interrupted(stop)
 
     def restore(self, **stateful: Any) -> int:
         """Load the last checkpoint into ``stateful`` objects; return the steps already done (0 if none)."""
         path = self.checkpoint_path
+        self.signals.looping = True        # every checkpointing loop restores first: its steps begin
         if self.fresh or not path.exists():
             return 0
         try:
@@ -168,6 +204,7 @@ class Run:
                                      "another version or configuration: start a new run instead") from None
         set_rng_state(state["rng"])
         self.restored_extra = state.get("extra", {})
+        self.signals.looping = True
         step = int(state["step"])
         self._last_checkpoint_step = step
         if self.is_main:
@@ -178,7 +215,13 @@ class Run:
         path = self.dir / "metrics.jsonl"
         if not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a failed write
+                continue
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ logging
@@ -203,8 +246,12 @@ class Run:
             return
         values = {k: _to_number(v) for k, v in scalars.items()}
         record = {"step": step, **values, "time_s": round(time.time() - self._start, 3)}
-        with open(self.dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        path = self.dir / "metrics.jsonl"
+        try:
+            with open(path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
         writer = self._tensorboard()
         for key, value in values.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
@@ -233,9 +280,14 @@ class Run:
         return path
 
     def export_weights(self, name: str, tensors: dict[str, torch.Tensor]) -> Path:
-        """Export tensors for sharing as ``<name>.safetensors``."""
+        """Export tensors for sharing as ``<name>.safetensors`` (never non-finite ones: :class:`Diverged`). The step
+        loop is over: from here a stop signal ends the run at once."""
         from safetensors.torch import save
 
+        require_finite((f"{name}.{k}", v) for k, v in tensors.items())
+        self.signals.looping = False
+        if self.signals.requested is not None:
+            raise Interrupted(self.signals.requested)
         path = self.dir / f"{name}.safetensors"
         if self.is_main:
             data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
@@ -250,10 +302,48 @@ class Run:
         if self.is_main:
             flat = {k: _to_number(v) for k, v in metrics.items()}
             atomic_write_json(self.dir / "metrics.json", flat)
+            self._set_status("finished", self.step)
             self.close()
             write_report(self.dir)
         barrier(self.dist)
         return report
+
+    def stopped(self, exc: RunStopped) -> str:
+        """Record in run.json why the run stopped early and return the one line that tells the user what was kept and
+        what to do next."""
+        step, kept = self.step, self._last_checkpoint_step
+        checkpoint = self.checkpoint_path.exists()
+        resume = f"ebmlab {self.family} {self.name} --resume {self.dir}"
+        if isinstance(exc, Diverged):
+            status = "diverged"
+            saved = (f"the last good checkpoint ({self.checkpoint_path}, step {kept}) is kept" if checkpoint
+                     else "no checkpoint had been written")
+            message = f"the run diverged at step {step}: {exc.what}; {saved}; try {_lower_lr_hint(self.config)}"
+        elif isinstance(exc, Interrupted):
+            status = "interrupted"
+            name = str(exc).removeprefix("stopped by ")
+            message = (f"stopped by {name} at step {kept}, checkpoint written; resume with: {resume}"
+                       if checkpoint and kept == step else
+                       f"stopped by {name}; " + (f"resume from the last checkpoint with: {resume}" if checkpoint
+                                                 else "no checkpoint had been written"))
+        else:
+            status = "write-failed"
+            message = f"{exc}; " + (f"the last checkpoint is intact: resume with {resume} once the cause is fixed"
+                                    if checkpoint else "no checkpoint had been written")
+        self.close()
+        if self.is_main and self.dir.is_dir():
+            try:
+                self._set_status(status, step, reason=message)
+            except (WriteFailed, OSError):
+                pass  # the disk that failed the run may fail this too; the message still reaches the terminal
+        return message
+
+    def _set_status(self, status: str, step: int, **more: Any) -> None:
+        info = read_run_info(self.dir)
+        info.update(status=status, step=step, **more)
+        if status == "finished":
+            info.pop("reason", None)
+        atomic_write_json(self.dir / "run.json", info)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -305,6 +395,17 @@ def read_run_info(directory: str | Path) -> dict[str, Any]:
         raise RunFolderError(f"{directory} is not an ebmlab run folder (no run.json)") from None
     except json.JSONDecodeError as exc:
         raise RunFolderError(f"{directory / 'run.json'} is damaged: {exc}") from None
+
+
+def _lower_lr_hint(config: Any) -> str:
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(config) if f.name == "lr" or f.name.endswith("_lr")] \
+        if dataclasses.is_dataclass(config) else []
+    if not names:
+        return "a lower learning rate"
+    given = ", ".join(f"--{n.replace('_', '-')} {getattr(config, n)}" for n in names)
+    return f"a lower learning rate (this run: {given})"
 
 
 def _to_number(value: Any) -> Any:
