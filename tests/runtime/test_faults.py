@@ -163,8 +163,14 @@ def test_a_write_refused_by_the_kernel_names_the_file_and_keeps_the_old_one(tmp_
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["big.pt"]
 
 
-@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="gloo backend missing")
-def test_ddp_sigterm_stops_every_process_with_one_checkpoint_and_divergence_stops_them_all(tmp_path):
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available() or not os.path.exists("/proc/self/task"),
+                    reason="gloo backend or /proc missing")
+def test_ddp_sigterm_to_one_process_stops_all_with_one_checkpoint_and_divergence_stops_them_all(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ebmlab"]
     out = tmp_path / "term"
     proc = subprocess.Popen([*torchrun, *ARGS, "--out", str(out)], env=ENV, stdout=subprocess.PIPE,
@@ -172,7 +178,9 @@ def test_ddp_sigterm_stops_every_process_with_one_checkpoint_and_divergence_stop
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGTERM)              # one process only: the others must agree to stop with it
     _, err = proc.communicate(timeout=90)             # no hung process group
     assert proc.returncode != 0
     assert err.count("ebmlab: stopped by SIGTERM at step") == 2, err[-2000:]
