@@ -32,6 +32,27 @@ def _read_umask() -> int:
 FILE_MODE = 0o666 & ~_read_umask()  # read once, at import: setting the umask to read it is not thread-safe
 
 
+def _failed(path: Path, exc: OSError) -> WriteFailed:
+    return WriteFailed(f"cannot write {path}: {exc.strerror or exc}")
+
+
+class _File:
+    """The temporary file as ``write`` sees it: an OSError of its own writes becomes :class:`WriteFailed`; any other
+    error of ``write`` (a download's, say) passes through unchanged."""
+
+    def __init__(self, f, path: Path) -> None:
+        self._f, self._path = f, path
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            raise _failed(self._path, exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._f, name)
+
+
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it to ``path``."""
     path = Path(path)
@@ -39,18 +60,22 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _failed(path, exc) from None
     try:
         with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException as exc:
+            write(_File(f, path))
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise _failed(path, exc) from None
+        try:
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _failed(path, exc) from None
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
 
