@@ -27,6 +27,11 @@ drivers' next action on test windows (R², mean).
 With ``--plan-profile``, open-loop plans are optimised to convergence on 256
 recorded windows: which actions the 3-s cost prefers at each step of a plan.
 
+``--dagger ROUNDS`` trains π by DAgger (Ross, Gordon & Bagnell, AISTATS 2011) with the constant-velocity
+planner as the expert: each round drives ``--dagger-cars`` training cars (in replay mode, the planner acting with
+probability β = 0.5^round, else π), labels every visited state with the planner's action, and trains π by
+regression on all labels so far (``--steps`` per round, batch 32), then evaluates it on every test car.
+
 ``--distil`` trains π instead by regression on what the planner would do on each
 window of the bank (the first action of a plan optimised from the data's mean,
 30 Adam steps): offline distillation. ``--trained-steps K`` trains π on its first K actions of each rollout only
@@ -35,6 +40,7 @@ starts π from a trained policy (e.g. 1-step imitation).
 
     python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start] [--trained-steps 1] [--init RUN]
     python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
+    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 32 --steps 1500 --mask-speed max
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
@@ -56,7 +62,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
-from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
+from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, _to_u8, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
@@ -194,6 +200,86 @@ def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorde
     return episodes.summary()
 
 
+class DaggerDriver(PolicyDriver):
+    """DAgger (Ross, Gordon & Bagnell 2011) with the constant-velocity planner as the expert: at every step the
+    planner says what it would do (the label), and each car follows the planner with probability ``beta``,
+    otherwise π; the views, states and labels along the way are kept (uint8 views) for regression."""
+
+    def __init__(self, policy, planner, beta: float, g: torch.Generator) -> None:
+        super().__init__(policy)
+        self.planner, self.beta, self.g = planner, beta, g
+
+    def start(self, episodes) -> None:
+        super().start(episodes)
+        self.planner.start(episodes)
+        images, states = episodes.history()
+        self.frames, self.state_log, self.labels, self.alive = [_to_u8(images)], [states], [], []
+
+    def __call__(self, episodes, images, states):
+        a_star, b_star = self.planner(episodes, images, states)
+        a_pi, b_pi = super().__call__(episodes, images, states)
+        expert = torch.rand(len(states), generator=self.g) < self.beta
+        self.frames.append(_to_u8(images)[:, None])
+        self.state_log.append(states[:, None])
+        self.labels.append(torch.stack([a_star, b_star], -1))
+        self.alive.append(~episodes.done)
+        return torch.where(expert, a_star, a_pi), torch.where(expert, b_star, b_pi)
+
+    def data(self) -> dict:
+        """Every (car, step) still running: its last C views and states (indices into the logs) and its label."""
+        frames, states = torch.cat(self.frames, 1), torch.cat(self.state_log, 1)
+        alive = torch.stack(self.alive, 1)
+        car, step = alive.nonzero(as_tuple=True)
+        return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
+
+
+def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, results: dict, started: float) -> None:
+    """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
+    by regression on everything gathered so far and evaluated on every test car (a row per round)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    norm = Normalisation().fit(rec, rec.split("train"))
+    policy = DrivingPolicy()
+    policy.norm.load_state_dict(norm.state_dict())
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
+    train = rec.split("train")
+    sets = []
+    for r in range(rounds):
+        beta = 0.5 ** r
+        chosen = train[torch.randperm(len(train), generator=g)[:cars]]
+        driver = DaggerDriver(policy.eval(), ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed), beta, g)
+        episodes, _ = drive(rec, driver, chosen)
+        sets.append(driver.data())
+        gathered = episodes.summary()
+        labels = policy.norm.actions(sets[-1]["labels"][sets[-1]["car"], sets[-1]["step"]])
+        print("labels (normalised): mean", labels.mean(0).tolist(), "std", labels.std(0).tolist(), flush=True)
+        print(f"round {r} beta {beta}: {sum(len(d['car']) for d in sets)} labels; driven {gathered}", flush=True)
+        policy.train()
+        for step in range(steps):
+            d = sets[int(torch.randint(len(sets), (1,), generator=g))]
+            i = torch.randint(len(d["car"]), (32,), generator=g)
+            car, t = d["car"][i], d["step"][i]
+            window = t[:, None] + torch.arange(1, C + 1)          # the views before the decision, the current last
+            views_ = d["frames"][car[:, None], window].float() / 255
+            pred = policy.normalised(policy.encoder(views_.flatten(0, 1)).view(32, C, -1), d["states"][car[:, None], window])
+            loss = ((pred - policy.norm.actions(d["labels"][car, t])) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
+            opt.step()
+            if step % 200 == 0:
+                print(r, step, round(float(loss.detach()), 4), flush=True)
+        result = evaluate(rec, PolicyDriver(policy.eval()))
+        name = f"dagger-constant-velocity-{mask_speed}-round{r}-s{seed}"
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results[name] = {**result, "round": r, "beta": beta, "labels": sum(len(d["car"]) for d in sets),
+                         "cars_per_round": cars, "steps_per_round": steps, "batch": 32,
+                         "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
+                         "wall_s": round(time.time() - started, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(name, result, flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recording", default=str(ROOT / "runs" / "bench-traffic" / "record"))
@@ -211,6 +297,8 @@ def main() -> None:
     p.add_argument("--mpc", type=int, default=0, metavar="CARS", help="Gradient MPC on the recorded futures of this many test cars; train nothing.")
     p.add_argument("--futures", default="recorded", choices=("recorded", "constant-velocity"),
                    help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.")
+    p.add_argument("--dagger", type=int, default=0, metavar="ROUNDS", help="DAgger with the constant-velocity planner as the expert, this many rounds; --steps per round.")
+    p.add_argument("--dagger-cars", type=int, default=48, help="--dagger: training cars driven per round.")
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
@@ -235,6 +323,9 @@ def main() -> None:
                                                       "date": time.strftime("%Y-%m-%d %H:%M")}
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(results[f"plan-profile-{args.mask_speed}"])
+        return
+    if args.dagger:
+        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, results, started)
         return
     if args.mpc:
         result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)
