@@ -38,6 +38,11 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ebmlab.errors import Diverged  # noqa: E402
+from ebmlab.runtime.stops import require_finite, state_tensors  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
 
@@ -130,8 +135,11 @@ def measure(family: str, fault: str, reference: Path, work: Path, rng: random.Ra
         if checkpoint.exists():
             state = torch.load(checkpoint, weights_only=False)
             kept = state["step"]
-            tensors = [t for s in state["states"].values() for t in _tensors(s)]
-            finite = all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+            try:
+                require_finite(state_tensors("", state["states"]))
+                finite = True
+            except Diverged:
+                finite = False
         ok = result.returncode == 3 and info.get("status") == "diverged" and finite is not False \
             and not list(out.glob("*.safetensors")) and not (out / "metrics.json").exists()
         return {"ok": ok, "exit": result.returncode, "message": last_line(result.stderr), "status": info.get("status"),
@@ -152,17 +160,6 @@ def measure(family: str, fault: str, reference: Path, work: Path, rng: random.Ra
                 "temporary_files": leftovers, "status": status, "resumed_exit": resumed.returncode,
                 "bit_identical": identical(out, reference)}
     raise ValueError(fault)
-
-
-def _tensors(state):
-    if isinstance(state, torch.Tensor):
-        yield state
-    elif isinstance(state, dict):
-        for v in state.values():
-            yield from _tensors(v)
-    elif isinstance(state, (list, tuple)):
-        for v in state:
-            yield from _tensors(v)
 
 
 def main() -> None:

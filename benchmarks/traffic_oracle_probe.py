@@ -233,7 +233,7 @@ class DaggerDriver(PolicyDriver):
         return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
 
 
-def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, results: dict, started: float) -> None:
+def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, started: float) -> None:
     """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
     by regression on everything gathered so far and evaluated on every test car (a row per round)."""
     g = torch.Generator().manual_seed(seed)
@@ -325,7 +325,7 @@ def main() -> None:
         print(results[f"plan-profile-{args.mask_speed}"])
         return
     if args.dagger:
-        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, results, started)
+        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, started)
         return
     if args.mpc:
         result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)

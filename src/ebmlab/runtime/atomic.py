@@ -32,7 +32,8 @@ def _read_umask() -> int:
 FILE_MODE = 0o666 & ~_read_umask()  # read once, at import: setting the umask to read it is not thread-safe
 
 
-def _failed(path: Path, exc: OSError) -> WriteFailed:
+def write_failed(path: Path, exc: OSError) -> WriteFailed:
+    """The error of a failed write to ``path``: one line naming the file and the cause."""
     return WriteFailed(f"cannot write {path}: {exc.strerror or exc}")
 
 
@@ -47,7 +48,7 @@ class _File:
         try:
             return self._f.write(data)
         except OSError as exc:
-            raise _failed(self._path, exc) from None
+            raise write_failed(self._path, exc) from None
 
     def __getattr__(self, name: str):
         return getattr(self._f, name)
@@ -60,7 +61,7 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _failed(path, exc) from None
+        raise write_failed(path, exc) from None
     try:
         with os.fdopen(fd, mode) as f:
             write(_File(f, path))
@@ -68,12 +69,12 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
                 f.flush()
                 os.fsync(f.fileno())
             except OSError as exc:
-                raise _failed(path, exc) from None
+                raise write_failed(path, exc) from None
         try:
             os.chmod(tmp, FILE_MODE)
             os.replace(tmp, path)
         except OSError as exc:
-            raise _failed(path, exc) from None
+            raise write_failed(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -65,10 +65,10 @@ def train_command(group: click.Group, name: str, config_cls: type, family: str) 
                     metrics = fn(run.config, run)
                     report = run.finish(metrics)
             except RunStopped as exc:
-                message = run.stopped(exc)
+                exc.args = (run.stopped(exc),)  # the line the command prints
                 if isinstance(exc, Interrupted) and not run.checkpoint_path.exists():
                     run.discard_if_empty()
-                raise type(exc)(*((exc.signum, message) if isinstance(exc, Interrupted) else (message,))) from None
+                raise
             except (UserError, KeyboardInterrupt):
                 run.discard_if_empty()
                 raise

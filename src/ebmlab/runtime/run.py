@@ -24,6 +24,7 @@ import io
 import json
 import math
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ import torch
 
 from ebmlab import __version__
 from ebmlab.errors import Diverged, Interrupted, RunFolderError, RunStopped, WriteFailed
-from ebmlab.runtime.atomic import atomic_torch_save, atomic_write, atomic_write_json, atomic_write_text
+from ebmlab.runtime.atomic import atomic_torch_save, atomic_write, atomic_write_json, atomic_write_text, write_failed
 from ebmlab.runtime.config import config_from_dict, config_to_dict
 from ebmlab.runtime.device import resolve_device
 from ebmlab.runtime.distributed import DistInfo, barrier, init_distributed, local_device
@@ -204,7 +205,6 @@ class Run:
                                      "another version or configuration: start a new run instead") from None
         set_rng_state(state["rng"])
         self.restored_extra = state.get("extra", {})
-        self.signals.looping = True
         step = int(state["step"])
         self._last_checkpoint_step = step
         if self.is_main:
@@ -251,7 +251,7 @@ class Run:
             with open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
         except OSError as exc:
-            raise WriteFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise write_failed(path, exc) from None
         writer = self._tensorboard()
         for key, value in values.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
@@ -321,7 +321,7 @@ class Run:
             message = f"the run diverged at step {step}: {exc.what}; {saved}; try {_lower_lr_hint(self.config)}"
         elif isinstance(exc, Interrupted):
             status = "interrupted"
-            name = str(exc).removeprefix("stopped by ")
+            name = signal.Signals(exc.signum).name
             message = (f"stopped by {name} at step {kept}, checkpoint written; resume with: {resume}"
                        if checkpoint and kept == step else
                        f"stopped by {name}; " + (f"resume from the last checkpoint with: {resume}" if checkpoint
