@@ -12,7 +12,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 $(BIN)/ebmlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[world,dev]"
 	@touch $@
 
 install: $(BIN)/ebmlab

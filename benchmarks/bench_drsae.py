@@ -57,6 +57,7 @@ from ebmlab.data import load_dataset  # noqa: E402
 from ebmlab.runtime import Run  # noqa: E402
 from ebmlab.sparse.baselines import MLP, CodeClassifier, LogisticRegression, train_classifier  # noqa: E402
 from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae  # noqa: E402
+from ebmlab.viz.report import write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -171,6 +172,7 @@ def main(argv=None) -> dict:
         run = Run.create("sparse", "drsae", cfg, out=out)
         metrics = train_drsae(cfg, run)
         run.finish(metrics)
+        write_report(run.dir)
         rows["drsae"] = {"model": f"DrSAE ({cfg.units} units, T = {cfg.steps})", **metrics,
                          "wall_s": round(time.time() - t, 1), "run_folder": str(out.relative_to(ROOT))}
         print(f"drsae: {metrics['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.runtime import Run  # noqa: E402
+from ebmlab.viz.report import write_report  # noqa: E402
 from ebmlab.world.driving.evaluate import EvalConfig, run_eval  # noqa: E402
 from ebmlab.world.driving.ppo import PpoConfig, train_ppo  # noqa: E402
 from ebmlab.world.driving.record import RecordConfig, run_record  # noqa: E402
@@ -91,6 +92,7 @@ def main() -> None:
             run = Run.create("world", family_name, cfg, out=out)
         metrics = fn(run.config, run)
         run.finish(metrics)
+        write_report(run.dir)
         results[name] = {**{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
                          "config": {k: v for k, v in vars(run.config).items()}, "wall_s": round(time.time() - started, 1),
                          "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -31,16 +31,21 @@ recorded windows: which actions the 3-s cost prefers at each step of a plan.
 planner as the expert: each round drives ``--dagger-cars`` training cars (in replay mode, the planner acting with
 probability β = 0.5^round, else π), labels every visited state with the planner's action, and trains π by
 regression on all labels so far (``--steps`` per round, batch 32), then evaluates it on every test car.
+``--dagger-world constant-velocity`` gathers within PPUU's rules instead: episodes of ``--episode-steps`` steps in
+the constant-velocity world (:class:`ConstantVelocityWorld`: the others driven on from the recording's present,
+no simulator), started at frames drawn along the training cars' crossings. Each round's π is kept under
+``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes).
 
 ``--distil`` trains π instead by regression on what the planner would do on each
 window of the bank (the first action of a plan optimised from the data's mean,
 30 Adam steps): offline distillation. ``--trained-steps K`` trains π on its first K actions of each rollout only
 (:func:`~ebmlab.world.driving.kinematic_ego.kinematic_rollout`); ``--init RUN``
-starts π from a trained policy (e.g. 1-step imitation).
+starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imitation, or a DAgger round's ``.pt``).
 
     python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start] [--trained-steps 1] [--init RUN]
     python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 32 --steps 1500 --mask-speed max
+    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 512 --dagger-world constant-velocity --episode-steps 50 --steps 1500 --mask-speed max
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
@@ -67,11 +72,12 @@ from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E40
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
-from ebmlab.world.traffic.episodes import _frame, driven_on, views  # noqa: E402
+from ebmlab.world.traffic.episodes import Episodes, _frame, driven_on, views  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
+WEIGHTS = ROOT / "runs" / "bench-traffic" / "dagger"          # each round's π (state dict), for --init
 
 
 def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64,
@@ -233,9 +239,53 @@ class DaggerDriver(PolicyDriver):
         return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
 
 
-def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, started: float) -> None:
+class ConstantVelocityWorld(Episodes):
+    """Episodes in the constant-velocity world, the world model without learning: each starts ``offsets`` frames
+    after its car's first C, and from there every other car goes on at its velocity then while the ego moves by
+    its kinematics. Nothing but the recording's present and the ego's known kinematics: within PPUU's rules (no
+    simulator), so π can be rolled out and labelled there; the episode ends after ``max_steps``, a collision with
+    an extrapolated car, or leaving the road."""
+
+    def __init__(self, rec, cars: torch.Tensor, offsets: torch.Tensor, max_steps: int) -> None:
+        self.offsets = offsets
+        super().__init__(rec, cars, "replay", max_steps)
+
+    def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
+        super().reset(index, cars)
+        f = self.rec.frames
+        self.start[index] += self.offsets[index]
+        self.t[index] = self.start[index]
+        at = (self.env[index], self.t[index], self.slot[index])
+        for k in ("x", "y", "psi", "v"):
+            getattr(self, k)[index] = f[k][at]
+        self.x0[index] = self.x[index]
+        self.now = _frame(self.rec, self.env, self.start, self.slot)
+
+    def others(self) -> dict:
+        if self._others is None:
+            ahead = ((self.t - self.start).float() * self.road.dt)[:, None]
+            now = self.now
+            self._others = {**now, "x": now["x"] + now["v"] * torch.cos(now["psi"]) * ahead,
+                            "y": now["y"] + now["v"] * torch.sin(now["psi"]) * ahead}
+        return self._others
+
+
+def world_episodes(rec, cars: torch.Tensor, steps: int, g: torch.Generator) -> ConstantVelocityWorld:
+    """Constant-velocity-world episodes of ``steps`` steps from a frame drawn uniformly along each car's recorded
+    crossing (its first C frames excluded: they are the episode's past)."""
+    c = rec.cars
+    room = (c["crossed"][cars] - c["first"][cars] - C).clamp_min(1)
+    offsets = (torch.rand(len(cars), generator=g) * room).long()
+    return ConstantVelocityWorld(rec, cars, offsets, steps)
+
+
+def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, started: float,
+           world: str = "replay", episode_steps: int = 50) -> None:
     """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
-    by regression on everything gathered so far and evaluated on every test car (a row per round)."""
+    by regression on everything gathered so far and evaluated on every test car (a row per round). ``world``
+    ``replay``: the gathering episodes step the replay simulator on training cars (outside PPUU's rules);
+    ``constant-velocity``: they run ``episode_steps`` steps in the constant-velocity world
+    (:class:`ConstantVelocityWorld`), from frames drawn along the training cars' crossings (within them)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     norm = Normalisation().fit(rec, rec.split("train"))
@@ -248,7 +298,16 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
         beta = 0.5 ** r
         chosen = train[torch.randperm(len(train), generator=g)[:cars]]
         driver = DaggerDriver(policy.eval(), ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed), beta, g)
-        episodes, _ = drive(rec, driver, chosen)
+        if world == "replay":
+            episodes, _ = drive(rec, driver, chosen)
+        else:
+            episodes = world_episodes(rec, chosen, episode_steps, g)
+            driver.start(episodes)
+            driver.planner.iterations = 30             # a short episode: its first plan converged, then warm starts
+            while not episodes.done.all():
+                images, states = episodes.observe()
+                episodes.step(*driver(episodes, images, states))
+                driver.planner.iterations = 5
         sets.append(driver.data())
         gathered = episodes.summary()
         labels = policy.norm.actions(sets[-1]["labels"][sets[-1]["car"], sets[-1]["step"]])
@@ -270,10 +329,14 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
             if step % 200 == 0:
                 print(r, step, round(float(loss.detach()), 4), flush=True)
         result = evaluate(rec, PolicyDriver(policy.eval()))
-        name = f"dagger-constant-velocity-{mask_speed}-round{r}-s{seed}"
+        where = "" if world == "replay" else f"-in-{world}-world-{episode_steps}steps"
+        name = f"dagger-constant-velocity-{mask_speed}{where}-round{r}-s{seed}"
+        WEIGHTS.mkdir(parents=True, exist_ok=True)
+        torch.save(policy.state_dict(), WEIGHTS / f"{name}.pt")
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[name] = {**result, "round": r, "beta": beta, "labels": sum(len(d["car"]) for d in sets),
-                         "cars_per_round": cars, "steps_per_round": steps, "batch": 32,
+                         "cars_per_round": cars, "steps_per_round": steps, "batch": 32, "world": world,
+                         "episode_steps": episode_steps if world != "replay" else None,
                          "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
                          "wall_s": round(time.time() - started, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
@@ -299,6 +362,9 @@ def main() -> None:
                    help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.")
     p.add_argument("--dagger", type=int, default=0, metavar="ROUNDS", help="DAgger with the constant-velocity planner as the expert, this many rounds; --steps per round.")
     p.add_argument("--dagger-cars", type=int, default=48, help="--dagger: training cars driven per round.")
+    p.add_argument("--dagger-world", default="replay", choices=("replay", "constant-velocity"),
+                   help="--dagger: gather in the replay simulator (outside PPUU's rules) or the constant-velocity world (within them).")
+    p.add_argument("--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode.")
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
@@ -325,7 +391,8 @@ def main() -> None:
         print(results[f"plan-profile-{args.mask_speed}"])
         return
     if args.dagger:
-        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, started)
+        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, started,
+               args.dagger_world, args.episode_steps)
         return
     if args.mpc:
         result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)
@@ -340,7 +407,11 @@ def main() -> None:
     bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1),
                             futures=args.futures)
     torch.manual_seed(args.seed)
-    policy = load_policy(args.init)[0].train() if args.init else DrivingPolicy()
+    if args.init.endswith(".pt"):                       # a DAgger round's π
+        policy = DrivingPolicy()
+        policy.load_state_dict(torch.load(args.init))
+    else:
+        policy = load_policy(args.init)[0].train() if args.init else DrivingPolicy()
     policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(args.seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ebmlab import __version__
-from ebmlab.errors import RunStopped, UserError
+from ebmlab.errors import RunStopped, UserError, missing_extra
 
 
 class _UserErrorExit(click.ClickException):
@@ -29,6 +29,11 @@ class EbmlabGroup(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
+        except ModuleNotFoundError as exc:        # an optional extra not installed: say which
+            error = missing_extra(exc)
+            if error is None:
+                raise
+            raise _UserErrorExit(str(error)) from None
         except RunStopped as exc:
             raise _UserErrorExit(str(exc), exc.exit_code, prefix="") from None
         except click.UsageError as exc:
@@ -60,10 +65,26 @@ def _mount() -> None:
     from ebmlab.demo import demo
     from ebmlab.sparse.cli import sparse
     from ebmlab.viz.cli import compare, report
-    from ebmlab.world.cli import world
 
+    try:
+        from ebmlab.world.cli import world
+    except ModuleNotFoundError as exc:           # without the world extra the other families still work
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        world = _needs_extra("world", error)
     for command in (data, sparse, gan, vae, world, report, compare, demo):
         cli.add_command(command)
+
+
+def _needs_extra(name: str, error: UserError) -> click.Command:
+    """A stand-in for a group whose optional extra is not installed: any use of it prints ``error`` (exit 2)."""
+    def fail(args) -> None:
+        raise error
+
+    return click.Command(name, callback=fail, help=f"(not installed) {error}", short_help=f"(needs an extra) {error}",
+                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+                         context_settings={"ignore_unknown_options": True, "help_option_names": []})
 
 
 _mount()

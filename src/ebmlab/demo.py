@@ -70,15 +70,16 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
 
 def run_demo(out: Path, quick: bool = False) -> Path:
     """Run every demo step into ``out/<name>`` and write ``out/index.html``; return its path."""
-    from ebmlab.viz.index import write_index
-
     from ebmlab.viz.compare import compare_runs
+    from ebmlab.viz.index import write_index
+    from ebmlab.viz.report import write_report
 
     run_dirs = []
     for folder, family, name, config, train in _steps(quick):
         click.echo(f"== ebmlab {family} {name} ({folder})", err=True)
         run = Run.create(family, name, config, out=out / folder)
         run.finish(train(config, run))
+        write_report(run.dir)
         run_dirs.append(run.dir)
     generative = [d for d in run_dirs if d.name.startswith(("gan-", "vae-")) and "ring8" not in d.name]
     compare_runs(generative, out / "gan-vs-vae")

@@ -34,6 +34,24 @@ class RunFolderError(UserError):
     """A run folder that cannot be created, resumed or read."""
 
 
+class MissingExtra(UserError):
+    """A module of one of ebmlab's optional extras is not installed (``pip install 'ebmlab[world]'``)."""
+
+
+# the modules each optional extra brings (pyproject.toml's [project.optional-dependencies])
+EXTRAS = {"gymnasium": "world", "stable_baselines3": "world", "mujoco": "world", "pygame": "world"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The one-line error for ``exc`` when the missing module belongs to an optional extra; None otherwise."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return MissingExtra(f"{top} is not installed: this command needs ebmlab's {extra} extra "
+                        f"(pip install 'ebmlab[{extra}]')")
+
+
 class RunStopped(Exception):
     """A run that stops before its end, its last checkpoint kept; the message says what to do next."""
 

@@ -10,6 +10,7 @@ from ebmlab.errors import RunFolderError
 from ebmlab.runtime import Run, TrainConfig
 from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.seeding import rng_state, seed_everything, set_rng_state
+from ebmlab.viz.report import write_report
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def test_run_folder_contents_and_report(tmp_path):
     ax.plot([1, 2])
     run.save_figure("curve", fig)
     run.export_weights("w", {"a": torch.ones(2)})
-    report = run.finish({"final_loss": torch.tensor(0.5), "n": 3})
+    assert run.finish({"final_loss": torch.tensor(0.5), "n": 3}) == tmp_path / "r" / "metrics.json"
+    report = write_report(run.dir)
     folder = tmp_path / "r"
     assert json.loads((folder / "metrics.json").read_text()) == {"final_loss": 0.5, "n": 3}
     assert json.loads((folder / "config.json").read_text())["steps"] == 6

@@ -12,6 +12,7 @@ from ebmlab.runtime import Run
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, learn_dictionary, normalise_columns
 from ebmlab.sparse.solvers import feature_sign
 from ebmlab.sparse.train_dict import DictConfig, train_dictionary
+from ebmlab.viz.report import write_report
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,7 @@ def test_train_dictionary_end_to_end(tmp_path):
     run = Run.create("sparse", "dict", cfg, out=tmp_path / "run")
     metrics = train_dictionary(cfg, run)
     run.finish(metrics)
+    write_report(run.dir)
     for key in ("objective", "nonzero_fraction", "reconstruction_error", "relative_reconstruction_error"):
         assert key in metrics
     assert 0 < metrics["nonzero_fraction"] < 1

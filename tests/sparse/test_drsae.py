@@ -216,6 +216,7 @@ def test_unit_analysis_finds_the_constructed_split():
 # ---------------------------------------------------------------- config and training loop
 from ebmlab.runtime import Run  # noqa: E402
 from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae  # noqa: E402
+from ebmlab.viz.report import write_report  # noqa: E402
 
 
 def tiny_config(**kw):
@@ -256,6 +257,7 @@ def test_tiny_end_to_end_training(tmp_path):
     run = Run.create("sparse", "drsae", cfg, out=tmp_path / "run")
     metrics = train_drsae(cfg, run)
     run.finish(metrics)
+    write_report(run.dir)
     assert 0.5 < metrics["test_accuracy"] <= 1.0  # 10 classes: chance is 0.1
     assert metrics["n_part_units"] + metrics["n_categorical_units"] == 16
     for key in ("train_accuracy", "test_reconstruction", "test_sparsity", "test_classification"):

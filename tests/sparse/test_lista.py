@@ -9,6 +9,7 @@ from sparse_problems import sparse_problem
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.lista import LISTA, code_error
 from ebmlab.sparse.solvers import fista, ista, soft_threshold
+from ebmlab.viz.report import write_report
 
 
 def problem(N=32, n=16, m=32, seed=0, dtype=torch.float64):
@@ -161,6 +162,7 @@ def test_train_lista_end_to_end(tmp_path):
     run = Run.create("sparse", "lista", cfg, out=tmp_path / "run")
     metrics = train_lista(cfg, run)
     run.finish(metrics)
+    write_report(run.dir)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for T in (0, 2):
         assert 0 < saved[f"code_error_T{T}"] < 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ebmlab.gan.train import GanConfig, train_gan
-from ebmlab.runtime.options import train_command
+from ebmlab.commands import train_command
 
 
 @click.group("gan")

@@ -7,7 +7,8 @@
 - ``metrics.jsonl`` one JSON object per logged step; ``metrics.json`` the final, flat metrics;
 - ``checkpoints/last.pt`` model, optimizer, step and RNG state, written atomically;
 - ``tb/``           TensorBoard events; figures as PNG; weights as safetensors;
-- ``report.html``   config, metrics and figures in one self-contained page.
+- ``report.html``   config, metrics and figures in one self-contained page, built from the folder by
+  :func:`ebmlab.viz.report.write_report` after :meth:`Run.finish` (the runtime itself draws nothing).
 
 A run that stops early says so in run.json (``status``: diverged, interrupted,
 write-failed; ``finished`` at the end): see :mod:`ebmlab.runtime.stops`.
@@ -295,18 +296,16 @@ class Run:
         return path
 
     def finish(self, metrics: dict[str, Any]) -> Path:
-        """Write metrics.json (flat) and report.html; return the report's path."""
-        from ebmlab.viz.report import write_report
-
-        report = self.dir / "report.html"
+        """Write metrics.json (flat) and mark the run finished; return metrics.json's path. The report is built
+        from the folder afterwards (:func:`ebmlab.viz.report.write_report`; the commands do it)."""
+        path = self.dir / "metrics.json"
         if self.is_main:
             flat = {k: _to_number(v) for k, v in metrics.items()}
-            atomic_write_json(self.dir / "metrics.json", flat)
+            atomic_write_json(path, flat)
             self._set_status("finished", self.step)
             self.close()
-            write_report(self.dir)
         barrier(self.dist)
-        return report
+        return path
 
     def stopped(self, exc: RunStopped) -> str:
         """Record in run.json why the run stopped early and return the one line that tells the user what was kept and

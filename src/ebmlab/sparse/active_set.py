@@ -35,7 +35,7 @@ import warnings
 
 import torch
 
-from ebmlab.sparse.solvers import SolverResult, _check, _check_iter, _finish
+from ebmlab.sparse.lasso import SolverResult, check_iterations, check_problem, finish
 
 
 def _line_search(z0, d, g, q, lam):
@@ -174,16 +174,16 @@ def feature_sign(
     Batched over rows in torch, it runs on the GPU too; on the CPU,
     :func:`ebmlab.sparse.lars.lars` is faster.
     """
-    X, D = _check(X, D, lam, z0)
-    _check_iter(max_iter, tol)
+    X, D = check_problem(X, D, lam, z0)
+    check_iterations(max_iter, tol)
     lam = float(lam)
     N = X.shape[0]
     if N == 0:
-        return _finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
+        return finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
     Z, it, history, converged = _feature_sign_rows(
         X, D, lam, max_iter=int(max_iter), tol=float(tol), z0=z0, track=track, k_add=int(k_add), max_inner=int(max_inner)
     )
-    return _finish(X, D, Z, lam, it, history, converged)
+    return finish(X, D, Z, lam, it, history, converged)
 
 
 def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):

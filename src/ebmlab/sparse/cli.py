@@ -21,7 +21,7 @@ def sparse() -> None:
     """
 
 
-from ebmlab.runtime.options import train_command  # noqa: E402
+from ebmlab.commands import train_command  # noqa: E402
 from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae  # noqa: E402
 
 

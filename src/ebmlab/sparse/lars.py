@@ -26,7 +26,7 @@ import torch
 from numba import njit, prange
 
 from ebmlab.errors import ConfigError
-from ebmlab.sparse.solvers import SolverResult, _check, _check_iter
+from ebmlab.sparse.lasso import SolverResult, check_iterations, check_problem
 
 __all__ = ["lars"]
 
@@ -185,8 +185,8 @@ def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool
     ``torch.get_num_threads()``); the codes come back in X's dtype and device.
     ``n_iter`` is the largest number of pieces any row took.
     """
-    X, D = _check(X, D, lam, z0)
-    _check_iter(max_iter, tol)
+    X, D = check_problem(X, D, lam, z0)
+    check_iterations(max_iter, tol)
     if z0 is not None:
         raise ConfigError("lars follows the path from z = 0 and takes no z0; use fista or cod for warm starts")
     lam = float(lam)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.sparse.solvers import SolverResult, _check, lipschitz_constant
+from ebmlab.sparse.lasso import SolverResult, check_problem, lipschitz_constant
 
 __all__ = ["tree_parents", "on_a_path", "tree_inhibition", "lateral_energy", "lateral_ista", "inhibition_step",
            "path_coactivity"]
@@ -72,7 +72,7 @@ def lateral_ista(X, D, lam: float, S, max_iter: int = 200, tol: float = 1e-6, z0
     z ← h_{θ/L}(z − (1/L) Dᵀ(Dz − x)), θ_i = λ + 2 (S|z|)_i, L = λ_max(DᵀD). With S = 0 this is ISTA.
     Stops when ‖Z_{k+1} − Z_k‖ ≤ tol ‖Z_{k+1}‖ or after ``max_iter`` iterations.
     """
-    X, D = _check(X, D, lam, z0)
+    X, D = check_problem(X, D, lam, z0)
     m = D.shape[1]
     S = torch.as_tensor(S).to(X)
     _check_inhibition(S, m)

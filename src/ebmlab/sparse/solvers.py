@@ -30,11 +30,13 @@ Tensors keep the dtype and device of X (float32 or float64, CPU or GPU).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 
-from ebmlab.errors import ConfigError, DataError
+from ebmlab.errors import ConfigError
+from ebmlab.sparse.active_set import feature_sign
+from ebmlab.sparse.lasso import (SolverResult, check_iterations, check_problem, finish, gram_objective, lasso_objective,
+                                 lipschitz_constant, soft_threshold)
 
 __all__ = [
     "SolverResult",
@@ -51,118 +53,19 @@ __all__ = [
 ]
 
 
-@dataclass
-class SolverResult:
-    """Outcome of an inference.
-
-    z: codes N×m; objective: mean over rows of E(z) in (1); n_iter: iterations
-    done (for :func:`cod`, coordinate updates; for :func:`feature_sign`,
-    active-set rounds); history: mean objective after each iteration when
-    ``track=True``, else an empty list; converged: whether ``tol`` was met
-    before ``max_iter``.
-    """
-
-    z: torch.Tensor
-    objective: float
-    n_iter: int
-    history: list[float] = field(default_factory=list)
-    converged: bool = False
-
-
-def soft_threshold(v: torch.Tensor, t) -> torch.Tensor:
-    """The shrinkage operator h_t(v) = sign(v) · max(|v| − t, 0), elementwise.
-
-    It is the proximal operator of t‖·‖₁; ``t`` (≥ 0) is a number or a tensor
-    that broadcasts against ``v``. Computed as v − clip(v, −t, t).
-    """
-    return v - torch.clamp(v, -t, t)
-
-
-def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: float, pools=None) -> torch.Tensor:
-    """Per-row energy E(z) = ½‖x − Dz‖² + λ‖z‖₁ of (1); returns a tensor of length N.
-
-    With ``pools`` (:class:`ebmlab.sparse.groups.Pools`) the penalty is the group
-    norm λ Σ_j w_j ‖z_{P_j}‖₂ instead (the group Lasso energy).
-    """
-    X, D = _check(X, D, lam)
-    if Z.dim() != 2 or Z.shape != (X.shape[0], D.shape[1]):
-        raise DataError(
-            f"codes Z must be N×m = {X.shape[0]}×{D.shape[1]}, got {tuple(Z.shape)}; "
-            "pass one code row per data row"
-        )
-    R = X - Z.to(X.dtype) @ D.T
-    penalty = Z.abs().sum(dim=1) if pools is None else pools.value(Z)
-    return 0.5 * (R * R).sum(dim=1) + lam * penalty.to(X.dtype)
-
-
-def lipschitz_constant(G: torch.Tensor) -> float:
-    """L = largest eigenvalue of the Gram matrix G = DᵀD (Lipschitz constant of ∇½‖x − Dz‖²)."""
-    return float(torch.linalg.eigvalsh(G.double()).max())
-
-
-def _check(X, D, lam, z0=None):
-    """Validate shapes and λ; return X, D as tensors of X's dtype on X's device."""
-    if not isinstance(X, torch.Tensor):
-        X = torch.as_tensor(X)
-    if not isinstance(D, torch.Tensor):
-        D = torch.as_tensor(D)
-    if not X.is_floating_point():
-        X = X.to(torch.get_default_dtype())
-    if X.dim() != 2:
-        raise DataError(f"data X must be a 2-D tensor N×n (one signal per row), got shape {tuple(X.shape)}")
-    if D.dim() != 2:
-        raise DataError(f"dictionary D must be a 2-D tensor n×m (atoms as columns), got shape {tuple(D.shape)}")
-    if D.shape[0] != X.shape[1]:
-        raise DataError(
-            f"dictionary D has {D.shape[0]} rows but X has {X.shape[1]} columns; "
-            "D must be n×m with n = X.shape[1] (transpose D if its atoms are rows)"
-        )
-    try:
-        lam_f = float(lam)
-    except (TypeError, ValueError):
-        raise ConfigError(f"lam must be a number >= 0, got {lam!r}") from None
-    if not math.isfinite(lam_f) or lam_f < 0:
-        raise ConfigError(f"lam must be a finite number >= 0, got {lam!r}")
-    D = D.to(dtype=X.dtype, device=X.device)
-    if z0 is not None:
-        if not isinstance(z0, torch.Tensor) or z0.shape != (X.shape[0], D.shape[1]):
-            shape = tuple(z0.shape) if isinstance(z0, torch.Tensor) else type(z0).__name__
-            raise DataError(f"z0 must be a tensor N×m = {X.shape[0]}×{D.shape[1]}, got {shape}")
-    return X, D
-
-
-def _check_iter(max_iter, tol):
-    if int(max_iter) < 0:
-        raise ConfigError(f"max_iter must be >= 0, got {max_iter}")
-    if not (tol >= 0):
-        raise ConfigError(f"tol must be >= 0, got {tol}")
-
-
-def _gram_objective(Z, B, ZG, xx, lam, pools=None) -> float:
-    """Mean of E(z) from the Gram form ½‖x‖² − zᵀDᵀx + ½ zᵀGz + λ‖z‖₁ (no N×n residual)."""
-    penalty = Z.abs().sum(1) if pools is None else pools.value(Z)
-    per_row = 0.5 * xx - (Z * B).sum(1) + 0.5 * (Z * ZG).sum(1) + lam * penalty
-    return float(per_row.mean())
-
-
-def _finish(X, D, Z, lam, n_iter, history, converged, pools=None) -> SolverResult:
-    obj = float(lasso_objective(X, D, Z, lam, pools).mean()) if X.shape[0] else 0.0
-    return SolverResult(z=Z, objective=obj, n_iter=n_iter, history=history, converged=converged)
-
-
 def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated, pools=None):
-    X, D = _check(X, D, lam, z0)
+    X, D = check_problem(X, D, lam, z0)
     if pools is not None:
         if pools.m != D.shape[1]:
             raise ConfigError(f"the pools are over {pools.m} units but the dictionary has {D.shape[1]} atoms")
         pools = pools.to(X.device)
-    _check_iter(max_iter, tol)
+    check_iterations(max_iter, tol)
     lam = float(lam)
     G = D.T @ D
     B = X @ D
     L = lipschitz_constant(G)
     if L <= 0:  # all-zero dictionary: z = 0 is optimal
-        return _finish(X, D, torch.zeros_like(B), lam, 0, [], True)
+        return finish(X, D, torch.zeros_like(B), lam, 0, [], True)
     xx = (X * X).sum(1)
     # one iteration: V = Y − (1/L)(Y G − B), Z = h_{λ/L}(V). Through the Gram matrix,
     # V = Y (I − G/L) + B/L costs m² per row; through D, V = Y + (X − Y Dᵀ) D / L costs
@@ -190,13 +93,13 @@ def _prox_gradient(X, D, lam, max_iter, tol, z0, track, accelerated, pools=None)
         else:
             Y = Z
         if track:
-            history.append(_gram_objective(Z, B, Z @ G, xx, lam, pools))
+            history.append(gram_objective(Z, B, Z @ G, xx, lam, pools))
         if tol > 0:
             change = torch.linalg.vector_norm(Z - Z_prev)
             if float(change) <= tol * float(torch.linalg.vector_norm(Z)):
                 converged = True
                 break
-    return _finish(X, D, Z, lam, k, history, converged, pools)
+    return finish(X, D, Z, lam, k, history, converged, pools)
 
 
 def ista(X, D, lam, max_iter: int = 1000, tol: float = 1e-6, z0=None, track: bool = False, pools=None) -> SolverResult:
@@ -240,8 +143,8 @@ def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: boo
     ``max_iter`` updates. Returns the coordinate-descent iterate z (the paper's
     final z = h_α(B) equals it at convergence).
     """
-    X, D = _check(X, D, lam, z0)
-    _check_iter(max_iter, tol)
+    X, D = check_problem(X, D, lam, z0)
+    check_iterations(max_iter, tol)
     lam = float(lam)
     G = D.T @ D
     diag = torch.diagonal(G).clone()
@@ -268,22 +171,8 @@ def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: boo
             C += d[:, None] * S[j]  # S symmetric: row j = column j
             Z[rows, j] = Zbar[rows, j]
             if track:
-                history.append(_gram_objective(Z, Bx, Z @ G, xx, lam))
-    return _finish(X, D, Z, lam, max(k, 0), history, converged)
-
-
-def feature_sign(
-    X, D, lam, max_iter: int = 100, tol: float = 1e-4, z0=None, track: bool = False
-) -> SolverResult:
-    """Exact batched active-set solver (feature-sign search, Lee et al., NIPS 2007).
-
-    ``max_iter`` counts activation rounds; ``tol`` is the tolerance on the
-    optimality conditions relative to λ. Batched in torch (CPU or GPU); on
-    the CPU :func:`lars` is faster. See :mod:`ebmlab.sparse.active_set`.
-    """
-    from ebmlab.sparse.active_set import feature_sign as _feature_sign
-
-    return _feature_sign(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track)
+                history.append(gram_objective(Z, Bx, Z @ G, xx, lam))
+    return finish(X, D, Z, lam, max(k, 0), history, converged)
 
 
 def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False,
@@ -293,7 +182,7 @@ def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool
     ``max_iter`` bounds the pieces of each row's path; ``tol`` is unused and
     ``z0`` is refused (the path starts from z = 0). See :mod:`ebmlab.sparse.lars`.
     """
-    from ebmlab.sparse.lars import lars as _lars
+    from ebmlab.sparse.lars import lars as _lars       # here, not above: numba's import is slow and CPU-only
 
     return _lars(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track, threads=threads)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ebmlab.runtime.options import train_command
+from ebmlab.commands import train_command
 from ebmlab.vae.train import VaeConfig, train_vae
 
 

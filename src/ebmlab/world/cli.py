@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ebmlab.runtime.options import train_command
+from ebmlab.commands import train_command
 from ebmlab.world.baseline import BaselineConfig, train_baseline
 from ebmlab.world.train import WorldConfig, train_world
 

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from ebmlab.world.traffic.recording import record_traffic
 from ebmlab.world.traffic.simulator import TrafficConfig

@@ -1,11 +1,9 @@
 """The simulated drivers on built situations, the kinematics, and the traffic's shape."""
 
-import math
-
 import pytest
 import torch
 
-from ebmlab.world.traffic.drivers import DriverMix, idm_acceleration
+from ebmlab.world.traffic.drivers import idm_acceleration
 from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.kinematics import actions_from_states, kinematic_step
 from ebmlab.world.traffic.simulator import Traffic, TrafficConfig

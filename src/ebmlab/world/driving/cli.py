@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ebmlab.runtime.options import train_command
+from ebmlab.commands import train_command
 from ebmlab.world.driving.evaluate import EvalConfig, run_eval
 from ebmlab.world.driving.ppo import PpoConfig, train_ppo
 from ebmlab.world.driving.record import RecordConfig, run_record

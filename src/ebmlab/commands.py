@@ -1,11 +1,12 @@
-"""Command-line options generated from a config dataclass: one mechanism for every family.
+"""A training function as a command: options generated from its config dataclass, one mechanism for every family.
 
 ``@train_command(group, "name", MyConfig, family="sparse")`` turns a function
 ``fn(config, run) -> metrics`` into the sub-command ``ebmlab <family> <name>``
 with one ``--field-name`` option per config field, plus ``--config file.toml``,
 ``--out DIR`` and ``--resume DIR``. The command resolves the config
 (defaults < TOML < options), creates or resumes the run folder, runs ``fn``,
-writes metrics.json and report.html, and prints where the report is.
+writes metrics.json (:meth:`Run.finish`) and then report.html (:func:`~ebmlab.viz.report.write_report`), and
+prints where the report is. It sits above both ``runtime/`` and ``viz/``: the runtime knows nothing of figures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 from ebmlab.errors import ConfigError, Interrupted, RunStopped, UserError
 from ebmlab.runtime.config import field_types, resolve_config
 from ebmlab.runtime.run import Run
+from ebmlab.viz.report import write_report
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
@@ -63,7 +65,8 @@ def train_command(group: click.Group, name: str, config_cls: type, family: str) 
             try:
                 with run.signals:  # SIGTERM/SIGINT: a checkpoint at the end of the step, then exit 143/130
                     metrics = fn(run.config, run)
-                    report = run.finish(metrics)
+                    run.finish(metrics)
+                    report = write_report(run.dir) if run.is_main else None
             except RunStopped as exc:
                 exc.args = (run.stopped(exc),)  # the line the command prints
                 if isinstance(exc, Interrupted) and not run.checkpoint_path.exists():
