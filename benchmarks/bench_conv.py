@@ -23,37 +23,58 @@ from __future__ import annotations
 
 from seed_runs import seed_bench, write_result
 
-KEYS = ("probe_accuracy", "probe_accuracy_layer1", "probe_accuracy_random", "probe_accuracy_random_layer1",
-        "probe_accuracy_pixels", "invariance_ratio_layer1", "invariance_ratio_layer1_shift",
-        "invariance_ratio_layer1_rotation", "invariance_ratio_layer2", "relative_reconstruction_error_layer1",
-        "relative_reconstruction_error_layer2", "feature_dims")
+KEYS = (
+    "probe_accuracy",
+    "probe_accuracy_layer1",
+    "probe_accuracy_random",
+    "probe_accuracy_random_layer1",
+    "probe_accuracy_pixels",
+    "invariance_ratio_layer1",
+    "invariance_ratio_layer1_shift",
+    "invariance_ratio_layer1_rotation",
+    "invariance_ratio_layer2",
+    "relative_reconstruction_error_layer1",
+    "relative_reconstruction_error_layer2",
+    "feature_dims",
+)
 
 
 def main() -> None:
     result, name = seed_bench("conv", ["sparse", "conv"], KEYS, __doc__, parallel=1, tagged=True)
     rows, mean = result["rows"], result["mean"]
-    result["targets"] = {"probe_accuracy": ">= 0.89", "invariance_ratio_layer1_shift": ">= 1.5",
-                         "invariance_ratio_layer1_rotation": ">= 1.5"}
-    result["reached"] = {"probe": all(r["probe_accuracy"] >= 0.89 for r in rows),
-                         "invariance": all(min(r["invariance_ratio_layer1_shift"],
-                                               r["invariance_ratio_layer1_rotation"]) >= 1.5 for r in rows)}
+    result["targets"] = {
+        "probe_accuracy": ">= 0.89",
+        "invariance_ratio_layer1_shift": ">= 1.5",
+        "invariance_ratio_layer1_rotation": ">= 1.5",
+    }
+    result["reached"] = {
+        "probe": all(r["probe_accuracy"] >= 0.89 for r in rows),
+        "invariance": all(
+            min(r["invariance_ratio_layer1_shift"], r["invariance_ratio_layer1_rotation"]) >= 1.5 for r in rows
+        ),
+    }
     write_result(name, result)
+
     def pct(r, k):
         return f"{100 * r[k]:.2f} %" if k in r else "–"
 
     def num(r, k):
         return f"{r[k]:.2f}" if k in r else "–"
 
-    print("\n| seed | trained layers | 1 trained layer | random layers | 1 random layer | pixels "
-          "| invariance pooled/single, layer 1 (shift, rotation) | layer 2 | rel. reconstruction error (layer 1, 2) |")
+    print(
+        "\n| seed | trained layers | 1 trained layer | random layers | 1 random layer | pixels "
+        "| invariance pooled/single, layer 1 (shift, rotation) | layer 2 | rel. reconstruction error (layer 1, 2) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in [*rows, {"seed": "mean", **mean}]:
-        print(f"| {r['seed']} | {pct(r, 'probe_accuracy')} | {pct(r, 'probe_accuracy_layer1')} | "
-              f"{pct(r, 'probe_accuracy_random')} | {pct(r, 'probe_accuracy_random_layer1')} | "
-              f"{pct(r, 'probe_accuracy_pixels')} | {num(r, 'invariance_ratio_layer1')} "
-              f"({num(r, 'invariance_ratio_layer1_shift')}, {num(r, 'invariance_ratio_layer1_rotation')}) | "
-              f"{num(r, 'invariance_ratio_layer2')} | {r['relative_reconstruction_error_layer1']:.3f}, "
-              f"{num(r, 'relative_reconstruction_error_layer2')} |")
+        print(
+            f"| {r['seed']} | {pct(r, 'probe_accuracy')} | {pct(r, 'probe_accuracy_layer1')} | "
+            f"{pct(r, 'probe_accuracy_random')} | {pct(r, 'probe_accuracy_random_layer1')} | "
+            f"{pct(r, 'probe_accuracy_pixels')} | {num(r, 'invariance_ratio_layer1')} "
+            f"({num(r, 'invariance_ratio_layer1_shift')}, {num(r, 'invariance_ratio_layer1_rotation')}) | "
+            f"{num(r, 'invariance_ratio_layer2')} | {r['relative_reconstruction_error_layer1']:.3f}, "
+            f"{num(r, 'relative_reconstruction_error_layer2')} |"
+        )
     print(f"\nreached: {result['reached']}; wrote {name}.json ({result['wall_s']:.0f} s)")
 
 

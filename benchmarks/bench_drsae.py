@@ -63,14 +63,55 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Settings per dataset: the same optimiser, lr, batch size and epochs for every model.
 SETTINGS = {
-    "fashion-mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, lam=0.3, weight_decay=0.5, input_dropout=0.0, lista_epochs=3,
-                          dict_steps=300, dict_lr=2.0, fista_iter=60),
-    "mnist": dict(unsup_epochs=10, sup_epochs=12, batch_size=100, lam=0.2, weight_decay=0.5, input_dropout=0.2, lista_epochs=3,
-                  dict_steps=300, dict_lr=2.0, fista_iter=60),
-    "mnist5k": dict(unsup_epochs=20, sup_epochs=60, batch_size=100, lam=0.3, weight_decay=0.0, input_dropout=0.0, lista_epochs=20,
-                    dict_steps=300, dict_lr=2.0, fista_iter=200),
+    "fashion-mnist": dict(
+        unsup_epochs=10,
+        sup_epochs=12,
+        batch_size=100,
+        lam=0.3,
+        weight_decay=0.5,
+        input_dropout=0.0,
+        lista_epochs=3,
+        dict_steps=300,
+        dict_lr=2.0,
+        fista_iter=60,
+    ),
+    "mnist": dict(
+        unsup_epochs=10,
+        sup_epochs=12,
+        batch_size=100,
+        lam=0.2,
+        weight_decay=0.5,
+        input_dropout=0.2,
+        lista_epochs=3,
+        dict_steps=300,
+        dict_lr=2.0,
+        fista_iter=60,
+    ),
+    "mnist5k": dict(
+        unsup_epochs=20,
+        sup_epochs=60,
+        batch_size=100,
+        lam=0.3,
+        weight_decay=0.0,
+        input_dropout=0.0,
+        lista_epochs=20,
+        dict_steps=300,
+        dict_lr=2.0,
+        fista_iter=200,
+    ),
 }
-QUICK = dict(unsup_epochs=1, sup_epochs=2, batch_size=100, lam=0.3, weight_decay=0.0, input_dropout=0.0, lista_epochs=1, dict_steps=20, dict_lr=2.0, fista_iter=20)
+QUICK = dict(
+    unsup_epochs=1,
+    sup_epochs=2,
+    batch_size=100,
+    lam=0.3,
+    weight_decay=0.0,
+    input_dropout=0.0,
+    lista_epochs=1,
+    dict_steps=20,
+    dict_lr=2.0,
+    fista_iter=20,
+)
 TARGETS = {
     "fashion-mnist": "DrSAE (400 units) >= 90.5 % test accuracy and better than the same-width MLP",
     "mnist": "DrSAE (400 units) <= 1.2 % test error",
@@ -101,8 +142,9 @@ def lista_codes(x, xt, units, lam, steps, s, seed, lr, batch_size):
     from ebmlab.sparse.solvers import fista
 
     t0 = time.time()
-    D = _learned_dictionary(learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256,
-                                             lr=s["dict_lr"], seed=seed))
+    D = _learned_dictionary(
+        learn_dictionary(x, units, lam, steps=s["dict_steps"], batch_size=256, lr=s["dict_lr"], seed=seed)
+    )
     t_dict = time.time() - t0
     z_star = fista(x, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
     zt_star = fista(xt, D, lam, max_iter=s["fista_iter"], tol=1e-5).z
@@ -142,7 +184,9 @@ def main(argv=None) -> dict:
     p.add_argument("--sup-epochs", type=int, default=None, help="override the dataset's supervised epochs")
     p.add_argument("--lam", type=float, default=None, help="override the dataset's λ (DrSAE and the LISTA baseline)")
     p.add_argument("--weight-decay", type=float, default=None, help="override the dataset's weight decay (every model)")
-    p.add_argument("--input-dropout", type=float, default=None, help="override the dataset's input dropout (every model)")
+    p.add_argument(
+        "--input-dropout", type=float, default=None, help="override the dataset's input dropout (every model)"
+    )
     p.add_argument("--tag", default="", help="suffix of the result file's name (drsae_<data>_<tag>.json)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the numbers in docs/RESULTS.md are CPU runs)")
     args = p.parse_args(argv)
@@ -155,15 +199,35 @@ def main(argv=None) -> dict:
     tag = f"drsae_{args.data}" + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     start = time.time()
 
-    cfg = DrsaeConfig(data=args.data, data_dir=args.data_dir or "", seed=args.seed, device=args.device,
-                      unsup_epochs=s["unsup_epochs"], sup_epochs=s["sup_epochs"], batch_size=s["batch_size"], lam=s["lam"],
-                      weight_decay=s["weight_decay"], input_dropout=s["input_dropout"],
-                      log_every=100, checkpoint_every=10**9)
+    cfg = DrsaeConfig(
+        data=args.data,
+        data_dir=args.data_dir or "",
+        seed=args.seed,
+        device=args.device,
+        unsup_epochs=s["unsup_epochs"],
+        sup_epochs=s["sup_epochs"],
+        batch_size=s["batch_size"],
+        lam=s["lam"],
+        weight_decay=s["weight_decay"],
+        input_dropout=s["input_dropout"],
+        log_every=100,
+        checkpoint_every=10**9,
+    )
     epochs = cfg.unsup_epochs + cfg.sup_epochs
-    common = dict(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
-                  seed=args.seed, constant_epochs=cfg.unsup_epochs, lr_decay=cfg.lr_decay,
-                  weight_decay=cfg.weight_decay, input_dropout=cfg.input_dropout)
-    x, y, xt, yt, n_classes = (t.to(args.device) if torch.is_tensor(t) else t for t in centred(args.data, args.data_dir))
+    common = dict(
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        optimizer=cfg.optimizer,
+        seed=args.seed,
+        constant_epochs=cfg.unsup_epochs,
+        lr_decay=cfg.lr_decay,
+        weight_decay=cfg.weight_decay,
+        input_dropout=cfg.input_dropout,
+    )
+    x, y, xt, yt, n_classes = (
+        t.to(args.device) if torch.is_tensor(t) else t for t in centred(args.data, args.data_dir)
+    )
     rows: dict[str, dict] = {}
 
     if "drsae" in models:
@@ -173,32 +237,49 @@ def main(argv=None) -> dict:
         metrics = train_drsae(cfg, run)
         run.finish(metrics)
         write_report(run.dir)
-        rows["drsae"] = {"model": f"DrSAE ({cfg.units} units, T = {cfg.steps})", **metrics,
-                         "wall_s": round(time.time() - t, 1), "run_folder": str(out.relative_to(ROOT))}
+        rows["drsae"] = {
+            "model": f"DrSAE ({cfg.units} units, T = {cfg.steps})",
+            **metrics,
+            "wall_s": round(time.time() - t, 1),
+            "run_folder": str(out.relative_to(ROOT)),
+        }
         print(f"drsae: {metrics['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
     if "logreg" in models:
         t = time.time()
         torch.manual_seed(args.seed)
-        r = train_classifier(LogisticRegression(x.shape[1], n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common)
+        r = train_classifier(
+            LogisticRegression(x.shape[1], n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common
+        )
         rows["logreg"] = {"model": "logistic regression (pixels)", **r, "wall_s": round(time.time() - t, 1)}
         print(f"logreg: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
     if "mlp" in models:
         t = time.time()
         torch.manual_seed(args.seed)
-        r = train_classifier(MLP(x.shape[1], cfg.units, n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common)
-        rows["mlp"] = {"model": f"MLP (1 hidden layer, {cfg.units} ReLU units)", **r,
-                       "wall_s": round(time.time() - t, 1)}
+        r = train_classifier(
+            MLP(x.shape[1], cfg.units, n_classes).to(args.device), x, y, x_test=xt, y_test=yt, **common
+        )
+        rows["mlp"] = {
+            "model": f"MLP (1 hidden layer, {cfg.units} ReLU units)",
+            **r,
+            "wall_s": round(time.time() - t, 1),
+        }
         print(f"mlp: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
     if "lista" in models:
         t = time.time()
         lista_steps = cfg.steps
         # dictionary learning and FISTA run on the CPU whatever --device says
-        z, zt, info = lista_codes(x.cpu(), xt.cpu(), cfg.units, cfg.lam, lista_steps, s, args.seed, cfg.lr, cfg.batch_size)
+        z, zt, info = lista_codes(
+            x.cpu(), xt.cpu(), cfg.units, cfg.lam, lista_steps, s, args.seed, cfg.lr, cfg.batch_size
+        )
         torch.manual_seed(args.seed)
         clf = CodeClassifier(None, cfg.units, n_classes)
         r = train_classifier(clf, z, y.cpu(), x_test=zt, y_test=yt.cpu(), forward=clf.classify_codes, **common)
-        rows["lista"] = {"model": f"linear on LISTA codes ({cfg.units} atoms, T = {lista_steps}, λ = {cfg.lam:g})",
-                         **r, **info, "wall_s": round(time.time() - t, 1)}
+        rows["lista"] = {
+            "model": f"linear on LISTA codes ({cfg.units} atoms, T = {lista_steps}, λ = {cfg.lam:g})",
+            **r,
+            **info,
+            "wall_s": round(time.time() - t, 1),
+        }
         print(f"lista: {r['test_accuracy']:.4f} ({time.time() - t:.0f} s)", flush=True)
 
     wall = time.time() - start
@@ -218,9 +299,12 @@ def main(argv=None) -> dict:
         "target_reached": reached,
         "wall_s": round(wall, 1),
         "threads": args.threads,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch {torch.__version__}"
-                   + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""),
-        "device": args.device, "weight_decay": cfg.weight_decay, "input_dropout": cfg.input_dropout,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+        + f", torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""),
+        "device": args.device,
+        "weight_decay": cfg.weight_decay,
+        "input_dropout": cfg.input_dropout,
         "n_train": int(x.shape[0]),
         "n_test": int(xt.shape[0]),
         "settings": {**s, "optimizer": cfg.optimizer, "lr": cfg.lr, "lr_decay": cfg.lr_decay, "epochs": epochs},
@@ -244,16 +328,22 @@ def table(result: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for r in result["models"].values():
-        lines.append(f"| {r['model']} | {100 * r['test_accuracy']:.2f} % | {100 * (1 - r['test_accuracy']):.2f} % | "
-                     f"{100 * r['train_accuracy']:.2f} % | {r['wall_s']:.0f} |")
+        lines.append(
+            f"| {r['model']} | {100 * r['test_accuracy']:.2f} % | {100 * (1 - r['test_accuracy']):.2f} % | "
+            f"{100 * r['train_accuracy']:.2f} % | {r['wall_s']:.0f} |"
+        )
     if "drsae" in result["models"]:
         d = result["models"]["drsae"]
         lines.append("")
-        lines.append(f"DrSAE units: {d.get('n_part_units')} part, {d.get('n_categorical_units')} categorical "
-                     f"(split at S_ii = {d.get('unit_split_threshold', float('nan')):.2f}); "
-                     f"active fraction of the code {100 * d.get('test_active_fraction', 0):.1f} %.")
-    lines.append(f"Target: {result['target']}; reached: {result['target_reached']}. "
-                 f"Command: `{result['command']}` ({result['wall_s']:.0f} s).")
+        lines.append(
+            f"DrSAE units: {d.get('n_part_units')} part, {d.get('n_categorical_units')} categorical "
+            f"(split at S_ii = {d.get('unit_split_threshold', float('nan')):.2f}); "
+            f"active fraction of the code {100 * d.get('test_active_fraction', 0):.1f} %."
+        )
+    lines.append(
+        f"Target: {result['target']}; reached: {result['target_reached']}. "
+        f"Command: `{result['command']}` ({result['wall_s']:.0f} s)."
+    )
     return "\n".join(lines)
 
 

@@ -47,18 +47,116 @@ RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
 
 FAMILIES = {
-    "sparse": ["sparse", "drsae", "--data", "digits", "--units", "48", "--batch-size", "32", "--unsup-epochs", "2",
-               "--sup-epochs", "60", "--checkpoint-every", "100", "--seed", "7", "--device", "cpu"],
-    "structured": ["sparse", "topo", "--steps", "600", "--n-patches", "2000", "--batch-size", "256", "--map-side", "6",
-                   "--checkpoint-every", "50", "--seed", "3", "--device", "cpu"],
-    "gan": ["gan", "train", "--data", "ring8", "--epochs", "2", "--checkpoint-every", "50", "--eval-every", "1000",
-            "--n-eval", "500", "--seed", "5", "--device", "cpu"],
-    "vae": ["vae", "train", "--data", "digits", "--epochs", "15", "--checkpoint-every", "50", "--eval-every", "400",
-            "--n-eval", "500", "--seed", "5", "--device", "cpu"],
-    "world": ["world", "train", "--env", "Pendulum-v1", "--env-steps", "600", "--seed-steps", "30",
-              "--max-episode-steps", "30", "--fit-steps", "20", "--hidden", "32", "--layers", "2", "--horizon", "5",
-              "--mpc-first-iterations", "5", "--mpc-iterations", "2", "--restarts", "2", "--eval-every", "150",
-              "--eval-episodes", "1", "--ensemble", "2", "--seed", "2", "--device", "cpu"],
+    "sparse": [
+        "sparse",
+        "drsae",
+        "--data",
+        "digits",
+        "--units",
+        "48",
+        "--batch-size",
+        "32",
+        "--unsup-epochs",
+        "2",
+        "--sup-epochs",
+        "60",
+        "--checkpoint-every",
+        "100",
+        "--seed",
+        "7",
+        "--device",
+        "cpu",
+    ],
+    "structured": [
+        "sparse",
+        "topo",
+        "--steps",
+        "600",
+        "--n-patches",
+        "2000",
+        "--batch-size",
+        "256",
+        "--map-side",
+        "6",
+        "--checkpoint-every",
+        "50",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+    ],
+    "gan": [
+        "gan",
+        "train",
+        "--data",
+        "ring8",
+        "--epochs",
+        "2",
+        "--checkpoint-every",
+        "50",
+        "--eval-every",
+        "1000",
+        "--n-eval",
+        "500",
+        "--seed",
+        "5",
+        "--device",
+        "cpu",
+    ],
+    "vae": [
+        "vae",
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        "15",
+        "--checkpoint-every",
+        "50",
+        "--eval-every",
+        "400",
+        "--n-eval",
+        "500",
+        "--seed",
+        "5",
+        "--device",
+        "cpu",
+    ],
+    "world": [
+        "world",
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--env-steps",
+        "600",
+        "--seed-steps",
+        "30",
+        "--max-episode-steps",
+        "30",
+        "--fit-steps",
+        "20",
+        "--hidden",
+        "32",
+        "--layers",
+        "2",
+        "--horizon",
+        "5",
+        "--mpc-first-iterations",
+        "5",
+        "--mpc-iterations",
+        "2",
+        "--restarts",
+        "2",
+        "--eval-every",
+        "150",
+        "--eval-episodes",
+        "1",
+        "--ensemble",
+        "2",
+        "--seed",
+        "2",
+        "--device",
+        "cpu",
+    ],
 }
 FAULTS = ("kill9", "sigterm", "diverge", "write")
 
@@ -67,8 +165,14 @@ def ebmlab(args, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-m", "ebmlab", *args], env=ENV, capture_output=True, text=True,
-                          timeout=1800, preexec_fn=limit if limit_bytes else None)
+    return subprocess.run(
+        [sys.executable, "-m", "ebmlab", *args],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        preexec_fn=limit if limit_bytes else None,
+    )
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -84,8 +188,13 @@ def interrupted(args, out: Path, sig: int, rng: random.Random) -> tuple[subproce
     """Start a run, wait for its first checkpoint, wait a random moment, send ``sig``; return the process, its
     stderr and the seconds it had run."""
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "ebmlab", *args, "--out", str(out)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ebmlab", *args, "--out", str(out)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     checkpoint = out / "checkpoints" / "last.pt"
     while not checkpoint.exists() and proc.poll() is None:
         time.sleep(0.02)
@@ -113,19 +222,42 @@ def measure(family: str, fault: str, reference: Path, work: Path, rng: random.Ra
         proc, _, ran = interrupted(args, out, signal.SIGKILL, rng)
         step = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["step"]
         resumed = ebmlab([*name, "--resume", str(out)])
-        ok = proc.returncode == -signal.SIGKILL and resumed.returncode == 0 and identical(out, reference) \
+        ok = (
+            proc.returncode == -signal.SIGKILL
+            and resumed.returncode == 0
+            and identical(out, reference)
             and step < total
-        return {"ok": ok, "killed_after_s": round(ran, 2), "checkpoint_step": step, "total_steps": total,
-                "resumed_exit": resumed.returncode, "bit_identical": identical(out, reference)}
+        )
+        return {
+            "ok": ok,
+            "killed_after_s": round(ran, 2),
+            "checkpoint_step": step,
+            "total_steps": total,
+            "resumed_exit": resumed.returncode,
+            "bit_identical": identical(out, reference),
+        }
     if fault == "sigterm":
         proc, err, ran = interrupted(args, out, signal.SIGTERM, rng)
         step = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["step"]
         status = json.loads((out / "run.json").read_text()).get("status")
         resumed = ebmlab([*name, "--resume", str(out)])
-        ok = proc.returncode == 143 and status == "interrupted" and resumed.returncode == 0 and \
-            identical(out, reference) and step < total
-        return {"ok": ok, "exit": proc.returncode, "message": last_line(err), "checkpoint_step": step, "total_steps": total,
-                "status": status, "resumed_exit": resumed.returncode, "bit_identical": identical(out, reference)}
+        ok = (
+            proc.returncode == 143
+            and status == "interrupted"
+            and resumed.returncode == 0
+            and identical(out, reference)
+            and step < total
+        )
+        return {
+            "ok": ok,
+            "exit": proc.returncode,
+            "message": last_line(err),
+            "checkpoint_step": step,
+            "total_steps": total,
+            "status": status,
+            "resumed_exit": resumed.returncode,
+            "bit_identical": identical(out, reference),
+        }
     if fault == "diverge":
         # a checkpoint at every step, so that the last good one (before the first non-finite step) is on disk
         result = ebmlab([*args, "--lr", "1e6", "--checkpoint-every", "1", "--out", str(out)])
@@ -140,10 +272,22 @@ def measure(family: str, fault: str, reference: Path, work: Path, rng: random.Ra
                 finite = True
             except Diverged:
                 finite = False
-        ok = result.returncode == 3 and info.get("status") == "diverged" and finite is not False \
-            and not list(out.glob("*.safetensors")) and not (out / "metrics.json").exists()
-        return {"ok": ok, "exit": result.returncode, "message": last_line(result.stderr), "status": info.get("status"),
-                "diverged_at_step": info.get("step"), "checkpoint_step": kept, "checkpoint_finite": finite}
+        ok = (
+            result.returncode == 3
+            and info.get("status") == "diverged"
+            and finite is not False
+            and not list(out.glob("*.safetensors"))
+            and not (out / "metrics.json").exists()
+        )
+        return {
+            "ok": ok,
+            "exit": result.returncode,
+            "message": last_line(result.stderr),
+            "status": info.get("status"),
+            "diverged_at_step": info.get("step"),
+            "checkpoint_step": kept,
+            "checkpoint_finite": finite,
+        }
     if fault == "write":
         interrupted(args, out, signal.SIGTERM, rng)
         checkpoint = out / "checkpoints" / "last.pt"
@@ -154,11 +298,26 @@ def measure(family: str, fault: str, reference: Path, work: Path, rng: random.Ra
         leftovers = [str(p.relative_to(out)) for p in out.rglob("*.tmp")]
         status = json.loads((out / "run.json").read_text()).get("status")
         resumed = ebmlab([*name, "--resume", str(out)])
-        ok = failed.returncode == 74 and intact and not leftovers and resumed.returncode == 0 and \
-            identical(out, reference) and step < total
-        return {"ok": ok, "exit": failed.returncode, "checkpoint_step": step, "total_steps": total, "message": last_line(failed.stderr), "previous_intact": intact,
-                "temporary_files": leftovers, "status": status, "resumed_exit": resumed.returncode,
-                "bit_identical": identical(out, reference)}
+        ok = (
+            failed.returncode == 74
+            and intact
+            and not leftovers
+            and resumed.returncode == 0
+            and identical(out, reference)
+            and step < total
+        )
+        return {
+            "ok": ok,
+            "exit": failed.returncode,
+            "checkpoint_step": step,
+            "total_steps": total,
+            "message": last_line(failed.stderr),
+            "previous_intact": intact,
+            "temporary_files": leftovers,
+            "status": status,
+            "resumed_exit": resumed.returncode,
+            "bit_identical": identical(out, reference),
+        }
     raise ValueError(fault)
 
 
@@ -187,8 +346,11 @@ def main() -> None:
             for fault in todo:
                 started = time.time()
                 cell = measure(family, fault, reference, work, rng)
-                cell |= {"wall_s": round(time.time() - started, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
-                         "command": "ebmlab " + " ".join(FAMILIES[family])}
+                cell |= {
+                    "wall_s": round(time.time() - started, 1),
+                    "date": time.strftime("%Y-%m-%d %H:%M"),
+                    "command": "ebmlab " + " ".join(FAMILIES[family]),
+                }
                 results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
                 results.setdefault(family, {})[fault] = cell
                 RESULTS.write_text(json.dumps(results, indent=1) + "\n")

@@ -45,8 +45,19 @@ MODELS = {
     "wasserstein": [*DCGAN, "--loss", "wasserstein", "--n-critic", "5", "--lr", "1e-4", "--beta2", "0.9"],
     "vae": ["vae", "train", "--data", "fashion-mnist", "--arch", "conv"],
 }
-KEYS = ("fd", "precision", "recall", "density", "coverage", "diversity", "iterations", "feature_classifier_accuracy",
-        "warn_mode_collapse", "warn_oscillation", "warn_vanishing_gradient")
+KEYS = (
+    "fd",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "diversity",
+    "iterations",
+    "feature_classifier_accuracy",
+    "warn_mode_collapse",
+    "warn_oscillation",
+    "warn_vanishing_gradient",
+)
 LOWER_IS_BETTER = {"fd"}
 
 
@@ -62,18 +73,35 @@ def main() -> None:
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.time()
-    result = {"command": "python benchmarks/bench_gan_fashion.py " + " ".join(sys.argv[1:]), "budget_s": args.budget,
-              "models": {}}
+    result = {
+        "command": "python benchmarks/bench_gan_fashion.py " + " ".join(sys.argv[1:]),
+        "budget_s": args.budget,
+        "models": {},
+    }
     for name in args.models.split(","):
         command, options = MODELS[name][:2], MODELS[name][2:]
-        extra = [*options, "--epochs", "1000", "--time-budget", str(args.budget), "--n-eval", str(args.n_eval),
-                 "--eval-every", "1000000000"]
+        extra = [
+            *options,
+            "--epochs",
+            "1000",
+            "--time-budget",
+            str(args.budget),
+            "--n-eval",
+            str(args.n_eval),
+            "--eval-every",
+            "1000000000",
+        ]
         if command[0] == "gan":
             extra += ["--sample-every", "1000000000"]
         rows = run_seeds(command, seeds, extra, Path(args.out) / name, KEYS, args.parallel)
         mean = {k: statistics.mean(r[k] for r in rows) for k in KEYS if all(k in r for r in rows)}
         sd = {k: statistics.pstdev(r[k] for r in rows) for k in KEYS if all(k in r for r in rows)}
-        result["models"][name] = {"command": " ".join(["ebmlab", *command, *extra]), "rows": rows, "mean": mean, "sd": sd}
+        result["models"][name] = {
+            "command": " ".join(["ebmlab", *command, *extra]),
+            "rows": rows,
+            "mean": mean,
+            "sd": sd,
+        }
         grid = Path(args.out) / name / f"seed{seeds[0]}" / "samples.png"
         if grid.exists():
             shutil.copy(grid, ROOT / "docs" / f"fashion_{name}.png")

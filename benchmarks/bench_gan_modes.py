@@ -44,10 +44,30 @@ CONFIGS = {
     "logistic-r1": ["--loss", "logistic", "--r1", "1", "--refine", "descent"],
 }
 REFINED_LABEL = {"rejection": "rejection by its critic", "descent": "descent on its latent energy"}
-SHARED = ["--batch-size", "100", "--lr-decay", "cosine", "--eval-every", "2000", "--sample-every", "100000",
-          "--log-every", "50"]
-KEYS = ("modes_captured", "high_quality", "reverse_kl", "raw_modes_captured", "raw_high_quality", "raw_reverse_kl",
-        "acceptance_rate", "warn_mode_collapse", "warn_oscillation", "warn_vanishing_gradient")
+SHARED = [
+    "--batch-size",
+    "100",
+    "--lr-decay",
+    "cosine",
+    "--eval-every",
+    "2000",
+    "--sample-every",
+    "100000",
+    "--log-every",
+    "50",
+]
+KEYS = (
+    "modes_captured",
+    "high_quality",
+    "reverse_kl",
+    "raw_modes_captured",
+    "raw_high_quality",
+    "raw_reverse_kl",
+    "acceptance_rate",
+    "warn_mode_collapse",
+    "warn_oscillation",
+    "warn_vanishing_gradient",
+)
 TARGET = {"ring8": (8, 0.97, 0.03), "grid25": (25, 0.95, 0.03)}
 PACGAN4 = {"ring8": (7.8, 0.959, 0.07), "grid25": (24.8, 0.936, 0.04)}
 
@@ -57,9 +77,15 @@ def summarise(rows: list[dict], prefix: str, data: str) -> dict:
     hq = [r[f"{prefix}high_quality"] for r in rows]
     kl = [r[f"{prefix}reverse_kl"] for r in rows]
     k, q, d = TARGET[data]
-    return {"modes_mean": statistics.mean(modes), "modes_min": min(modes), "hq_mean": statistics.mean(hq),
-            "hq_min": min(hq), "kl_mean": statistics.mean(kl), "kl_max": max(kl),
-            "every_seed": all(m >= k and h >= q and r <= d for m, h, r in zip(modes, hq, kl))}
+    return {
+        "modes_mean": statistics.mean(modes),
+        "modes_min": min(modes),
+        "hq_mean": statistics.mean(hq),
+        "hq_min": min(hq),
+        "kl_mean": statistics.mean(kl),
+        "kl_max": max(kl),
+        "every_seed": all(m >= k and h >= q and r <= d for m, h, r in zip(modes, hq, kl)),
+    }
 
 
 def main() -> None:
@@ -75,8 +101,14 @@ def main() -> None:
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.time()
-    result = {"command": "python benchmarks/bench_gan_modes.py " + " ".join(sys.argv[1:]), "shared": SHARED,
-              "epochs": args.epochs, "configs": {}, "targets": TARGET, "pacgan4": PACGAN4}
+    result = {
+        "command": "python benchmarks/bench_gan_modes.py " + " ".join(sys.argv[1:]),
+        "shared": SHARED,
+        "epochs": args.epochs,
+        "configs": {},
+        "targets": TARGET,
+        "pacgan4": PACGAN4,
+    }
     for data in args.data.split(","):
         for name in args.configs.split(","):
             options = [args.r1 if prev == "--r1" else o for prev, o in zip([None, *CONFIGS[name]], CONFIGS[name])]
@@ -92,7 +124,9 @@ def main() -> None:
     result["wall_s"] = round(time.time() - start, 1)
     name = "gan_modes" + (f"_{args.tag}" if args.tag else "")
     write_result(name, result)
-    print("\n| data | method | modes (mean, min) | high quality (mean, min) | reverse KL (mean, max) | target in every seed |")
+    print(
+        "\n| data | method | modes (mean, min) | high quality (mean, min) | reverse KL (mean, max) | target in every seed |"
+    )
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for key, entry in result["configs"].items():
         data, loss = key.split("/")
@@ -103,9 +137,11 @@ def main() -> None:
             options = entry["options"]
             refine = options[options.index("--refine") + 1] if "--refine" in options else "none"
             label = f"{loss} GAN" + (f" + {REFINED_LABEL[refine]}" if kind == "refined" else "")
-            print(f"| {data} | {label} | {s['modes_mean']:.1f}, {s['modes_min']} | {100 * s['hq_mean']:.1f} %, "
-                  f"{100 * s['hq_min']:.1f} % | {s['kl_mean']:.3f}, {s['kl_max']:.3f} | "
-                  f"{'yes' if s['every_seed'] else 'no'} |")
+            print(
+                f"| {data} | {label} | {s['modes_mean']:.1f}, {s['modes_min']} | {100 * s['hq_mean']:.1f} %, "
+                f"{100 * s['hq_min']:.1f} % | {s['kl_mean']:.3f}, {s['kl_max']:.3f} | "
+                f"{'yes' if s['every_seed'] else 'no'} |"
+            )
     for data, (m, q, kl) in PACGAN4.items():
         print(f"| {data} | PacGAN4 (published) | {m} | {100 * q:.1f} % | {kl} | – |")
     print(f"\nwrote benchmarks/results/{name}.json ({result['wall_s']:.0f} s)")

@@ -27,11 +27,39 @@ from pathlib import Path
 
 from seed_runs import ROOT, run_seeds, split_extra, write_result
 
-DEFAULT = ["--data", "fashion-mnist", "--ngf", "32", "--ndf", "32", "--epochs", "1", "--log-every", "10",
-           "--n-eval", "2000", "--eval-every", "200", "--sample-every", "1000000000"]
-KEYS = ("warn_oscillation", "warn_vanishing_gradient", "warn_mode_collapse", "oscillation_score",
-        "generator_grad_ratio", "fd", "precision", "recall", "coverage", "diversity", "modes_captured",
-        "high_quality", "reverse_kl")
+DEFAULT = [
+    "--data",
+    "fashion-mnist",
+    "--ngf",
+    "32",
+    "--ndf",
+    "32",
+    "--epochs",
+    "1",
+    "--log-every",
+    "10",
+    "--n-eval",
+    "2000",
+    "--eval-every",
+    "200",
+    "--sample-every",
+    "1000000000",
+]
+KEYS = (
+    "warn_oscillation",
+    "warn_vanishing_gradient",
+    "warn_mode_collapse",
+    "oscillation_score",
+    "generator_grad_ratio",
+    "fd",
+    "precision",
+    "recall",
+    "coverage",
+    "diversity",
+    "modes_captured",
+    "high_quality",
+    "reverse_kl",
+)
 
 
 def main() -> None:
@@ -48,10 +76,18 @@ def main() -> None:
         folder = Path(args.out) / name
         (row,) = run_seeds(["gan", "train"], [args.seed], ["--loss", "logistic", *flag, *extra], folder, KEYS, 2)
         log = [json.loads(line) for line in (folder / f"seed{args.seed}" / "metrics.jsonl").read_text().splitlines()]
-        runs[name] = {"final": row, "grad": [(r["step"], r["grad_norm_g"]) for r in log if "grad_norm_g" in r],
-                      "gap": [(r["step"], r["energy_fake"] - r["energy_real"]) for r in log if "energy_real" in r]}
-    result = {"command": "python benchmarks/bench_gan_pitfalls.py " + " ".join(sys.argv[1:]), "options": extra,
-              "seed": args.seed, "runs": runs, "wall_s": round(time.time() - start, 1)}
+        runs[name] = {
+            "final": row,
+            "grad": [(r["step"], r["grad_norm_g"]) for r in log if "grad_norm_g" in r],
+            "gap": [(r["step"], r["energy_fake"] - r["energy_real"]) for r in log if "energy_real" in r],
+        }
+    result = {
+        "command": "python benchmarks/bench_gan_pitfalls.py " + " ".join(sys.argv[1:]),
+        "options": extra,
+        "seed": args.seed,
+        "runs": runs,
+        "wall_s": round(time.time() - start, 1),
+    }
     name = "gan_pitfalls" + (f"_{args.tag}" if args.tag else "")
     write_result(name, result)
 

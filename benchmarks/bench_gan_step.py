@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.data import epoch_batches  # noqa: E402
+from ebmlab.data.images import load_images  # noqa: E402
 from ebmlab.gan.networks import DCGANCritic, DCGANGenerator  # noqa: E402
 from ebmlab.gan.train import GanConfig, train_gan  # noqa: E402
 from ebmlab.runtime import Run  # noqa: E402
-from ebmlab.data.images import load_images  # noqa: E402
 
 
 def bare_loop(X: torch.Tensor, steps: int, warmup: int, device, batch: int = 64, nz: int = 100) -> float:
@@ -89,8 +89,18 @@ def ebmlab_loop(steps: int, warmup: int, device: str, folder: Path) -> float:
     """Seconds for steps warmup..steps of ``train_gan``, from its metrics log."""
     n_train = 60000
     epochs = -(-steps // (n_train // 64))
-    cfg = GanConfig(data="fashion-mnist", loss="logistic", epochs=epochs, batch_size=64, log_every=10,
-                    eval_every=10**9, sample_every=10**9, checkpoint_every=10**9, n_eval=200, device=device)
+    cfg = GanConfig(
+        data="fashion-mnist",
+        loss="logistic",
+        epochs=epochs,
+        batch_size=64,
+        log_every=10,
+        eval_every=10**9,
+        sample_every=10**9,
+        checkpoint_every=10**9,
+        n_eval=200,
+        device=device,
+    )
     run = Run.create("gan", "train", cfg, out=folder)
     stamps = {}
 
@@ -131,17 +141,30 @@ def main() -> None:
             print(f"round {r}: bare {bare[-1]:.2f} s, ebmlab {ours[-1]:.2f} s", flush=True)
     n = args.steps - args.warmup
     b, o = statistics.median(bare), statistics.median(ours)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
-    result = {"device": device_name, "steps_timed": n, "rounds": args.rounds, "bare_s": bare, "ebmlab_s": ours,
-              "bare_step_ms": 1000 * b / n, "ebmlab_step_ms": 1000 * o / n, "ratio": o / b,
-              "bare_images_per_s": 64 * n / b, "ebmlab_images_per_s": 64 * n / o,
-              "command": " ".join(["python", "benchmarks/bench_gan_step.py", *sys.argv[1:]])}
+    device_name = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    result = {
+        "device": device_name,
+        "steps_timed": n,
+        "rounds": args.rounds,
+        "bare_s": bare,
+        "ebmlab_s": ours,
+        "bare_step_ms": 1000 * b / n,
+        "ebmlab_step_ms": 1000 * o / n,
+        "ratio": o / b,
+        "bare_images_per_s": 64 * n / b,
+        "ebmlab_images_per_s": 64 * n / o,
+        "command": " ".join(["python", "benchmarks/bench_gan_step.py", *sys.argv[1:]]),
+    }
     name = "gan_step" + (f"_{args.tag}" if args.tag else "")
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"\n| loop | ms per step (median of {args.rounds}) | images/s | ratio |\n| --- | ---: | ---: | ---: |")
     print(f"| bare PyTorch | {result['bare_step_ms']:.1f} | {result['bare_images_per_s']:.0f} | 1.00 |")
-    print(f"| ebmlab gan train | {result['ebmlab_step_ms']:.1f} | {result['ebmlab_images_per_s']:.0f} | {result['ratio']:.3f} |")
+    print(
+        f"| ebmlab gan train | {result['ebmlab_step_ms']:.1f} | {result['ebmlab_images_per_s']:.0f} | {result['ratio']:.3f} |"
+    )
     print(f"device: {device_name}; wrote benchmarks/results/{name}.json")
 
 

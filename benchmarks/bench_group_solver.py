@@ -55,8 +55,20 @@ def spams_group(Xf, Df, lam, tol, threads, max_it=5000):
     import spams
 
     W0 = np.zeros((Df.shape[1], Xf.shape[1]), order="F")
-    W = spams.fistaFlat(Xf, Df, W0, False, loss="square", regul="group-lasso-l2", size_group=POOL, lambda1=lam,
-                        numThreads=threads, max_it=max_it, tol=tol, it0=10)
+    W = spams.fistaFlat(
+        Xf,
+        Df,
+        W0,
+        False,
+        loss="square",
+        regul="group-lasso-l2",
+        size_group=POOL,
+        lambda1=lam,
+        numThreads=threads,
+        max_it=max_it,
+        tol=tol,
+        it0=10,
+    )
     return np.asarray(W).T
 
 
@@ -76,8 +88,13 @@ def main(argv=None) -> dict:
     lam, t0 = args.lam, time.time()
 
     X = load_patches(n=args.n, size=8, seed=0)
-    D = learn_dictionary(load_patches(n=20000, size=8, seed=1), 256, lam, steps=dict_steps, batch_size=256,
-                         lr=30.0, seed=0).dictionary.weight.detach().clone()
+    D = (
+        learn_dictionary(
+            load_patches(n=20000, size=8, seed=1), 256, lam, steps=dict_steps, batch_size=256, lr=30.0, seed=0
+        )
+        .dictionary.weight.detach()
+        .clone()
+    )
     pools = block_pools(256, POOL)
     X64, D64 = X.double(), D.double()
     Xf, Df = np.asfortranarray(X64.numpy().T), np.asfortranarray(D64.numpy())
@@ -88,8 +105,11 @@ def main(argv=None) -> dict:
 
     V = torch.randn(256, 500, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     ours = pools.prox(V.T, 0.7).T
-    theirs = torch.from_numpy(np.asarray(spams.proximalFlat(np.asfortranarray(V.numpy()), regul="group-lasso-l2",
-                                                            size_group=POOL, lambda1=0.7)))
+    theirs = torch.from_numpy(
+        np.asarray(
+            spams.proximalFlat(np.asfortranarray(V.numpy()), regul="group-lasso-l2", size_group=POOL, lambda1=0.7)
+        )
+    )
     prox_diff = float((ours - theirs).abs().max())
     print(f"prox vs SPAMS proximalFlat: max |difference| {prox_diff:.2e}", flush=True)
 
@@ -99,7 +119,9 @@ def main(argv=None) -> dict:
     e_ours_ref = energy(long.z)
     e_ref = min(e_spams_ref, e_ours_ref)
     target = e_ref * (1 + REL)
-    print(f"reference energy {e_ref:.7f} (SPAMS tol 1e-6: {e_spams_ref:.7f}, FISTA 3000 it: {e_ours_ref:.7f})", flush=True)
+    print(
+        f"reference energy {e_ref:.7f} (SPAMS tol 1e-6: {e_spams_ref:.7f}, FISTA 3000 it: {e_ours_ref:.7f})", flush=True
+    )
 
     spams_tol = None
     for tol in (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5, 1e-6):
@@ -109,16 +131,24 @@ def main(argv=None) -> dict:
     res = fista(X, D, lam, max_iter=2000, tol=0.0, pools=pools, track=True)
     hits = [i for i, h in enumerate(res.history) if h <= target * (1 - 1e-6)]
     iters = None
-    for k in ([hits[0] + 1, hits[0] + 3, int(hits[0] * 1.1) + 5] if hits else []):
+    for k in [hits[0] + 1, hits[0] + 3, int(hits[0] * 1.1) + 5] if hits else []:
         if energy(fista(X, D, lam, max_iter=k, tol=0.0, pools=pools).z) <= target:
             iters = k
             break
     print(f"settings: SPAMS tol {spams_tol}, FISTA {iters} iterations", flush=True)
 
-    runs = {"SPAMS fistaFlat group-lasso-l2": (lambda: spams_group(Xf, Df, lam, spams_tol, args.threads),
-                                               f"tol {spams_tol:g}", args.spams_repeats)}
-    runs["ebmlab fista (pools)"] = (lambda: fista(X, D, lam, max_iter=iters, tol=0.0, pools=pools).z,
-                                    f"{iters} iterations", args.repeats)
+    runs = {
+        "SPAMS fistaFlat group-lasso-l2": (
+            lambda: spams_group(Xf, Df, lam, spams_tol, args.threads),
+            f"tol {spams_tol:g}",
+            args.spams_repeats,
+        )
+    }
+    runs["ebmlab fista (pools)"] = (
+        lambda: fista(X, D, lam, max_iter=iters, tol=0.0, pools=pools).z,
+        f"{iters} iterations",
+        args.repeats,
+    )
     if torch.cuda.is_available():
         Xc, Dc = X.cuda(), D.cuda()
 
@@ -137,9 +167,17 @@ def main(argv=None) -> dict:
             times.append(time.perf_counter() - t)
         times = times[1:] if "cuda" in name else times
         e = energy(Z)
-        rows.append({"solver": name, "setting": setting, "median_s": statistics.median(times),
-                     "runs_s": [round(t, 4) for t in times], "energy": e, "rel_gap": e / e_ref - 1,
-                     "reached": e <= target})
+        rows.append(
+            {
+                "solver": name,
+                "setting": setting,
+                "median_s": statistics.median(times),
+                "runs_s": [round(t, 4) for t in times],
+                "energy": e,
+                "rel_gap": e / e_ref - 1,
+                "reached": e <= target,
+            }
+        )
     spams_t = rows[0]["median_s"]
     for r in rows:
         r["vs_spams"] = spams_t / r["median_s"]
@@ -147,10 +185,17 @@ def main(argv=None) -> dict:
     result = {
         "claim": "group-Lasso solver reaches SPAMS' objective to 1e-4 relative, at least as fast",
         "command": " ".join(["python benchmarks/bench_group_solver.py", *(sys.argv[1:] if argv is None else argv)]),
-        "n_patches": args.n, "n_atoms": 256, "pool_size": POOL, "lam": lam,
-        "reference_energy": e_ref, "spams_tol1e-6_energy": e_spams_ref, "fista3000_energy": e_ours_ref,
-        "target_energy": target, "prox_max_abs_diff_vs_spams": prox_diff,
-        "threads": args.threads, "torch": torch.__version__,
+        "n_patches": args.n,
+        "n_atoms": 256,
+        "pool_size": POOL,
+        "lam": lam,
+        "reference_energy": e_ref,
+        "spams_tol1e-6_energy": e_spams_ref,
+        "fista3000_energy": e_ours_ref,
+        "target_energy": target,
+        "prox_max_abs_diff_vs_spams": prox_diff,
+        "threads": args.threads,
+        "torch": torch.__version__,
         "machine": platform.machine() + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
         "rows": rows,
         "target_reached": bool(ours["reached"] and ours["median_s"] <= spams_t),
@@ -163,8 +208,10 @@ def main(argv=None) -> dict:
     print("| solver | setting | median time (s) | energy rel. gap | reached | vs SPAMS |")
     print("| --- | --- | ---: | ---: | :---: | ---: |")
     for r in rows:
-        print(f"| {r['solver']} | {r['setting']} | {r['median_s']:.3f} | {r['rel_gap']:.1e} | "
-              f"{'yes' if r['reached'] else 'no'} | {r['vs_spams']:.1f}× |")
+        print(
+            f"| {r['solver']} | {r['setting']} | {r['median_s']:.3f} | {r['rel_gap']:.1e} | "
+            f"{'yes' if r['reached'] else 'no'} | {r['vs_spams']:.1f}× |"
+        )
     print(f"\ntarget reached: {result['target_reached']}; wrote {path.relative_to(ROOT)} ({result['total_s']:.0f} s)")
     return result
 

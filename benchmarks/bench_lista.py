@@ -69,14 +69,30 @@ ITERS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, 500, 1000)
 # 60,000, T = 5: train 0.139, test 0.190; on 200,000: 0.129, 0.150). The untied encoder has about T + 1 times
 # the parameters (m = 400, T = 3 on 20,000: train 0.091, test 0.176; on 200,000: 0.072, 0.090).
 RUNS = {
-    "m100": dict(m=100, tied=True, steps=STEPS,
-                 sizes=dict(n_train=200000, n_test=1000, epochs=5, batch_size=100, lr=3e-3, dict_steps=1000)),
-    "m400": dict(m=400, tied=True, steps=STEPS,
-                 sizes=dict(n_train=200000, n_test=1000, epochs=3, batch_size=300, lr=1e-3, dict_steps=1000)),
-    "m100-untied": dict(m=100, tied=False, steps=TARGET_T,
-                        sizes=dict(n_train=500000, n_test=1000, epochs=20, batch_size=100, lr=1e-3, dict_steps=1000)),
-    "m400-untied": dict(m=400, tied=False, steps=TARGET_T,
-                        sizes=dict(n_train=500000, n_test=1000, epochs=10, batch_size=300, lr=1e-3, dict_steps=1000)),
+    "m100": dict(
+        m=100,
+        tied=True,
+        steps=STEPS,
+        sizes=dict(n_train=200000, n_test=1000, epochs=5, batch_size=100, lr=3e-3, dict_steps=1000),
+    ),
+    "m400": dict(
+        m=400,
+        tied=True,
+        steps=STEPS,
+        sizes=dict(n_train=200000, n_test=1000, epochs=3, batch_size=300, lr=1e-3, dict_steps=1000),
+    ),
+    "m100-untied": dict(
+        m=100,
+        tied=False,
+        steps=TARGET_T,
+        sizes=dict(n_train=500000, n_test=1000, epochs=20, batch_size=100, lr=1e-3, dict_steps=1000),
+    ),
+    "m400-untied": dict(
+        m=400,
+        tied=False,
+        steps=TARGET_T,
+        sizes=dict(n_train=500000, n_test=1000, epochs=10, batch_size=300, lr=1e-3, dict_steps=1000),
+    ),
 }
 # --quick: every run on small sizes, each keeping its learning rate
 QUICK_SIZES = dict(n_train=2000, n_test=300, epochs=3, batch_size=100, dict_steps=100)
@@ -93,10 +109,20 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_one(name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: int, repeats: int,
-            workdir: Path) -> dict:
-    cfg = ListaConfig(n_atoms=m, lam=LAM, steps=tuple(steps), tied=tied, solver_iters=tuple(iters),
-                      checkpoint_every=10**9, log_every=100, device="cpu", **sizes)
+def run_one(
+    name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: int, repeats: int, workdir: Path
+) -> dict:
+    cfg = ListaConfig(
+        n_atoms=m,
+        lam=LAM,
+        steps=tuple(steps),
+        tied=tied,
+        solver_iters=tuple(iters),
+        checkpoint_every=10**9,
+        log_every=100,
+        device="cpu",
+        **sizes,
+    )
     run = Run.create("sparse", "lista", cfg, out=workdir / f"lista-{name}")
     t0 = time.time()
     metrics = train_lista(cfg, run)
@@ -106,8 +132,15 @@ def run_one(name: str, m: int, tied: bool, steps, sizes: dict, iters, n_encode: 
     D = load_lista(run.dir)[1]
     X = load_patches(n_encode, size=cfg.patch_size, seed=cfg.seed + 1)  # patches unseen in training
 
-    result = {"m": m, "tied": tied, "config": {k: v for k, v in sizes.items()}, "train_s": round(train_s, 1),
-              "optimal_code_density": metrics["optimal_code_density"], "lista": {}, "curves": {}}
+    result = {
+        "m": m,
+        "tied": tied,
+        "config": {k: v for k, v in sizes.items()},
+        "train_s": round(train_s, 1),
+        "optimal_code_density": metrics["optimal_code_density"],
+        "lista": {},
+        "curves": {},
+    }
     for solver in ("ista", "fista", "cod"):
         result["curves"][solver] = [metrics[f"{solver}_code_error_k{k}"] for k in iters]
     fista_times: dict[int, float] = {}
@@ -175,9 +208,10 @@ def main() -> None:
     report = {
         "benchmark": "lista",
         "paper": "Gregor & LeCun, Learning Fast Approximations of Sparse Coding, ICML 2010, Fig. 3",
-        "command": "python benchmarks/bench_lista.py" + (" --quick" if args.quick else "")
-                   + ("" if args.runs == ",".join(RUNS) else f" --runs {args.runs}")
-                   + ("" if args.name == "lista" else f" --name {args.name}"),
+        "command": "python benchmarks/bench_lista.py"
+        + (" --quick" if args.quick else "")
+        + ("" if args.runs == ",".join(RUNS) else f" --runs {args.runs}")
+        + ("" if args.name == "lista" else f" --name {args.name}"),
         "quick": args.quick,
         "lam": LAM,
         "patch_size": 10,
@@ -213,15 +247,37 @@ def save_figure(results: dict, iters, path: Path) -> None:
         timed = {int(T): row for T, row in r["lista"].items() if row["fista_encode_s"] == row["fista_encode_s"]}
         for T, row in timed.items():
             ax.plot([row["lista_encode_s"], row["fista_encode_s"]], [row["code_error"]] * 2, ":", color="gray", lw=1)
-            ax.annotate(f"T = {T}: {row['time_ratio']:.3f}", (row["lista_encode_s"], row["code_error"]),
-                        textcoords="offset points", xytext=(0, 6), fontsize=7)
-            ax.annotate(f"{row['fista_iters_to_match']} it.", (row["fista_encode_s"], row["code_error"]),
-                        textcoords="offset points", xytext=(5, -3), fontsize=7)
+            ax.annotate(
+                f"T = {T}: {row['time_ratio']:.3f}",
+                (row["lista_encode_s"], row["code_error"]),
+                textcoords="offset points",
+                xytext=(0, 6),
+                fontsize=7,
+            )
+            ax.annotate(
+                f"{row['fista_iters_to_match']} it.",
+                (row["fista_encode_s"], row["code_error"]),
+                textcoords="offset points",
+                xytext=(5, -3),
+                fontsize=7,
+            )
         rows = list(timed.values())
-        ax.plot([x["lista_encode_s"] for x in rows], [x["code_error"] for x in rows], "o-", color="C3", ms=4,
-                label="LISTA, T steps")
-        ax.plot([x["fista_encode_s"] for x in rows], [x["code_error"] for x in rows], "s-", color="C1", ms=4,
-                label="FISTA, iterations to the same error")
+        ax.plot(
+            [x["lista_encode_s"] for x in rows],
+            [x["code_error"] for x in rows],
+            "o-",
+            color="C3",
+            ms=4,
+            label="LISTA, T steps",
+        )
+        ax.plot(
+            [x["fista_encode_s"] for x in rows],
+            [x["code_error"] for x in rows],
+            "s-",
+            color="C1",
+            ms=4,
+            label="FISTA, iterations to the same error",
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.margins(x=0.25, y=0.25)
@@ -232,12 +288,24 @@ def save_figure(results: dict, iters, path: Path) -> None:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     for ax, r in zip(axes[0], results.values()):
         kind = "" if r["tied"] else ", untied LISTA"
-        sub = plot_error_vs_iterations({int(T): row["code_error"] for T, row in r["lista"].items()}, iters, r["curves"],
-                                       title=f"10×10 patches, m = {r['m']}, λ = {LAM:g}{kind}")
+        sub = plot_error_vs_iterations(
+            {int(T): row["code_error"] for T, row in r["lista"].items()},
+            iters,
+            r["curves"],
+            title=f"10×10 patches, m = {r['m']}, λ = {LAM:g}{kind}",
+        )
         src = sub.axes[0]
         for line in src.get_lines():
-            ax.plot(line.get_xdata(), line.get_ydata(), line.get_linestyle(), marker=line.get_marker(),
-                    color=line.get_color(), lw=line.get_linewidth(), ms=line.get_markersize(), label=line.get_label())
+            ax.plot(
+                line.get_xdata(),
+                line.get_ydata(),
+                line.get_linestyle(),
+                marker=line.get_marker(),
+                color=line.get_color(),
+                lw=line.get_linewidth(),
+                ms=line.get_markersize(),
+                label=line.get_label(),
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(src.get_xlabel())
@@ -263,8 +331,10 @@ def markdown(results: dict, iters) -> str:
             timed = row["fista_encode_s"] == row["fista_encode_s"]  # not NaN
             tf = f"{row['fista_encode_s']:.3f}" if timed else "–"
             ratio = f"{row['time_ratio']:.3f}" if timed else "–"
-            lines.append(f"| {name} | {T} | {row['code_error']:.4f} | {row['untrained_code_error']:.3f} | {ks} | "
-                         f"{row['lista_encode_s']:.4f} | {tf} | {ratio} |")
+            lines.append(
+                f"| {name} | {T} | {row['code_error']:.4f} | {row['untrained_code_error']:.3f} | {ks} | "
+                f"{row['lista_encode_s']:.4f} | {tf} | {ratio} |"
+            )
     return "\n".join(lines)
 
 

@@ -19,22 +19,33 @@ from __future__ import annotations
 
 from seed_runs import seed_bench, write_result
 
-KEYS = ("neighbour_orientation_ratio", "neighbour_orientation_difference_deg", "shuffled_orientation_difference_deg",
-        "n_pinwheels", "gabor_fit_fraction", "gabor_r2_median", "relative_reconstruction_error")
+KEYS = (
+    "neighbour_orientation_ratio",
+    "neighbour_orientation_difference_deg",
+    "shuffled_orientation_difference_deg",
+    "n_pinwheels",
+    "gabor_fit_fraction",
+    "gabor_r2_median",
+    "relative_reconstruction_error",
+)
 
 
 def main() -> None:
     result, name = seed_bench("local", ["sparse", "local"], KEYS, __doc__, parallel=2, tagged=True)
     rows, mean = result["rows"], result["mean"]
     write_result(name, result)
-    print("\n| seed | neighbour / shuffled orientation difference | neighbour, shuffled (°) | pinwheels "
-          "| filters with Gabor r² ≥ 0.8 | median r² | rel. reconstruction error |")
+    print(
+        "\n| seed | neighbour / shuffled orientation difference | neighbour, shuffled (°) | pinwheels "
+        "| filters with Gabor r² ≥ 0.8 | median r² | rel. reconstruction error |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in [*rows, {"seed": "mean", **mean}]:
-        print(f"| {r['seed']} | {r['neighbour_orientation_ratio']:.3f} | {r['neighbour_orientation_difference_deg']:.1f}, "
-              f"{r['shuffled_orientation_difference_deg']:.1f} | {r['n_pinwheels']:.1f} | "
-              f"{100 * r['gabor_fit_fraction']:.0f} % | {r['gabor_r2_median']:.3f} | "
-              f"{r['relative_reconstruction_error']:.3f} |")
+        print(
+            f"| {r['seed']} | {r['neighbour_orientation_ratio']:.3f} | {r['neighbour_orientation_difference_deg']:.1f}, "
+            f"{r['shuffled_orientation_difference_deg']:.1f} | {r['n_pinwheels']:.1f} | "
+            f"{100 * r['gabor_fit_fraction']:.0f} % | {r['gabor_r2_median']:.3f} | "
+            f"{r['relative_reconstruction_error']:.3f} |"
+        )
     print(f"\nwrote benchmarks/results/{name}.json ({result['wall_s']:.0f} s)")
 
 

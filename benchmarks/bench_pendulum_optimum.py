@@ -50,7 +50,7 @@ def wrap(theta: torch.Tensor) -> torch.Tensor:
 
 def step(theta, speed, u):
     """Pendulum-v1's step on (θ, θ̇): next θ, next θ̇ and the cost of the step."""
-    cost = wrap(theta) ** 2 + 0.1 * speed ** 2 + 0.001 * u ** 2
+    cost = wrap(theta) ** 2 + 0.1 * speed**2 + 0.001 * u**2
     speed = (speed + (1.5 * G * torch.sin(theta) + 3.0 * u) * DT).clamp(-MAX_SPEED, MAX_SPEED)
     return theta + speed * DT, speed, cost
 
@@ -73,8 +73,12 @@ class Grid:
         j0 = fs.floor().long().clamp(0, self.n_speed - 2)
         ws = (fs - j0).clamp(0, 1)
         n = self.n_speed
-        return ((i0 * n + j0, (1 - wt) * (1 - ws)), (i0 * n + j0 + 1, (1 - wt) * ws),
-                (i1 * n + j0, wt * (1 - ws)), (i1 * n + j0 + 1, wt * ws))
+        return (
+            (i0 * n + j0, (1 - wt) * (1 - ws)),
+            (i0 * n + j0 + 1, (1 - wt) * ws),
+            (i1 * n + j0, wt * (1 - ws)),
+            (i1 * n + j0 + 1, wt * ws),
+        )
 
     @staticmethod
     def read(V, weights):
@@ -83,8 +87,9 @@ class Grid:
 
 def value_iteration(grid: Grid, n_torques: int) -> list[torch.Tensor]:
     """V_h for h = 0 … 200 steps to go (each flat over the grid)."""
-    th, sp, u = torch.meshgrid(grid.theta, grid.speed,
-                               torch.linspace(-MAX_TORQUE, MAX_TORQUE, n_torques, dtype=torch.float64), indexing="ij")
+    th, sp, u = torch.meshgrid(
+        grid.theta, grid.speed, torch.linspace(-MAX_TORQUE, MAX_TORQUE, n_torques, dtype=torch.float64), indexing="ij"
+    )
     th2, sp2, cost = step(th, sp, u)
     weights = grid.weights(th2, sp2)
     values = [torch.zeros(grid.n_theta * grid.n_speed, dtype=torch.float64)]
@@ -113,8 +118,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2", help="run seeds whose evaluation episodes to play")
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--grids", default="360x161x21,720x321x41,1440x641x41",
-                   help="θ points x θ̇ points x torques, a list (the finest holds ~38 million grid transitions: several GB)")
+    p.add_argument(
+        "--grids",
+        default="360x161x21,720x321x41,1440x641x41",
+        help="θ points x θ̇ points x torques, a list (the finest holds ~38 million grid transitions: several GB)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     start = time.time()
@@ -128,12 +136,22 @@ def main() -> None:
         solve_s = time.time() - t0
         for seed in (int(s) for s in args.seeds.split(",")):
             returns = [play(env, EVAL_SEED + seed * 1000 + i, grid, values) for i in range(args.episodes)]
-            rows.append({"grid": spec, "seed": seed, "eval_return": statistics.mean(returns),
-                         "returns": [round(r, 1) for r in returns], "solve_s": round(solve_s, 1)})
+            rows.append(
+                {
+                    "grid": spec,
+                    "seed": seed,
+                    "eval_return": statistics.mean(returns),
+                    "returns": [round(r, 1) for r in returns],
+                    "solve_s": round(solve_s, 1),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     env.close()
-    out = {"command": "python benchmarks/bench_pendulum_optimum.py " + " ".join(sys.argv[1:]), "rows": rows,
-           "wall_s": round(time.time() - start, 1)}
+    out = {
+        "command": "python benchmarks/bench_pendulum_optimum.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "wall_s": round(time.time() - start, 1),
+    }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "pendulum_optimum.json").write_text(json.dumps(out, indent=1) + "\n")
     print("\n| grid (θ × θ̇ × torques) | seed | best return found (10 episodes) |\n| --- | ---: | ---: |")

@@ -170,14 +170,20 @@ def main(argv=None) -> dict:
 
     # ---------------------------------------------------------------- data and dictionary
     X = load_patches(n=args.n, size=8, seed=0)
-    t_learn, learned = timed(lambda: learn_dictionary(load_patches(n=20000, size=8, seed=1), 256, LAM,
-                                                      steps=args.dict_steps, batch_size=256, lr=30.0, seed=0))
+    t_learn, learned = timed(
+        lambda: learn_dictionary(
+            load_patches(n=20000, size=8, seed=1), 256, LAM, steps=args.dict_steps, batch_size=256, lr=30.0, seed=0
+        )
+    )
     D = learned.dictionary.weight.detach().clone()
     X64, D64 = X.double(), D.double()
     Xn, Dn = X64.numpy(), D64.numpy()
     Xf, Df = np.asfortranarray(X.numpy().T), np.asfortranarray(D.numpy())
-    print(f"dictionary: {args.dict_steps} steps in {t_learn:.1f} s; coherence "
-          f"{float((D.T @ D - torch.eye(256)).abs().max()):.3f}", flush=True)
+    print(
+        f"dictionary: {args.dict_steps} steps in {t_learn:.1f} s; coherence "
+        f"{float((D.T @ D - torch.eye(256)).abs().max()):.3f}",
+        flush=True,
+    )
 
     # ---------------------------------------------------------------- reference optimum
     t_ref, Z_ref = timed(lambda: sk_lars(Xn, Dn))
@@ -194,7 +200,9 @@ def main(argv=None) -> dict:
     tols = [0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4]
     lars(X, D, LAM, threads=args.threads)  # compile (or load the cache) before timing
     settings["feature_sign"] = largest_tol(lambda t: feature_sign(X, D, LAM, tol=t).z, X64, D64, target, tols)
-    settings["lasso_cd_tol"] = largest_tol(lambda t: sk_cd_tol(Xn, Dn, t), X64, D64, target, [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-6])
+    settings["lasso_cd_tol"] = largest_tol(
+        lambda t: sk_cd_tol(Xn, Dn, t), X64, D64, target, [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-6]
+    )
     print("settings:", settings, flush=True)
 
     runs = {
@@ -203,8 +211,11 @@ def main(argv=None) -> dict:
         "SPAMS lasso (LARS)": (lambda: spams_lasso(Xf, Df, args.threads), "spams", "exact"),
     }
     if settings["lasso_cd_tol"] is not None:
-        runs["sklearn lasso_cd (Lasso, largest tol)"] = (lambda: sk_cd_tol(Xn, Dn, settings["lasso_cd_tol"]), "sklearn",
-                                                         f"tol {settings['lasso_cd_tol']:g}")
+        runs["sklearn lasso_cd (Lasso, largest tol)"] = (
+            lambda: sk_cd_tol(Xn, Dn, settings["lasso_cd_tol"]),
+            "sklearn",
+            f"tol {settings['lasso_cd_tol']:g}",
+        )
     runs["ebmlab lars"] = (lambda: lars(X, D, LAM, threads=args.threads).z, "ebmlab", "exact")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devices:
@@ -212,14 +223,22 @@ def main(argv=None) -> dict:
         sync = torch.cuda.synchronize if dev == "cuda" else None
         tag = "" if dev == "cpu" else " [cuda]"
         if settings["feature_sign"] is not None:
-            runs[f"ebmlab feature_sign{tag}"] = (lambda Xd=Xd, Dd=Dd: feature_sign(Xd, Dd, LAM, tol=settings["feature_sign"]).z,
-                                                 "ebmlab", f"KKT tol {settings['feature_sign']:g}", sync)
+            runs[f"ebmlab feature_sign{tag}"] = (
+                lambda Xd=Xd, Dd=Dd: feature_sign(Xd, Dd, LAM, tol=settings["feature_sign"]).z,
+                "ebmlab",
+                f"KKT tol {settings['feature_sign']:g}",
+                sync,
+            )
         for name, fn, cap_key in (("fista", fista, "fista"), ("ista", ista, "ista"), ("cod", cod, "cod")):
             k = settings[cap_key]
             if k is not None:
                 unit = "updates" if name == "cod" else "iterations"
-                runs[f"ebmlab {name}{tag}"] = (lambda Xd=Xd, Dd=Dd, fn=fn, k=k: fn(Xd, Dd, LAM, max_iter=k, tol=0.0).z,
-                                               "ebmlab", f"{k} {unit}", sync)
+                runs[f"ebmlab {name}{tag}"] = (
+                    lambda Xd=Xd, Dd=Dd, fn=fn, k=k: fn(Xd, Dd, LAM, max_iter=k, tol=0.0).z,
+                    "ebmlab",
+                    f"{k} {unit}",
+                    sync,
+                )
 
     # ---------------------------------------------------------------- timing, interleaved
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -239,15 +258,17 @@ def main(argv=None) -> dict:
 
     rows = []
     for name, spec in runs.items():
-        rows.append({
-            "solver": name,
-            "setting": spec[2],
-            "median_s": statistics.median(times[name]),
-            "runs_s": [round(t, 4) for t in times[name]],
-            "energy": energies[name],
-            "rel_gap": energies[name] / e_ref - 1,
-            "reached": energies[name] <= target,
-        })
+        rows.append(
+            {
+                "solver": name,
+                "setting": spec[2],
+                "median_s": statistics.median(times[name]),
+                "runs_s": [round(t, 4) for t in times[name]],
+                "energy": energies[name],
+                "rel_gap": energies[name] / e_ref - 1,
+                "reached": energies[name] <= target,
+            }
+        )
     sk_best = min(r["median_s"] for r in rows if r["solver"].startswith("sklearn") and r["reached"])
     spams_t = next(r["median_s"] for r in rows if r["solver"].startswith("SPAMS"))
     for r in rows:
@@ -259,14 +280,22 @@ def main(argv=None) -> dict:
     result = {
         "claim": "ebmlab's fastest CPU solver reaches (1+1e-4)×LARS optimum ≥ 10× faster than sklearn's fastest, no slower than SPAMS",
         "command": " ".join(["python benchmarks/bench_solvers.py", *(sys.argv[1:] if argv is None else argv)]),
-        "n_patches": args.n, "patch": "8x8, mean removed, unit L2 norm (load_patches seed 0)",
-        "n_atoms": 256, "lam": LAM, "dict_steps": args.dict_steps, "dict_learn_s": t_learn,
-        "lars_energy": e_ref, "target_energy": target, "nonzero_fraction": nnz,
-        "torch_threads": torch.get_num_threads(), "spams_threads": args.threads,
+        "n_patches": args.n,
+        "patch": "8x8, mean removed, unit L2 norm (load_patches seed 0)",
+        "n_atoms": 256,
+        "lam": LAM,
+        "dict_steps": args.dict_steps,
+        "dict_learn_s": t_learn,
+        "lars_energy": e_ref,
+        "target_energy": target,
+        "nonzero_fraction": nnz,
+        "torch_threads": torch.get_num_threads(),
+        "spams_threads": args.threads,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
-                   + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
+        + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
         "torch": torch.__version__,
-        "settings": settings, "rows": rows,
+        "settings": settings,
+        "rows": rows,
         "fastest_ebmlab_cpu": best and best["solver"],
         "target_10x_sklearn": bool(best and best["vs_sklearn_fastest"] >= 10),
         "target_not_slower_than_spams": bool(best and best["vs_spams"] >= 1),
@@ -276,17 +305,23 @@ def main(argv=None) -> dict:
     path = RESULTS / ("solvers_quick.json" if args.quick else "solvers.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{args.n} patches 8×8, 256 atoms, λ = {LAM}, non-zeros {100 * nnz:.2f} %, "
-          f"target = (1 + 1e-4) × LARS energy {e_ref:.6f}; torch threads {torch.get_num_threads()}, "
-          f"SPAMS numThreads {args.threads}\n")
+    print(
+        f"\n{args.n} patches 8×8, 256 atoms, λ = {LAM}, non-zeros {100 * nnz:.2f} %, "
+        f"target = (1 + 1e-4) × LARS energy {e_ref:.6f}; torch threads {torch.get_num_threads()}, "
+        f"SPAMS numThreads {args.threads}\n"
+    )
     print("| solver | setting | median time (s) | energy rel. gap | reached | speed-up vs sklearn fastest | vs SPAMS |")
     print("| --- | --- | ---: | ---: | :---: | ---: | ---: |")
     for r in sorted(rows, key=lambda r: r["median_s"]):
-        print(f"| {r['solver']} | {r['setting']} | {r['median_s']:.3f} | {r['rel_gap']:.1e} | "
-              f"{'yes' if r['reached'] else 'no'} | {r['vs_sklearn_fastest']:.1f}× | {r['vs_spams']:.2f}× |")
+        print(
+            f"| {r['solver']} | {r['setting']} | {r['median_s']:.3f} | {r['rel_gap']:.1e} | "
+            f"{'yes' if r['reached'] else 'no'} | {r['vs_sklearn_fastest']:.1f}× | {r['vs_spams']:.2f}× |"
+        )
     if best:
-        print(f"\nfastest ebmlab CPU solver: {best['solver']} — {best['vs_sklearn_fastest']:.1f}× sklearn's fastest "
-              f"(target ≥ 10×), {best['vs_spams']:.2f}× SPAMS (target ≥ 1×)")
+        print(
+            f"\nfastest ebmlab CPU solver: {best['solver']} — {best['vs_sklearn_fastest']:.1f}× sklearn's fastest "
+            f"(target ≥ 10×), {best['vs_spams']:.2f}× SPAMS (target ≥ 1×)"
+        )
     print(f"wrote {path.relative_to(ROOT)}")
     return result
 

@@ -23,31 +23,49 @@ from __future__ import annotations
 
 from seed_runs import seed_bench, write_result
 
-KEYS = ("neighbour_orientation_ratio", "gabor_fit_fraction", "gabor_r2_median", "gabor_fit_fraction_whitened",
-        "gabor_r2_median_whitened", "n_pinwheels",
-        "relative_reconstruction_error", "whitened_dims", "invariance_ratio", "invariance_ratio_shift",
-        "invariance_ratio_rotation")
+KEYS = (
+    "neighbour_orientation_ratio",
+    "gabor_fit_fraction",
+    "gabor_r2_median",
+    "gabor_fit_fraction_whitened",
+    "gabor_r2_median_whitened",
+    "n_pinwheels",
+    "relative_reconstruction_error",
+    "whitened_dims",
+    "invariance_ratio",
+    "invariance_ratio_shift",
+    "invariance_ratio_rotation",
+)
 
 
 def main() -> None:
     result, name = seed_bench("topo", ["sparse", "topo"], KEYS, __doc__, parallel=2)
     rows, mean = result["rows"], result["mean"]
-    result["targets"] = {"neighbour_orientation_ratio": "<= 0.4", "gabor_fit_fraction": ">= 0.8",
-                         "invariance_ratio": ">= 1.5"}
-    result["reached"] = {"topography": all(r["neighbour_orientation_ratio"] <= 0.4 for r in rows),
-                         "gabor": all(r["gabor_fit_fraction"] >= 0.8 for r in rows),
-                         "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows)}
+    result["targets"] = {
+        "neighbour_orientation_ratio": "<= 0.4",
+        "gabor_fit_fraction": ">= 0.8",
+        "invariance_ratio": ">= 1.5",
+    }
+    result["reached"] = {
+        "topography": all(r["neighbour_orientation_ratio"] <= 0.4 for r in rows),
+        "gabor": all(r["gabor_fit_fraction"] >= 0.8 for r in rows),
+        "invariance": all(r["invariance_ratio"] >= 1.5 for r in rows),
+    }
     write_result(name, result)
-    print("\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² "
-          "| same in whitened coordinates (median) | pinwheels "
-          "| invariance pooled/single (shift, rotation) | rel. reconstruction error |")
+    print(
+        "\n| seed | neighbour/shuffled orientation difference | filters with Gabor r² ≥ 0.8 | median r² "
+        "| same in whitened coordinates (median) | pinwheels "
+        "| invariance pooled/single (shift, rotation) | rel. reconstruction error |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in [*rows, {"seed": "mean", **mean}]:
-        print(f"| {r['seed']} | {r['neighbour_orientation_ratio']:.3f} | {100 * r['gabor_fit_fraction']:.0f} % | "
-              f"{r['gabor_r2_median']:.3f} | {100 * r['gabor_fit_fraction_whitened']:.0f} % "
-              f"({r['gabor_r2_median_whitened']:.3f}) | {r['n_pinwheels']:.1f} | {r['invariance_ratio']:.2f} "
-              f"({r['invariance_ratio_shift']:.2f}, {r['invariance_ratio_rotation']:.2f}) | "
-              f"{r['relative_reconstruction_error']:.3f} |")
+        print(
+            f"| {r['seed']} | {r['neighbour_orientation_ratio']:.3f} | {100 * r['gabor_fit_fraction']:.0f} % | "
+            f"{r['gabor_r2_median']:.3f} | {100 * r['gabor_fit_fraction_whitened']:.0f} % "
+            f"({r['gabor_r2_median_whitened']:.3f}) | {r['n_pinwheels']:.1f} | {r['invariance_ratio']:.2f} "
+            f"({r['invariance_ratio_shift']:.2f}, {r['invariance_ratio_rotation']:.2f}) | "
+            f"{r['relative_reconstruction_error']:.3f} |"
+        )
     print(f"\nreached: {result['reached']}; wrote benchmarks/results/topo.json ({result['wall_s']:.0f} s)")
 
 

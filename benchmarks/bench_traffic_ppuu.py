@@ -70,8 +70,11 @@ def main() -> None:
     p.add_argument("--kin-policy-steps", type=int, default=2000)
     p.add_argument("--bank-windows", type=int, default=1024)
     p.add_argument("--ppo-steps", type=int, default=100_000)
-    p.add_argument("--reactive", default="imitation,mper,mpur,mpur-det",
-                   help="Policies also evaluated in reactive mode (first seed).")
+    p.add_argument(
+        "--reactive",
+        default="imitation,mper,mpur,mpur-det",
+        help="Policies also evaluated in reactive mode (first seed).",
+    )
     p.add_argument("--mpc-cars", type=int, default=30, help="Test cars for gradient MPC (it plans at every step).")
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-iterations", type=int, default=3)
@@ -93,12 +96,25 @@ def main() -> None:
         metrics = fn(run.config, run)
         run.finish(metrics)
         write_report(run.dir)
-        results[name] = {**{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
-                         "config": {k: v for k, v in vars(run.config).items()}, "wall_s": round(time.time() - started, 1),
-                         "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[name] = {
+            **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+            "config": {k: v for k, v in vars(run.config).items()},
+            "wall_s": round(time.time() - started, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        shown = {k: results[name][k] for k in ("success_rate", "mean_distance", "collision_rate", "image_mse_1",
-                                                "position_error_m_30", "density_veh_per_km_lane") if k in results[name]}
+        shown = {
+            k: results[name][k]
+            for k in (
+                "success_rate",
+                "mean_distance",
+                "collision_rate",
+                "image_mse_1",
+                "position_error_m_30",
+                "density_veh_per_km_lane",
+            )
+            if k in results[name]
+        }
         print(f"{name}: {shown} ({results[name]['wall_s']:.0f} s)", flush=True)
         return results[name]
 
@@ -107,25 +123,52 @@ def main() -> None:
         if stage == "record":
             row("record", "record", RecordConfig(envs=args.envs, seconds=args.seconds), run_record)
         elif stage in ("model-stoch", "model-det"):
-            row(stage, "model", ModelConfig(recording=recording, latent_dim=32 if stage == "model-stoch" else 0,
-                                                    steps=args.model_steps), train_model)
+            row(
+                stage,
+                "model",
+                ModelConfig(
+                    recording=recording, latent_dim=32 if stage == "model-stoch" else 0, steps=args.model_steps
+                ),
+                train_model,
+            )
         elif stage in ("model-kin", "model-kin-det"):
-            row(stage, "model", ModelConfig(recording=recording, ego="kinematic",
-                                            latent_dim=32 if stage == "model-kin" else 0, steps=args.model_steps),
-                train_model)
+            row(
+                stage,
+                "model",
+                ModelConfig(
+                    recording=recording,
+                    ego="kinematic",
+                    latent_dim=32 if stage == "model-kin" else 0,
+                    steps=args.model_steps,
+                ),
+                train_model,
+            )
         elif stage in ("mper-kin", "mpur-kin", "mpur-kin-det", "mpur-kin-start", "mpur-kin-max", "mpur-kin-det-max"):
             kind = stage.split("-")[0]
             model = str(runs / ("model-kin-det" if "det" in stage or kind == "mper" else "model-kin"))
             for seed in seeds:
-                cfg = PolicyConfig(recording=recording, kind=kind, model=model, horizon=20 if kind == "mper" else 30,
-                                   steps=args.kin_policy_steps, seed=seed, lr=3e-4, batch_size=16,
-                                   dropout_samples=args.dropout_samples, bank_windows=args.bank_windows,
-                                   mask_speed=stage.split("-")[-1] if stage.endswith(("-start", "-max")) else "own")
+                cfg = PolicyConfig(
+                    recording=recording,
+                    kind=kind,
+                    model=model,
+                    horizon=20 if kind == "mper" else 30,
+                    steps=args.kin_policy_steps,
+                    seed=seed,
+                    lr=3e-4,
+                    batch_size=16,
+                    dropout_samples=args.dropout_samples,
+                    bank_windows=args.bank_windows,
+                    mask_speed=stage.split("-")[-1] if stage.endswith(("-start", "-max")) else "own",
+                )
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
                 if seed == seeds[0] and stage in args.reactive.split(","):
-                    row(f"{name}-reactive", "eval",
-                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
+                    row(
+                        f"{name}-reactive",
+                        "eval",
+                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
+                        run_eval,
+                    )
         elif stage in ("none", "recorded"):
             for mode in ("replay", "reactive"):
                 row(f"{stage}-{mode}", "eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
@@ -133,25 +176,51 @@ def main() -> None:
             kind = stage.split("-")[0]
             model = str(runs / ("model-det" if stage in ("mpur-det", "mper") else "model-stoch"))
             for seed in seeds:
-                extra = {"batch_size": args.mpur_batch, "dropout_samples": args.dropout_samples} if kind == "mpur" else {}
-                cfg = PolicyConfig(recording=recording, kind=kind, model="" if kind == "imitation" else model,
-                                   horizon=20 if kind == "mper" else 30, steps=args.policy_steps * (3 if kind == "imitation" else 1),
-                                   seed=seed, lr=1e-3 if kind == "imitation" else 3e-4, **extra)
+                extra = (
+                    {"batch_size": args.mpur_batch, "dropout_samples": args.dropout_samples} if kind == "mpur" else {}
+                )
+                cfg = PolicyConfig(
+                    recording=recording,
+                    kind=kind,
+                    model="" if kind == "imitation" else model,
+                    horizon=20 if kind == "mper" else 30,
+                    steps=args.policy_steps * (3 if kind == "imitation" else 1),
+                    seed=seed,
+                    lr=1e-3 if kind == "imitation" else 3e-4,
+                    **extra,
+                )
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
                 if seed == seeds[0] and stage in args.reactive.split(","):
-                    row(f"{name}-reactive", "eval",
-                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"), run_eval)
+                    row(
+                        f"{name}-reactive",
+                        "eval",
+                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
+                        run_eval,
+                    )
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)
         elif stage in ("mpc", "mpc-kin", "mpc-kin-max", "mpc-cv"):
-            model = "constant-velocity" if stage == "mpc-cv" else \
-                str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
-            row(stage, "eval", EvalConfig(recording=recording, driver="mpc", model=model,
-                                          cars=args.mpc_cars, mpc_horizon=args.mpc_horizon,
-                                          mpc_iterations=args.mpc_iterations,
-                                          mask_speed="max" if stage.endswith(("-max", "-cv")) else "own"), run_eval)
+            model = (
+                "constant-velocity"
+                if stage == "mpc-cv"
+                else str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
+            )
+            row(
+                stage,
+                "eval",
+                EvalConfig(
+                    recording=recording,
+                    driver="mpc",
+                    model=model,
+                    cars=args.mpc_cars,
+                    mpc_horizon=args.mpc_horizon,
+                    mpc_iterations=args.mpc_iterations,
+                    mask_speed="max" if stage.endswith(("-max", "-cv")) else "own",
+                ),
+                run_eval,
+            )
         else:
             raise SystemExit(f"unknown stage {stage}")
 

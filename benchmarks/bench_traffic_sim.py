@@ -49,7 +49,7 @@ def _worker(args):
     envs, mode, steps, start = args
     torch.set_num_threads(1)
     rec = record_traffic(TrafficConfig(), envs=2, seconds=240, seed=0)
-    while time.time() < start:       # both workers start timing together
+    while time.time() < start:  # both workers start timing together
         time.sleep(0.01)
     return time_episodes(envs, mode, steps, recording=rec)
 
@@ -71,9 +71,15 @@ def highway_env_rate(steps: int, repeats: int = 5) -> dict:
         rounds.append((time.perf_counter() - start) / steps)
     per = statistics.median(rounds)
     cfg = env.unwrapped.config
-    return {"ego_steps_per_s": 1 / per, "ms_per_step": per * 1e3, "cars_per_env": cfg["vehicles_count"] + 1,
-            "observation": cfg["observation"]["type"], "policy_frequency": cfg["policy_frequency"],
-            "simulation_frequency": cfg["simulation_frequency"], "rounds_ms": [r * 1e3 for r in rounds]}
+    return {
+        "ego_steps_per_s": 1 / per,
+        "ms_per_step": per * 1e3,
+        "cars_per_env": cfg["vehicles_count"] + 1,
+        "observation": cfg["observation"]["type"],
+        "policy_frequency": cfg["policy_frequency"],
+        "simulation_frequency": cfg["simulation_frequency"],
+        "rounds_ms": [r * 1e3 for r in rounds],
+    }
 
 
 def main() -> None:
@@ -92,17 +98,23 @@ def main() -> None:
             with mp.get_context("spawn").Pool(2) as pool:
                 start = time.time() + 20
                 parts = pool.map(_worker, [(32, "reactive", args.steps, start)] * 2)
-            result = {"ego_steps_per_s": sum(p["ego_steps_per_s"] for p in parts),
-                      "ms_per_step": statistics.mean(p["ms_per_step"] for p in parts),
-                      "cars_per_env": statistics.mean(p["cars_per_env"] for p in parts), "workers": parts}
+            result = {
+                "ego_steps_per_s": sum(p["ego_steps_per_s"] for p in parts),
+                "ms_per_step": statistics.mean(p["ms_per_step"] for p in parts),
+                "cars_per_env": statistics.mean(p["cars_per_env"] for p in parts),
+                "workers": parts,
+            }
         else:
             mode, envs = row.split("-")
             result = time_episodes(int(envs), mode, args.steps, recording=rec)
         result |= {"threads_per_process": 1, "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": time.time() - started}
         results[row] = result
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"{row:15s} {result['ego_steps_per_s']:10,.0f} ego steps/s  {result['ms_per_step']:7.2f} ms/step  "
-              f"{result['cars_per_env']:.0f} cars/env", flush=True)
+        print(
+            f"{row:15s} {result['ego_steps_per_s']:10,.0f} ego steps/s  {result['ms_per_step']:7.2f} ms/step  "
+            f"{result['cars_per_env']:.0f} cars/env",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

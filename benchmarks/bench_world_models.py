@@ -51,8 +51,11 @@ def collect(env, steps: int, seed: int) -> Transitions:
         a = np.zeros(env.action_space.shape, dtype=np.float32)
         over = False
         while not over and done < steps:
-            a = np.clip(0.8 * a + 0.6 * rng.normal(size=a.shape) * env.action_space.high, env.action_space.low,
-                        env.action_space.high).astype(np.float32)
+            a = np.clip(
+                0.8 * a + 0.6 * rng.normal(size=a.shape) * env.action_space.high,
+                env.action_space.low,
+                env.action_space.high,
+            ).astype(np.float32)
             next_obs, reward, terminated, truncated, _ = env.step(a)
             data.add(obs, a, reward, next_obs, episode)
             obs, over, done = next_obs, terminated or truncated, done + 1
@@ -100,8 +103,13 @@ def main() -> None:
             print(seed, kind, {h: round(v, 4) for h, v in results[kind][-1].items()}, flush=True)
     env.close()
     summary = {kind: {h: statistics.mean(r[h] for r in rows) for h in HORIZONS} for kind, rows in results.items()}
-    out = {"command": "python benchmarks/bench_world_models.py " + " ".join(sys.argv[1:]), "horizons": HORIZONS,
-           "per_seed": results, "mean": summary, "wall_s": round(time.time() - start, 1)}
+    out = {
+        "command": "python benchmarks/bench_world_models.py " + " ".join(sys.argv[1:]),
+        "horizons": HORIZONS,
+        "per_seed": results,
+        "mean": summary,
+        "wall_s": round(time.time() - start, 1),
+    }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "world_models.json").write_text(json.dumps(out, indent=1) + "\n")
 

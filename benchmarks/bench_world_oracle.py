@@ -49,24 +49,46 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.time()
     cfg = WorldConfig()
-    settings = {f"horizon {args.horizon}, {n} steps per decision"
-                + (" (defaults)" if n == cfg.mpc_iterations and args.horizon == cfg.horizon else ""): n
-                for n in (int(i) for i in args.iterations.split(","))}
+    settings = {
+        f"horizon {args.horizon}, {n} steps per decision"
+        + (" (defaults)" if n == cfg.mpc_iterations and args.horizon == cfg.horizon else ""): n
+        for n in (int(i) for i in args.iterations.split(","))
+    }
     env = make_env("Pendulum-v1")
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for name, iterations in settings.items():
-            mpc = GradientMPC(PendulumDynamics(), PendulumCost().planning, torch.tensor([-2.0]), torch.tensor([2.0]),
-                              args.horizon, iterations, cfg.mpc_first_iterations, cfg.mpc_lr, cfg.restarts)
+            mpc = GradientMPC(
+                PendulumDynamics(),
+                PendulumCost().planning,
+                torch.tensor([-2.0]),
+                torch.tensor([2.0]),
+                args.horizon,
+                iterations,
+                cfg.mpc_first_iterations,
+                cfg.mpc_lr,
+                cfg.restarts,
+            )
             returns = [run_episode(env, mpc, EVAL_SEED + seed * 1000 + i, 0)["return"] for i in range(args.episodes)]
-            rows.append({"seed": seed, "planner": name, "eval_return": statistics.mean(returns),
-                         "returns": [round(r, 1) for r in returns]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "planner": name,
+                    "eval_return": statistics.mean(returns),
+                    "returns": [round(r, 1) for r in returns],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     env.close()
-    out = {"command": "python benchmarks/bench_world_oracle.py " + " ".join(sys.argv[1:]), "rows": rows,
-           "wall_s": round(time.time() - start, 1)}
+    out = {
+        "command": "python benchmarks/bench_world_oracle.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "wall_s": round(time.time() - start, 1),
+    }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / f"world_oracle{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (ROOT / "benchmarks" / "results" / f"world_oracle{'_' + args.tag if args.tag else ''}.json").write_text(
+        json.dumps(out, indent=1) + "\n"
+    )
     print("\n| seed | planner on the true dynamics | mean return (10 episodes) |\n| ---: | --- | ---: |")
     for r in rows:
         print(f"| {r['seed']} | {r['planner']} | {r['eval_return']:.1f} |")

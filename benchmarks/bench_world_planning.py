@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench_world_models import collect  # noqa: E402
+from ebmlab.world.costs import PendulumCost  # noqa: E402
 from ebmlab.world.envs import make_env  # noqa: E402
 from ebmlab.world.policy import Policy  # noqa: E402
-from ebmlab.world.costs import PendulumCost  # noqa: E402
 from ebmlab.world.train import WorldConfig, build_actor, build_model, fit_model, run_episode  # noqa: E402
 
 
@@ -56,14 +56,22 @@ def main() -> None:
     low, high = (torch.as_tensor(b) for b in (env.action_space.low, env.action_space.high))
     cfg = WorldConfig(mpc_iterations=args.iterations, restarts=args.restarts, fit_steps=300)
     model = build_model(cfg, 3, 1)
-    fit_model(cfg, model, torch.optim.Adam(model.parameters(), lr=cfg.lr), collect(env, args.data, 0),
-              torch.Generator().manual_seed(0))
+    fit_model(
+        cfg,
+        model,
+        torch.optim.Adam(model.parameters(), lr=cfg.lr),
+        collect(env, args.data, 0),
+        torch.Generator().manual_seed(0),
+    )
     cost = PendulumCost()
     mpc_autograd = build_actor(cfg, model, cost, None, low, high)
     mpc_autograd.fast = False
-    actors = {"gradient MPC": build_actor(cfg, model, cost, None, low, high), "gradient MPC, autograd": mpc_autograd,
-              "CEM": build_actor(WorldConfig(actor="cem"), model, cost, None, low, high),
-              "policy network": Policy(3, 1, low, high)}
+    actors = {
+        "gradient MPC": build_actor(cfg, model, cost, None, low, high),
+        "gradient MPC, autograd": mpc_autograd,
+        "CEM": build_actor(WorldConfig(actor="cem"), model, cost, None, low, high),
+        "policy network": Policy(3, 1, low, high),
+    }
     times: dict[str, list[float]] = {name: [] for name in actors}
     for r in range(args.rounds):
         for name, actor in actors.items():
@@ -71,9 +79,17 @@ def main() -> None:
         print(f"round {r}: " + ", ".join(f"{n} {t[-1]:.2f} ms" for n, t in times.items()), flush=True)
     env.close()
     median = {name: statistics.median(t) for name, t in times.items()}
-    out = {"command": "python benchmarks/bench_world_planning.py " + " ".join(sys.argv[1:]), "horizon": cfg.horizon,
-           "iterations": args.iterations, "restarts": args.restarts, "hidden": cfg.hidden, "layers": cfg.layers,
-           "per_round_ms": times, "median_ms": median, "wall_s": round(time.time() - start, 1)}
+    out = {
+        "command": "python benchmarks/bench_world_planning.py " + " ".join(sys.argv[1:]),
+        "horizon": cfg.horizon,
+        "iterations": args.iterations,
+        "restarts": args.restarts,
+        "hidden": cfg.hidden,
+        "layers": cfg.layers,
+        "per_round_ms": times,
+        "median_ms": median,
+        "wall_s": round(time.time() - start, 1),
+    }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "world_planning.json").write_text(json.dumps(out, indent=1) + "\n")
     base = median["gradient MPC, autograd"]

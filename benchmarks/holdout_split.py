@@ -28,7 +28,9 @@ from ebmlab.errors import DataError  # noqa: E402
 def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="mnist", choices=sorted(idx_sets.IDX_SETS))
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: the usual search, then download)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder with the IDX files (default: the usual search, then download)"
+    )
     p.add_argument("--holdout", type=int, default=10000, help="training images held out as the new test split")
     p.add_argument("--out", required=True, type=Path, help="folder to write the four IDX files into")
     args = p.parse_args(argv)

@@ -114,8 +114,16 @@ def main() -> None:
     cfg = ListaConfig(n_atoms=M, lam=LAM, n_train=args.n_train, n_test=1000, dict_steps=1000)
     X_train, X_test, D, Z_train, Z_test = lista_problem(cfg)  # as bench_lista.py's runs have them
     fista_errors = solver_error_curves(X_test, D, LAM, Z_test, ITERS)["fista"]
-    results = {"m": M, "lam": LAM, "T": T, "n_train": args.n_train, "epochs": args.epochs, "lr": args.lr,
-               "fista": dict(zip(ITERS, fista_errors)), "variants": {}}
+    results = {
+        "m": M,
+        "lam": LAM,
+        "T": T,
+        "n_train": args.n_train,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "fista": dict(zip(ITERS, fista_errors)),
+        "variants": {},
+    }
     batch = 100
     total = args.epochs * (args.n_train // batch)
     for kind in variants:
@@ -135,14 +143,20 @@ def main() -> None:
             err = code_error(model(X_test), Z_test)
             err_train = code_error(model(X_train[:20000]), Z_train[:20000])
         k = fista_iterations_to_reach(X_test, D, LAM, Z_test, err, ITERS, fista_errors)
-        results["variants"][kind] = {"code_error": err, "train_code_error": err_train, "fista_iters_to_match": k,
-                                     "train_s": round(time.time() - t0, 1)}
+        results["variants"][kind] = {
+            "code_error": err,
+            "train_code_error": err_train,
+            "fista_iters_to_match": k,
+            "train_s": round(time.time() - t0, 1),
+        }
         print(f"{kind}: error {err:.4f} (train {err_train:.4f}), FISTA {k} iterations", flush=True)
     results["wall_s"] = round(time.time() - t_start, 1)
     out = ROOT / "benchmarks" / "results" / f"lista_variants{'_' + args.tag if args.tag else ''}.json"
     out.write_text(json.dumps(results, indent=1))
-    print(f"\nFISTA: error {fista_errors[ITERS.index(30)]:.4f} after 30 iterations, "
-          f"{fista_errors[ITERS.index(50)]:.4f} after 50\n")
+    print(
+        f"\nFISTA: error {fista_errors[ITERS.index(30)]:.4f} after 30 iterations, "
+        f"{fista_errors[ITERS.index(50)]:.4f} after 50\n"
+    )
     print("| variant | error (train) | FISTA iters to match (target ≥ 50) |\n|---|---|---|")
     for kind, r in results["variants"].items():
         print(f"| {kind} | {r['code_error']:.4f} ({r['train_code_error']:.4f}) | {r['fista_iters_to_match']} |")

@@ -28,14 +28,18 @@ def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv[:i], argv[i + 1 :]
 
 
-def run_seeds(command: list[str], seeds: list[int], extra: list[str], out: str | Path, keys: tuple[str, ...],
-              parallel: int = 1) -> list[dict]:
+def run_seeds(
+    command: list[str], seeds: list[int], extra: list[str], out: str | Path, keys: tuple[str, ...], parallel: int = 1
+) -> list[dict]:
     """Run ``ebmlab <command> --seed S <extra> --out OUT/seedS`` per seed; return the chosen metrics per seed.
 
     A key the run did not write (e.g. a second layer's metric for one layer) is left out of its row.
     """
-    env = {**os.environ, "TQDM_DISABLE": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "TQDM_DISABLE": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     if parallel > 1:
         env["OMP_NUM_THREADS"] = "1"
     rows, pending = [], list(seeds)
@@ -66,8 +70,9 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
-def seed_bench(name: str, command: list[str], keys: tuple[str, ...], doc: str, parallel: int = 1,
-               tagged: bool = False) -> tuple[dict, str]:
+def seed_bench(
+    name: str, command: list[str], keys: tuple[str, ...], doc: str, parallel: int = 1, tagged: bool = False
+) -> tuple[dict, str]:
     """The common part of a seeds benchmark: parse ``--seeds --parallel --out`` (and ``--tag``),
     run the seeds, and return (result, file name) where result holds the command, settings, rows,
     means over seeds (of the keys every row has) and wall time."""
@@ -76,8 +81,11 @@ def seed_bench(name: str, command: list[str], keys: tuple[str, ...], doc: str, p
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--parallel", type=int, default=parallel, help="runs at once (one torch thread each when > 1)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    p.add_argument("--out", default=str(ROOT / "runs" / f"bench-{name}-{stamp}"),
-                   help="folder for the run folders (a new one per call by default)")
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "runs" / f"bench-{name}-{stamp}"),
+        help="folder for the run folders (a new one per call by default)",
+    )
     if tagged:
         p.add_argument("--tag", default="", help=f"results go to {name}_<tag>.json")
     args = p.parse_args(argv)

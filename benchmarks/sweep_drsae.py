@@ -59,8 +59,12 @@ def main() -> None:
     if args.quick:
         names = names[:2]
         common = ["--data", "mnist5k", "--device", args.device, "--unsup-epochs", "1", "--sup-epochs", "1"]
-    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(args.threads),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "TQDM_DISABLE": "1",
+        "OMP_NUM_THREADS": str(args.threads),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     procs, start = {}, time.time()
     for name in names:
         cmd = [sys.executable, "-m", "ebmlab", "sparse", "drsae", *common, *SETTINGS[name], "--out", str(out / name)]
@@ -71,10 +75,20 @@ def main() -> None:
         rc = proc.wait()
         metrics_path = out / name / "metrics.json"
         m = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        rows.append({"name": name, "options": SETTINGS[name], "rc": rc, "test_accuracy": m.get("test_accuracy"),
-                     "train_accuracy": m.get("train_accuracy"), "done_s": round(time.time() - start, 1)})
+        rows.append(
+            {
+                "name": name,
+                "options": SETTINGS[name],
+                "rc": rc,
+                "test_accuracy": m.get("test_accuracy"),
+                "train_accuracy": m.get("train_accuracy"),
+                "done_s": round(time.time() - start, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    (out / "sweep.json").write_text(json.dumps({"common": common, "device": args.device, "rows": rows}, indent=1) + "\n")
+    (out / "sweep.json").write_text(
+        json.dumps({"common": common, "device": args.device, "rows": rows}, indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -77,11 +77,12 @@ from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E40
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
-WEIGHTS = ROOT / "runs" / "bench-traffic" / "dagger"          # each round's π (state dict), for --init
+WEIGHTS = ROOT / "runs" / "bench-traffic" / "dagger"  # each round's π (state dict), for --init
 
 
-def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64,
-                  futures: str = "recorded") -> tuple[SampleBank, torch.Tensor]:
+def recorded_bank(
+    rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64, futures: str = "recorded"
+) -> tuple[SampleBank, torch.Tensor]:
     """A bank whose one future per window is the recorded one (or, ``constant-velocity``, the others driven on at
     their velocity at the window's last conditioning frame), and the recorded drivers' actions (n×T×2)."""
     windows = TrafficWindows(rec, rec.split("train"), horizon, frame="track")
@@ -108,10 +109,14 @@ def recorded_bank(rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64
 def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
     """Discounted 30-step cost (proximity + 0.2 lane + off-road) of the recorded drivers' own actions and of
     constant accelerations, against the recorded futures, for each way of sizing the proximity mask."""
-    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
+    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {
+        "futures": bank.futures.float() / 255
+    }
     discount = 0.99 ** torch.arange(actions.shape[1], dtype=torch.float32)
-    plans = {"recorded": actions} | {f"a = {a:+.1f} m/s2": torch.tensor([a, 0.0]).expand_as(actions).contiguous()
-                                     for a in (-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0)}
+    plans = {"recorded": actions} | {
+        f"a = {a:+.1f} m/s2": torch.tensor([a, 0.0]).expand_as(actions).contiguous()
+        for a in (-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0)
+    }
     table = {}
     for mask in MASK_SPEEDS:
         for name, plan in plans.items():
@@ -142,19 +147,28 @@ def optimise_plans(rec, batch: dict, horizon: int, mask_speed: str, iterations: 
 def plan_profile(rec, bank: SampleBank, actions: torch.Tensor, mask_speed: str, iterations: int = 200) -> dict:
     """Open-loop plans optimised to convergence on the recorded futures (:func:`optimise_plans`): their cost, speed,
     and mean acceleration at each step of the plan, beside the recorded drivers' own."""
-    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {"futures": bank.futures.float() / 255}
+    batch = {k: getattr(bank, k) for k in ("states", "track", "size", "recorded")} | {
+        "futures": bank.futures.float() / 255
+    }
     horizon = actions.shape[1]
     plans = optimise_plans(rec, batch, horizon, mask_speed, iterations)
     discount = 0.99 ** torch.arange(horizon, dtype=torch.float32)
     with torch.no_grad():
-        out, recorded = (kinematic_rollout(None, batch, horizon, rec.road, actions=a, mask_speed=mask_speed)
-                         for a in (plans, actions))
+        out, recorded = (
+            kinematic_rollout(None, batch, horizon, rec.road, actions=a, mask_speed=mask_speed)
+            for a in (plans, actions)
+        )
     cost = lambda o: round(float((o["costs"][:, :, 0] * discount).sum(1).mean()), 3)  # noqa: E731
     speed = lambda o: round(float(o["states"][..., 2:].norm(dim=-1).mean()), 2)  # noqa: E731
-    return {"iterations": iterations, "cost": cost(out), "speed": speed(out),
-            "end_speed": round(float(out["states"][:, -1, 2:].norm(dim=-1).mean()), 2),
-            "recorded_cost": cost(recorded), "recorded_speed": speed(recorded),
-            "acceleration_by_step": [round(float(a), 2) for a in plans[..., 0].mean(0)]}
+    return {
+        "iterations": iterations,
+        "cost": cost(out),
+        "speed": speed(out),
+        "end_speed": round(float(out["states"][:, -1, 2:].norm(dim=-1).mean()), 2),
+        "recorded_cost": cost(recorded),
+        "recorded_speed": speed(recorded),
+        "acceleration_by_step": [round(float(a), 2) for a in plans[..., 0].mean(0)],
+    }
 
 
 def planner_labels(rec, bank: SampleBank, mask_speed: str, iterations: int = 30, chunk: int = 256) -> torch.Tensor:
@@ -162,8 +176,8 @@ def planner_labels(rec, bank: SampleBank, mask_speed: str, iterations: int = 30,
     in ``bank``: what the planner, started cold, would do there."""
     labels = []
     for start in range(0, len(bank), chunk):
-        batch = {k: getattr(bank, k)[start:start + chunk] for k in ("states", "track", "size")}
-        batch["futures"] = bank.futures[start:start + chunk].float() / 255
+        batch = {k: getattr(bank, k)[start : start + chunk] for k in ("states", "track", "size")}
+        batch["futures"] = bank.futures[start : start + chunk].float() / 255
         labels.append(optimise_plans(rec, batch, 30, mask_speed, iterations)[:, 0])
     return torch.cat(labels)
 
@@ -174,11 +188,19 @@ def action_fit(rec, run: str, windows: int = 2000) -> dict:
     policy, _ = load_policy(run)
     w = TrafficWindows(rec, rec.split("test"), 1).sample(windows, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        pred = torch.cat([policy(w["images"][i:i + 200, :C], w["states"][i:i + 200, :C]) for i in range(0, windows, 200)])
+        pred = torch.cat(
+            [policy(w["images"][i : i + 200, :C], w["states"][i : i + 200, :C]) for i in range(0, windows, 200)]
+        )
     true = w["actions"][:, 0]
     r2 = 1 - ((pred - true) ** 2).mean(0) / true.var(0)
-    return {"run": run, "windows": windows, "r2_acceleration": round(float(r2[0]), 3), "r2_curvature": round(float(r2[1]), 3),
-            "mean_acceleration": round(float(pred[:, 0].mean()), 3), "recorded_mean_acceleration": round(float(true[:, 0].mean()), 3)}
+    return {
+        "run": run,
+        "windows": windows,
+        "r2_acceleration": round(float(r2[0]), 3),
+        "r2_curvature": round(float(r2[1]), 3),
+        "mean_acceleration": round(float(pred[:, 0].mean()), 3),
+        "recorded_mean_acceleration": round(float(true[:, 0].mean()), 3),
+    }
 
 
 class RecordedFutureMpc(MpcDriver):
@@ -200,8 +222,11 @@ class RecordedFutureMpc(MpcDriver):
 
 def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorded") -> dict:
     norm = Normalisation().fit(rec, rec.split("train"))
-    planner = RecordedFutureMpc(rec, norm, 30, 5, mask_speed) if futures == "recorded" else \
-        ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
+    planner = (
+        RecordedFutureMpc(rec, norm, 30, 5, mask_speed)
+        if futures == "recorded"
+        else ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
+    )
     episodes, _ = drive(rec, planner, rec.split("test")[:cars])
     return episodes.summary()
 
@@ -265,8 +290,11 @@ class ConstantVelocityWorld(Episodes):
         if self._others is None:
             ahead = ((self.t - self.start).float() * self.road.dt)[:, None]
             now = self.now
-            self._others = {**now, "x": now["x"] + now["v"] * torch.cos(now["psi"]) * ahead,
-                            "y": now["y"] + now["v"] * torch.sin(now["psi"]) * ahead}
+            self._others = {
+                **now,
+                "x": now["x"] + now["v"] * torch.cos(now["psi"]) * ahead,
+                "y": now["y"] + now["v"] * torch.sin(now["psi"]) * ahead,
+            }
         return self._others
 
 
@@ -279,8 +307,17 @@ def world_episodes(rec, cars: torch.Tensor, steps: int, g: torch.Generator) -> C
     return ConstantVelocityWorld(rec, cars, offsets, steps)
 
 
-def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, started: float,
-           world: str = "replay", episode_steps: int = 50) -> None:
+def dagger(
+    rec,
+    rounds: int,
+    cars: int,
+    steps: int,
+    seed: int,
+    mask_speed: str,
+    started: float,
+    world: str = "replay",
+    episode_steps: int = 50,
+) -> None:
     """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
     by regression on everything gathered so far and evaluated on every test car (a row per round). ``world``
     ``replay``: the gathering episodes step the replay simulator on training cars (outside PPUU's rules);
@@ -295,7 +332,7 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
     train = rec.split("train")
     sets = []
     for r in range(rounds):
-        beta = 0.5 ** r
+        beta = 0.5**r
         chosen = train[torch.randperm(len(train), generator=g)[:cars]]
         driver = DaggerDriver(policy.eval(), ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed), beta, g)
         if world == "replay":
@@ -303,7 +340,7 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
         else:
             episodes = world_episodes(rec, chosen, episode_steps, g)
             driver.start(episodes)
-            driver.planner.iterations = 30             # a short episode: its first plan converged, then warm starts
+            driver.planner.iterations = 30  # a short episode: its first plan converged, then warm starts
             while not episodes.done.all():
                 images, states = episodes.observe()
                 episodes.step(*driver(episodes, images, states))
@@ -318,9 +355,11 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
             d = sets[int(torch.randint(len(sets), (1,), generator=g))]
             i = torch.randint(len(d["car"]), (32,), generator=g)
             car, t = d["car"][i], d["step"][i]
-            window = t[:, None] + torch.arange(1, C + 1)          # the views before the decision, the current last
+            window = t[:, None] + torch.arange(1, C + 1)  # the views before the decision, the current last
             views_ = d["frames"][car[:, None], window].float() / 255
-            pred = policy.normalised(policy.encoder(views_.flatten(0, 1)).view(32, C, -1), d["states"][car[:, None], window])
+            pred = policy.normalised(
+                policy.encoder(views_.flatten(0, 1)).view(32, C, -1), d["states"][car[:, None], window]
+            )
             loss = ((pred - policy.norm.actions(d["labels"][car, t])) ** 2).mean()
             opt.zero_grad()
             loss.backward()
@@ -334,11 +373,20 @@ def dagger(rec, rounds: int, cars: int, steps: int, seed: int, mask_speed: str, 
         WEIGHTS.mkdir(parents=True, exist_ok=True)
         torch.save(policy.state_dict(), WEIGHTS / f"{name}.pt")
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results[name] = {**result, "round": r, "beta": beta, "labels": sum(len(d["car"]) for d in sets),
-                         "cars_per_round": cars, "steps_per_round": steps, "batch": 32, "world": world,
-                         "episode_steps": episode_steps if world != "replay" else None,
-                         "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
-                         "wall_s": round(time.time() - started, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[name] = {
+            **result,
+            "round": r,
+            "beta": beta,
+            "labels": sum(len(d["car"]) for d in sets),
+            "cars_per_round": cars,
+            "steps_per_round": steps,
+            "batch": 32,
+            "world": world,
+            "episode_steps": episode_steps if world != "replay" else None,
+            "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
+            "wall_s": round(time.time() - started, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(name, result, flush=True)
 
@@ -351,20 +399,57 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=1000, help="Evaluate on every test car every so many steps.")
     p.add_argument("--mask-speed", default="own", choices=MASK_SPEEDS)
-    p.add_argument("--distil", action="store_true", help="Train π by regression on the planner's first actions on the bank's windows (offline distillation) instead of MPUR.")
-    p.add_argument("--init", default="", help="Start π from this `world traffic policy` run's weights (e.g. imitation).")
-    p.add_argument("--trained-steps", type=int, default=0, help="Train π on its first so many actions of each rollout (0: all).")
+    p.add_argument(
+        "--distil",
+        action="store_true",
+        help="Train π by regression on the planner's first actions on the bank's windows (offline distillation) instead of MPUR.",
+    )
+    p.add_argument(
+        "--init", default="", help="Start π from this `world traffic policy` run's weights (e.g. imitation)."
+    )
+    p.add_argument(
+        "--trained-steps", type=int, default=0, help="Train π on its first so many actions of each rollout (0: all)."
+    )
     p.add_argument("--cost-table", action="store_true", help="Price constant accelerations; train nothing.")
-    p.add_argument("--plan-profile", action="store_true", help="Optimise open-loop plans on the recorded futures; train nothing.")
-    p.add_argument("--action-fit", default="", metavar="RUN", help="How well a trained policy predicts the recorded actions; train nothing.")
-    p.add_argument("--mpc", type=int, default=0, metavar="CARS", help="Gradient MPC on the recorded futures of this many test cars; train nothing.")
-    p.add_argument("--futures", default="recorded", choices=("recorded", "constant-velocity"),
-                   help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.")
-    p.add_argument("--dagger", type=int, default=0, metavar="ROUNDS", help="DAgger with the constant-velocity planner as the expert, this many rounds; --steps per round.")
+    p.add_argument(
+        "--plan-profile", action="store_true", help="Optimise open-loop plans on the recorded futures; train nothing."
+    )
+    p.add_argument(
+        "--action-fit",
+        default="",
+        metavar="RUN",
+        help="How well a trained policy predicts the recorded actions; train nothing.",
+    )
+    p.add_argument(
+        "--mpc",
+        type=int,
+        default=0,
+        metavar="CARS",
+        help="Gradient MPC on the recorded futures of this many test cars; train nothing.",
+    )
+    p.add_argument(
+        "--futures",
+        default="recorded",
+        choices=("recorded", "constant-velocity"),
+        help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.",
+    )
+    p.add_argument(
+        "--dagger",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="DAgger with the constant-velocity planner as the expert, this many rounds; --steps per round.",
+    )
     p.add_argument("--dagger-cars", type=int, default=48, help="--dagger: training cars driven per round.")
-    p.add_argument("--dagger-world", default="replay", choices=("replay", "constant-velocity"),
-                   help="--dagger: gather in the replay simulator (outside PPUU's rules) or the constant-velocity world (within them).")
-    p.add_argument("--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode.")
+    p.add_argument(
+        "--dagger-world",
+        default="replay",
+        choices=("replay", "constant-velocity"),
+        help="--dagger: gather in the replay simulator (outside PPUU's rules) or the constant-velocity world (within them).",
+    )
+    p.add_argument(
+        "--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode."
+    )
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
@@ -372,42 +457,64 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.cost_table:
         bank, actions = recorded_bank(rec, 256, 30, torch.Generator().manual_seed(5))
-        results["cost_table"] = {**cost_table(rec, bank, actions), "windows": 256,
-                                 "date": time.strftime("%Y-%m-%d %H:%M")}
+        results["cost_table"] = {
+            **cost_table(rec, bank, actions),
+            "windows": 256,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         return
     if args.action_fit:
-        results[f"action-fit-{Path(args.action_fit).name}"] = {**action_fit(rec, args.action_fit),
-                                                               "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[f"action-fit-{Path(args.action_fit).name}"] = {
+            **action_fit(rec, args.action_fit),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(results[f"action-fit-{Path(args.action_fit).name}"])
         return
     if args.plan_profile:
         bank, actions = recorded_bank(rec, 256, 30, torch.Generator().manual_seed(5))
-        results[f"plan-profile-{args.mask_speed}"] = {**plan_profile(rec, bank, actions, args.mask_speed), "windows": 256,
-                                                      "wall_s": round(time.time() - started, 1),
-                                                      "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[f"plan-profile-{args.mask_speed}"] = {
+            **plan_profile(rec, bank, actions, args.mask_speed),
+            "windows": 256,
+            "wall_s": round(time.time() - started, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(results[f"plan-profile-{args.mask_speed}"])
         return
     if args.dagger:
-        dagger(rec, args.dagger, args.dagger_cars, args.steps, args.seed, args.mask_speed, started,
-               args.dagger_world, args.episode_steps)
+        dagger(
+            rec,
+            args.dagger,
+            args.dagger_cars,
+            args.steps,
+            args.seed,
+            args.mask_speed,
+            started,
+            args.dagger_world,
+            args.episode_steps,
+        )
         return
     if args.mpc:
         result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         kind = "oracle" if args.futures == "recorded" else args.futures
-        results[f"mpc-{kind}-{args.mask_speed}"] = {**result, "horizon": 30, "iterations": 5,
-                                                    "wall_s": round(time.time() - started, 1),
-                                                    "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[f"mpc-{kind}-{args.mask_speed}"] = {
+            **result,
+            "horizon": 30,
+            "iterations": 5,
+            "wall_s": round(time.time() - started, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(result)
         return
-    bank, _ = recorded_bank(rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1),
-                            futures=args.futures)
+    bank, _ = recorded_bank(
+        rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1), futures=args.futures
+    )
     torch.manual_seed(args.seed)
-    if args.init.endswith(".pt"):                       # a DAgger round's π
+    if args.init.endswith(".pt"):  # a DAgger round's π
         policy = DrivingPolicy()
         policy.load_state_dict(torch.load(args.init))
     else:
@@ -425,8 +532,15 @@ def main() -> None:
             loss = ((pred - labels[i]) ** 2).mean()
             terms = {"distil_mse": loss.detach()}
         else:
-            loss, terms = kinematic_mpur_loss(policy, bank, bank.batch(16, g), 30, rec.road,
-                                              mask_speed=args.mask_speed, trained_steps=args.trained_steps or None)
+            loss, terms = kinematic_mpur_loss(
+                policy,
+                bank,
+                bank.batch(16, g),
+                30,
+                rec.road,
+                mask_speed=args.mask_speed,
+                trained_steps=args.trained_steps or None,
+            )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
@@ -434,7 +548,7 @@ def main() -> None:
         if step % 100 == 0:
             print(step, {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
         done = step + 1
-        if done % args.eval_every == 0 or done == args.steps:   # a row per evaluation: a learning curve
+        if done % args.eval_every == 0 or done == args.steps:  # a row per evaluation: a learning curve
             result = evaluate(rec, PolicyDriver(policy.eval()))
             policy.train()
             results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -444,10 +558,16 @@ def main() -> None:
             kind = "oracle" if args.futures == "recorded" else args.futures
             method = "distil" if args.distil else "mpur"
             name = f"{method}-kin-{kind}-{args.mask_speed}{trained}{init}-{done}steps{windows}-s{args.seed}"
-            results[name] = {**result, "steps": done, "bank_windows": args.bank_windows,
-                             "trained_steps": args.trained_steps or 30, "init": args.init,
-                             "mask_speed": args.mask_speed, "wall_s": round(time.time() - started, 1),
-                             "date": time.strftime("%Y-%m-%d %H:%M")}
+            results[name] = {
+                **result,
+                "steps": done,
+                "bank_windows": args.bank_windows,
+                "trained_steps": args.trained_steps or 30,
+                "init": args.init,
+                "mask_speed": args.mask_speed,
+                "wall_s": round(time.time() - started, 1),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+            }
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
             print(name, result, flush=True)
 

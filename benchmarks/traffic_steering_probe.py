@@ -57,16 +57,22 @@ def main() -> None:
             costs = image_costs(real, ep.v)
             lane.append(costs["lane"])
             off.append(costs["offroad"])
-        out[str(b)] = {"model_lane": float(model_costs["lane"].mean()), "model_offroad": float(model_costs["offroad"].mean()),
-                       "real_lane": float(torch.stack(lane).mean()), "real_offroad": float(torch.stack(off).mean()),
-                       "model_drift_m": float((pred_states[:, -1, 1] - states[:, -1, 1]).abs().mean()),
-                       "real_drift_m": float((ep.y - states[:, -1, 1]).abs().mean())}
+        out[str(b)] = {
+            "model_lane": float(model_costs["lane"].mean()),
+            "model_offroad": float(model_costs["offroad"].mean()),
+            "real_lane": float(torch.stack(lane).mean()),
+            "real_offroad": float(torch.stack(off).mean()),
+            "model_drift_m": float((pred_states[:, -1, 1] - states[:, -1, 1]).abs().mean()),
+            "real_drift_m": float((ep.y - states[:, -1, 1]).abs().mean()),
+        }
         print(b, {k: round(v, 4) for k, v in out[str(b)].items()}, flush=True)
     for name in ("imitation-s0", "mper-s0", "mpur-s0", "mpur-det-s0"):
         if (RUNS / name / "policy.safetensors").exists():
             result = evaluate(rec, SpeedOnly(load_policy(RUNS / name)[0]))
             out[f"{name}, b = 0"] = result
-            print(name, "b = 0:", {k: result[k] for k in ("success_rate", "mean_distance", "collision_rate")}, flush=True)
+            print(
+                name, "b = 0:", {k: result[k] for k in ("success_rate", "mean_distance", "collision_rate")}, flush=True
+            )
     (ROOT / "benchmarks" / "results" / "traffic_steering.json").write_text(json.dumps(out, indent=1) + "\n")
 
 

@@ -29,9 +29,9 @@ def open_loop_optimum(s0: torch.Tensor, horizon: int) -> tuple[torch.Tensor, flo
     Gamma = torch.zeros(horizon * n, horizon * m, dtype=torch.float64)
     power = torch.eye(n, dtype=torch.float64)
     for t in range(horizon):
-        Phi[t * n:(t + 1) * n] = power
+        Phi[t * n : (t + 1) * n] = power
         for k in range(t):
-            Gamma[t * n:(t + 1) * n, k * m:(k + 1) * m] = torch.linalg.matrix_power(A64, t - 1 - k) @ B64
+            Gamma[t * n : (t + 1) * n, k * m : (k + 1) * m] = torch.linalg.matrix_power(A64, t - 1 - k) @ B64
         power = A64 @ power
     Qbar = torch.block_diag(*[Q.double()] * horizon)
     Rbar = torch.block_diag(*[R.double()] * horizon)

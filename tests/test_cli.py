@@ -19,7 +19,8 @@ def test_user_error_is_one_line_and_exit_2(tmp_path):
     # the real console entry point, in a subprocess: no traceback, one line, status 2
     proc = subprocess.run(
         [sys.executable, "-m", "ebmlab", "report", str(tmp_path / "missing")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -22,7 +22,9 @@ def test_quick_demo_writes_its_reports_and_an_index(tmp_path, monkeypatch):
     topo = json.loads((tmp_path / "demo" / "topo" / "metrics.json").read_text())
     assert "neighbour_orientation_ratio" in topo and (tmp_path / "demo" / "topo" / "orientation_map.png").exists()
     for name in ("gan-ring8", "gan-digits"):
-        assert (tmp_path / "demo" / name / "diagnostics.png").exists() and (tmp_path / "demo" / name / "samples.png").exists()
+        assert (tmp_path / "demo" / name / "diagnostics.png").exists() and (
+            tmp_path / "demo" / name / "samples.png"
+        ).exists()
     assert "fd" in json.loads((tmp_path / "demo" / "vae-digits" / "metrics.json").read_text())
     assert "gan-vs-vae/compare.html" in index and (tmp_path / "demo" / "gan-vs-vae" / "compare.png").exists()
     for name in ("world-pendulum", "sac-pendulum"):

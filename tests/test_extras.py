@@ -10,8 +10,9 @@ BLOCK = "import sys\nfor name in {names!r}: sys.modules[name] = None\n"
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK.format(names=sorted(EXTRAS)) + code],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK.format(names=sorted(EXTRAS)) + code], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_module_outside_world_imports_without_the_world_extra():
@@ -23,7 +24,8 @@ def test_every_module_outside_world_imports_without_the_world_extra():
         "    if m.name.startswith('ebmlab.world') or m.name == 'ebmlab.__main__': continue\n"
         "    try: importlib.import_module(m.name)\n"
         "    except ImportError as e: bad.append(f'{m.name}: {e}')\n"
-        "print(bad)\n")
+        "print(bad)\n"
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 

@@ -21,8 +21,12 @@ def imported(path: Path) -> set[str]:
 
 
 def offenders(layer: str, forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(f"{path.relative_to(SRC)} imports {name}" for path in (SRC / layer).rglob("*.py")
-                  for name in imported(path) if name.split(".")[1] in forbidden)
+    return sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (SRC / layer).rglob("*.py")
+        for name in imported(path)
+        if name.split(".")[1] in forbidden
+    )
 
 
 @pytest.mark.parametrize("layer", ["runtime", "data", "metrics", "viz"])
@@ -41,7 +45,10 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
 
 
 def test_sparse_solvers_build_on_the_lasso_module_not_on_each_other():
-    low = {path.stem: imported(path) for path in (SRC / "sparse").glob("*.py")
-           if path.stem in ("lasso", "active_set", "lars", "lateral")}
+    low = {
+        path.stem: imported(path)
+        for path in (SRC / "sparse").glob("*.py")
+        if path.stem in ("lasso", "active_set", "lars", "lateral")
+    }
     assert all("ebmlab.sparse.solvers" not in names for names in low.values()), low
     assert not any(name.startswith("ebmlab.sparse.") for name in low["lasso"]), low["lasso"]

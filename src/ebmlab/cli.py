@@ -29,7 +29,7 @@ class EbmlabGroup(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
-        except ModuleNotFoundError as exc:        # an optional extra not installed: say which
+        except ModuleNotFoundError as exc:  # an optional extra not installed: say which
             error = missing_extra(exc)
             if error is None:
                 raise
@@ -60,15 +60,15 @@ def cli() -> None:
 
 def _mount() -> None:
     from ebmlab.data.cli import data
-    from ebmlab.gan.cli import gan
-    from ebmlab.vae.cli import vae
     from ebmlab.demo import demo
+    from ebmlab.gan.cli import gan
     from ebmlab.sparse.cli import sparse
+    from ebmlab.vae.cli import vae
     from ebmlab.viz.cli import compare, report
 
     try:
         from ebmlab.world.cli import world
-    except ModuleNotFoundError as exc:           # without the world extra the other families still work
+    except ModuleNotFoundError as exc:  # without the world extra the other families still work
         error = missing_extra(exc)
         if error is None:
             raise
@@ -79,12 +79,18 @@ def _mount() -> None:
 
 def _needs_extra(name: str, error: UserError) -> click.Command:
     """A stand-in for a group whose optional extra is not installed: any use of it prints ``error`` (exit 2)."""
+
     def fail(args) -> None:
         raise error
 
-    return click.Command(name, callback=fail, help=f"(not installed) {error}", short_help=f"(needs an extra) {error}",
-                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-                         context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(not installed) {error}",
+        short_help=f"(needs an extra) {error}",
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
 
 
 _mount()

@@ -31,12 +31,14 @@ def _option_for(field: dataclasses.Field, kind: Any) -> click.Option:
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
     if typing.get_origin(kind) is tuple:
         shown = ",".join(str(v) for v in default)
-        return click.Option([flag, field.name], type=click.STRING, default=None,
-                            help=f"{help_text} Comma-separated. [default: {shown}]")
+        return click.Option(
+            [flag, field.name], type=click.STRING, default=None, help=f"{help_text} Comma-separated. [default: {shown}]"
+        )
     if kind is bool:
         no_flag = "--no-" + field.name.replace("_", "-")
-        return click.Option([f"{flag}/{no_flag}", field.name], default=None,
-                            help=f"{help_text} [default: {'on' if default else 'off'}]")
+        return click.Option(
+            [f"{flag}/{no_flag}", field.name], default=None, help=f"{help_text} [default: {'on' if default else 'off'}]"
+        )
     choices = field.metadata.get("choices")
     ctype = click.Choice(list(choices)) if choices else _CLICK_TYPES.get(kind, click.STRING)
     return click.Option([flag, field.name], type=ctype, default=None, help=f"{help_text} [default: {default}]")
@@ -80,17 +82,30 @@ def train_command(group: click.Group, name: str, config_cls: type, family: str) 
                 click.echo(f"report: {report}")
 
         params = [
-            click.Option(["--config", "config"], type=click.Path(dir_okay=False), default=None,
-                         help="TOML file of config values; options given on the command line win."),
-            click.Option(["--out", "out"], type=click.Path(file_okay=False), default=None,
-                         help=f"Run folder to create [default: runs/{family}-{name}-<time>]."),
-            click.Option(["--resume", "resume"], type=click.Path(file_okay=False), default=None,
-                         help="Continue the run in this folder from its last checkpoint."),
+            click.Option(
+                ["--config", "config"],
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="TOML file of config values; options given on the command line win.",
+            ),
+            click.Option(
+                ["--out", "out"],
+                type=click.Path(file_okay=False),
+                default=None,
+                help=f"Run folder to create [default: runs/{family}-{name}-<time>].",
+            ),
+            click.Option(
+                ["--resume", "resume"],
+                type=click.Path(file_okay=False),
+                default=None,
+                help="Continue the run in this folder from its last checkpoint.",
+            ),
             *config_options(config_cls),
         ]
         doc = (fn.__doc__ or "").strip()
-        command = click.Command(name, callback=callback, params=params, help=doc,
-                                short_help=doc.splitlines()[0] if doc else None)
+        command = click.Command(
+            name, callback=callback, params=params, help=doc, short_help=doc.splitlines()[0] if doc else None
+        )
         group.add_command(command)
         return fn
 

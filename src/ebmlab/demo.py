@@ -30,40 +30,136 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
     if quick:
         return [
             ("dict", "sparse", "dict", DictConfig(n_atoms=32, n_patches=500, steps=20), train_dictionary),
-            ("lista", "sparse", "lista", ListaConfig(n_atoms=16, steps=(1, 2), n_train=300, n_test=100, dict_steps=20,
-                                            epochs=1, target_iter=200, solver_iters=(1, 10)), train_lista),
-            ("drsae", "sparse", "drsae", DrsaeConfig(data="digits", units=16, steps=2, unsup_epochs=1, sup_epochs=1),
-             train_drsae),
-            ("topo", "sparse", "topo", TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
-             train_topo),
-            ("gan-ring8", "gan", "train", GanConfig(data="ring8", n_train=2000, batch_size=100, epochs=1, hidden_g=32,
-                                                    hidden_d=32, nz=8, eval_every=10, n_eval=500), train_gan),
-            ("gan-digits", "gan", "train", GanConfig(data="digits", ngf=8, ndf=8, nz=16, epochs=1, n_eval=200),
-             train_gan),
+            (
+                "lista",
+                "sparse",
+                "lista",
+                ListaConfig(
+                    n_atoms=16,
+                    steps=(1, 2),
+                    n_train=300,
+                    n_test=100,
+                    dict_steps=20,
+                    epochs=1,
+                    target_iter=200,
+                    solver_iters=(1, 10),
+                ),
+                train_lista,
+            ),
+            (
+                "drsae",
+                "sparse",
+                "drsae",
+                DrsaeConfig(data="digits", units=16, steps=2, unsup_epochs=1, sup_epochs=1),
+                train_drsae,
+            ),
+            (
+                "topo",
+                "sparse",
+                "topo",
+                TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
+                train_topo,
+            ),
+            (
+                "gan-ring8",
+                "gan",
+                "train",
+                GanConfig(
+                    data="ring8",
+                    n_train=2000,
+                    batch_size=100,
+                    epochs=1,
+                    hidden_g=32,
+                    hidden_d=32,
+                    nz=8,
+                    eval_every=10,
+                    n_eval=500,
+                ),
+                train_gan,
+            ),
+            (
+                "gan-digits",
+                "gan",
+                "train",
+                GanConfig(data="digits", ngf=8, ndf=8, nz=16, epochs=1, n_eval=200),
+                train_gan,
+            ),
             ("vae-digits", "vae", "train", VaeConfig(data="digits", epochs=1, n_eval=200), train_vae),
-            ("world-pendulum", "world", "train", WorldConfig(env_steps=120, seed_steps=60, max_episode_steps=30,
-                                                             hidden=32, fit_steps=20, mpc_first_iterations=5,
-                                                             mpc_iterations=2, eval_every=60, eval_episodes=1),
-             train_world),
-            ("sac-pendulum", "world", "baseline", BaselineConfig(steps=200, eval_every=100, eval_episodes=1),
-             train_baseline),
+            (
+                "world-pendulum",
+                "world",
+                "train",
+                WorldConfig(
+                    env_steps=120,
+                    seed_steps=60,
+                    max_episode_steps=30,
+                    hidden=32,
+                    fit_steps=20,
+                    mpc_first_iterations=5,
+                    mpc_iterations=2,
+                    eval_every=60,
+                    eval_episodes=1,
+                ),
+                train_world,
+            ),
+            (
+                "sac-pendulum",
+                "world",
+                "baseline",
+                BaselineConfig(steps=200, eval_every=100, eval_episodes=1),
+                train_baseline,
+            ),
             ("traffic", "world", "record", RecordConfig(envs=1, seconds=90, gif_steps=20), run_record),
         ]
     return [
-        ("dict", "sparse", "dict", DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000), train_dictionary),
-        ("lista", "sparse", "lista", ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8,
-                                                 lr=3e-3),
-         train_lista),
+        (
+            "dict",
+            "sparse",
+            "dict",
+            DictConfig(n_patches=20000, steps=300, solver_iter=50, eval_n=2000),
+            train_dictionary,
+        ),
+        (
+            "lista",
+            "sparse",
+            "lista",
+            ListaConfig(steps=(1, 3, 5), n_train=4000, n_test=1000, dict_steps=300, epochs=8, lr=3e-3),
+            train_lista,
+        ),
         ("drsae", "sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
         ("topo", "sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),
-        ("gan-ring8", "gan", "train", GanConfig(data="ring8", batch_size=100, epochs=3, n_train=50000,
-                                                eval_every=500, lr_decay="cosine"), train_gan),
-        ("gan-mnist5k", "gan", "train", GanConfig(data="mnist5k", loss="least-squares", ngf=32, ndf=32, epochs=100,
-                                                  time_budget=90, eval_every=400, n_eval=1000), train_gan),
+        (
+            "gan-ring8",
+            "gan",
+            "train",
+            GanConfig(data="ring8", batch_size=100, epochs=3, n_train=50000, eval_every=500, lr_decay="cosine"),
+            train_gan,
+        ),
+        (
+            "gan-mnist5k",
+            "gan",
+            "train",
+            GanConfig(
+                data="mnist5k",
+                loss="least-squares",
+                ngf=32,
+                ndf=32,
+                epochs=100,
+                time_budget=90,
+                eval_every=400,
+                n_eval=1000,
+            ),
+            train_gan,
+        ),
         ("vae-mnist5k", "vae", "train", VaeConfig(data="mnist5k", epochs=100, time_budget=90, n_eval=1000), train_vae),
         ("world-pendulum", "world", "train", WorldConfig(env_steps=1000, eval_every=250, eval_episodes=3), train_world),
-        ("sac-pendulum", "world", "baseline", BaselineConfig(steps=3000, eval_every=500, eval_episodes=3),
-         train_baseline),
+        (
+            "sac-pendulum",
+            "world",
+            "baseline",
+            BaselineConfig(steps=3000, eval_every=500, eval_episodes=3),
+            train_baseline,
+        ),
         ("traffic", "world", "record", RecordConfig(envs=1, seconds=90, gif_steps=200), run_record),
     ]
 
@@ -84,14 +180,24 @@ def run_demo(out: Path, quick: bool = False) -> Path:
     generative = [d for d in run_dirs if d.name.startswith(("gan-", "vae-")) and "ring8" not in d.name]
     compare_runs(generative, out / "gan-vs-vae")
     compare_runs([d for d in run_dirs if d.name.endswith("-pendulum")], out / "world-vs-sac")
-    return write_index(out, run_dirs, title="ebmlab demo",
-                       extra={"GAN vs VAE (same time budget)": "gan-vs-vae/compare.html",
-                              "Pendulum: world model vs SAC (sample efficiency)": "world-vs-sac/compare.html"})
+    return write_index(
+        out,
+        run_dirs,
+        title="ebmlab demo",
+        extra={
+            "GAN vs VAE (same time budget)": "gan-vs-vae/compare.html",
+            "Pendulum: world model vs SAC (sample efficiency)": "world-vs-sac/compare.html",
+        },
+    )
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for the demo's runs [default: runs/demo-<time>].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the demo's runs [default: runs/demo-<time>].",
+)
 @click.option("--quick", is_flag=True, help="A much smaller version (seconds), to check an installation.")
 def demo(out: str | None, quick: bool) -> None:
     """A short tour on bundled data: sparse coding, a topographic map, GANs and a VAE.

@@ -48,8 +48,9 @@ def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
     extra = EXTRAS.get(top)
     if extra is None:
         return None
-    return MissingExtra(f"{top} is not installed: this command needs ebmlab's {extra} extra "
-                        f"(pip install 'ebmlab[{extra}]')")
+    return MissingExtra(
+        f"{top} is not installed: this command needs ebmlab's {extra} extra (pip install 'ebmlab[{extra}]')"
+    )
 
 
 class RunStopped(Exception):

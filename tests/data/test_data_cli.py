@@ -31,7 +31,9 @@ def test_list_with_data_dir_finds_files(isolated, idx_set):
 
 def test_show_writes_a_grid_png(tmp_path):
     out = tmp_path / "digits.png"
-    result = CliRunner().invoke(data, ["show", "digits", "--split", "test", "--count", "10", "--nrow", "5", "--out", str(out)])
+    result = CliRunner().invoke(
+        data, ["show", "digits", "--split", "test", "--count", "10", "--nrow", "5", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "first row: 2 3 4 5 6" in result.output
     image = imread(out)

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebmlab.data import availability, dataset_names, load_dataset
-from ebmlab.data import idx_sets
+from ebmlab.data import availability, dataset_names, idx_sets, load_dataset
 from ebmlab.data.download import md5sum
 from ebmlab.data.idx import write_idx
 from ebmlab.errors import DataError

@@ -45,12 +45,15 @@ def test_hand_computed_values():
     assert get_loss("margin", margin=1.0).critic(er, ef).item() == pytest.approx(1.0 + 0.75 / 2)
     assert get_loss("margin").generator(ef).item() == pytest.approx(1.125)
     assert get_loss("logistic").critic(er, ef).item() == pytest.approx(
-        (sp(0.5) + sp(1.5)) / 2 + (sp(-0.25) + sp(-2.0)) / 2, rel=1e-6)
+        (sp(0.5) + sp(1.5)) / 2 + (sp(-0.25) + sp(-2.0)) / 2, rel=1e-6
+    )
     assert get_loss("logistic").generator(ef).item() == pytest.approx((sp(0.25) + sp(2.0)) / 2, rel=1e-6)
     assert get_loss("logistic", saturating=True).generator(ef).item() == pytest.approx(
-        -(sp(-0.25) + sp(-2.0)) / 2, rel=1e-6)
+        -(sp(-0.25) + sp(-2.0)) / 2, rel=1e-6
+    )
     assert get_loss("least-squares").critic(er, ef).item() == pytest.approx(
-        0.5 * (1.5**2 + 2.5**2) / 2 + 0.5 * (0.75**2 + 1.0**2) / 2)
+        0.5 * (1.5**2 + 2.5**2) / 2 + 0.5 * (0.75**2 + 1.0**2) / 2
+    )
     assert get_loss("least-squares").generator(ef).item() == pytest.approx(0.5 * (1.25**2 + 3.0**2) / 2)
     assert get_loss("wasserstein").critic(er, ef).item() == pytest.approx(1.0 - 1.125)
 
@@ -89,7 +92,7 @@ def test_r1_penalty_is_half_the_squared_slope_on_data_and_zero_where_the_energy_
     real = torch.randn(8, 2).requires_grad_(True)
     linear = lambda y: y @ a  # noqa: E731  slope ‖a‖ = 5 everywhere
     assert r1_penalty(linear, real, linear(real)).item() == pytest.approx(12.5)
-    bowl = lambda y: (y ** 2).sum(dim=1)  # noqa: E731  flat at the origin, slope 2‖y‖ elsewhere
+    bowl = lambda y: (y**2).sum(dim=1)  # noqa: E731  flat at the origin, slope 2‖y‖ elsewhere
     at_origin = torch.zeros(4, 2, requires_grad=True)
     assert r1_penalty(bowl, at_origin, bowl(at_origin)).item() == 0.0
     ones = torch.ones(4, 2, requires_grad=True)

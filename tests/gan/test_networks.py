@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
-                                 MLPCritic, MLPGenerator, image_plan)
+from ebmlab.gan.networks import (
+    ConvAutoEncoderCritic,
+    DCGANCritic,
+    DCGANGenerator,
+    MLPAutoEncoderCritic,
+    MLPCritic,
+    MLPGenerator,
+    image_plan,
+)
 
 
 @pytest.mark.parametrize("size,channels", [(8, 1), (28, 1), (32, 3), (64, 1)])
@@ -13,8 +20,11 @@ def test_dcgan_shapes(size, channels):
     G = DCGANGenerator(nz=10, ngf=4, channels=channels, image_size=size)
     x = G(torch.randn(3, 10))
     assert x.shape == (3, channels, size, size) and float(x.detach().abs().max()) <= 1.0
-    for critic in (DCGANCritic(4, channels, size), DCGANCritic(4, channels, size, norm="none"),
-                   ConvAutoEncoderCritic(4, channels, size)):
+    for critic in (
+        DCGANCritic(4, channels, size),
+        DCGANCritic(4, channels, size, norm="none"),
+        ConvAutoEncoderCritic(4, channels, size),
+    ):
         assert critic(x).shape == (3,)
     energy, code = ConvAutoEncoderCritic(4, channels, size).forward_with_code(x)
     assert bool((energy >= 0).all()) and code.shape[0] == 3

@@ -13,9 +13,34 @@ from safetensors.torch import load_file
 from ebmlab.cli import cli
 
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
-SMALL = ["--data", "ring8", "--n-train", "2000", "--batch-size", "50", "--hidden-g", "32", "--layers-g", "2",
-         "--hidden-d", "32", "--layers-d", "2", "--nz", "8", "--eval-every", "40", "--sample-every", "40",
-         "--n-eval", "500", "--log-every", "5", "--device", "cpu"]
+SMALL = [
+    "--data",
+    "ring8",
+    "--n-train",
+    "2000",
+    "--batch-size",
+    "50",
+    "--hidden-g",
+    "32",
+    "--layers-g",
+    "2",
+    "--hidden-d",
+    "32",
+    "--layers-d",
+    "2",
+    "--nz",
+    "8",
+    "--eval-every",
+    "40",
+    "--sample-every",
+    "40",
+    "--n-eval",
+    "500",
+    "--log-every",
+    "5",
+    "--device",
+    "cpu",
+]
 
 
 def ebmlab(*args):
@@ -43,8 +68,9 @@ def test_a_forced_collapse_is_flagged_and_sampling_works(tmp_path):
     # a generator with one hidden unit and no noise to speak of (nz 1) trained briefly cannot spread over
     # the 25 grid modes: the detector must say so, in metrics.json and on stderr
     out = tmp_path / "collapsed"
-    proc = ebmlab("gan", "train", *SMALL, "--data", "grid25", "--nz", "1", "--hidden-g", "1", "--epochs", "2",
-                  "--out", str(out))
+    proc = ebmlab(
+        "gan", "train", *SMALL, "--data", "grid25", "--nz", "1", "--hidden-g", "1", "--epochs", "2", "--out", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "metrics.json").read_text())
     assert m["warn_mode_collapse"] == 1 and m["modes_captured"] < 25
@@ -58,23 +84,53 @@ def test_a_forced_collapse_is_flagged_and_sampling_works(tmp_path):
 def test_refined_evaluation_reports_both_the_critic_corrected_and_the_raw_samples(tmp_path, monkeypatch, refine):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "refined"
-    result = CliRunner().invoke(cli, ["gan", "train", *SMALL, "--epochs", "2", "--loss", "least-squares",
-                                      "--refine", refine, "--descent-steps", "5", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "gan",
+            "train",
+            *SMALL,
+            "--epochs",
+            "2",
+            "--loss",
+            "least-squares",
+            "--refine",
+            refine,
+            "--descent-steps",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     for key in ("modes_captured", "high_quality", "reverse_kl"):
         assert f"raw_{key}" in m and key in m
     assert (0 < m["acceptance_rate"] <= 1) if refine == "rejection" else "acceptance_rate" not in m
-    sampled = CliRunner().invoke(cli, ["gan", "sample", str(out), "--refine", refine, "--n", "50",
-                                       "--out", str(tmp_path / "r.pt")])
+    sampled = CliRunner().invoke(
+        cli, ["gan", "sample", str(out), "--refine", refine, "--n", "50", "--out", str(tmp_path / "r.pt")]
+    )
     assert sampled.exit_code == 0, sampled.output
     assert torch.load(tmp_path / "r.pt").shape == (50, 2)
 
 
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    args = ["gan", "train", *SMALL, "--epochs", "3", "--loss", "wasserstein", "--n-critic", "3", "--ema", "0.9",
-            "--checkpoint-every", "25"]
+    args = [
+        "gan",
+        "train",
+        *SMALL,
+        "--epochs",
+        "3",
+        "--loss",
+        "wasserstein",
+        "--n-critic",
+        "3",
+        "--ema",
+        "0.9",
+        "--checkpoint-every",
+        "25",
+    ]
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
 
@@ -88,16 +144,36 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path, monke
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), (name, key)
-    assert json.loads((cut / "metrics.json").read_text())["reverse_kl"] == json.loads(
-        (full / "metrics.json").read_text())["reverse_kl"]
+    assert (
+        json.loads((cut / "metrics.json").read_text())["reverse_kl"]
+        == json.loads((full / "metrics.json").read_text())["reverse_kl"]
+    )
 
 
 def test_image_gan_dry_run_and_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "dcgan"
-    result = CliRunner().invoke(cli, ["gan", "train", "--data", "digits", "--ngf", "8", "--ndf", "8", "--nz", "16",
-                                      "--n-eval", "200", "--dry-run", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "gan",
+            "train",
+            "--data",
+            "digits",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--nz",
+            "16",
+            "--n-eval",
+            "200",
+            "--dry-run",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["iterations"] == 1
@@ -109,15 +185,18 @@ def test_image_gan_dry_run_and_samples(tmp_path, monkeypatch):
     assert (out / "samples_0.png").exists()
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--loss", "hinge"], "Invalid value for '--loss'"),
-    (["--data", "digits", "--image-size", "30"], "--image-size 30 does not suit"),
-    (["--loss", "margin", "--saturating"], "logistic loss only"),
-    (["--data", "folder"], "--data folder needs --data-dir"),
-    (["--loss", "wasserstein", "--refine", "rejection"], "needs the logistic or least-squares loss"),
-    (["--r1", "-1"], "--r1 must be >= 0"),
-    (["--loss", "margin", "--refine", "descent"], "--refine descent needs the logistic or least-squares loss"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--loss", "hinge"], "Invalid value for '--loss'"),
+        (["--data", "digits", "--image-size", "30"], "--image-size 30 does not suit"),
+        (["--loss", "margin", "--saturating"], "logistic loss only"),
+        (["--data", "folder"], "--data folder needs --data-dir"),
+        (["--loss", "wasserstein", "--refine", "rejection"], "needs the logistic or least-squares loss"),
+        (["--r1", "-1"], "--r1 must be >= 0"),
+        (["--loss", "margin", "--refine", "descent"], "--refine descent needs the logistic or least-squares loss"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"
     proc = ebmlab("gan", "train", *extra, "--out", str(out))
@@ -145,9 +224,25 @@ def test_ddp_two_processes_follow_one_process(tmp_path):
     args = ["gan", "train", *SMALL, "--epochs", "1", "--no-batchnorm-g", "--loss", "least-squares", "--r1", "0.5"]
     one = ebmlab(*args, "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "ebmlab", *args, "--out", str(tmp_path / "two")],
-                         env=ENV, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "ebmlab",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
 
     def losses(folder):
@@ -163,8 +258,24 @@ def test_ddp_two_processes_follow_one_process(tmp_path):
 def test_refit_refines_any_loss_with_a_fresh_logistic_critic(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "refit"
-    result = CliRunner().invoke(cli, ["gan", "train", *SMALL, "--epochs", "1", "--loss", "wasserstein",
-                                      "--refine", "refit", "--refit-steps", "50", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "gan",
+            "train",
+            *SMALL,
+            "--epochs",
+            "1",
+            "--loss",
+            "wasserstein",
+            "--refine",
+            "refit",
+            "--refit-steps",
+            "50",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert "raw_high_quality" in m and 0 < m["acceptance_rate"] <= 1

@@ -47,8 +47,10 @@ def test_distance_in_classifier_features_rises_with_noise_and_blur():
     test = load_images("digits", "test", 8).images
     f_test = extract(test)
     g = torch.Generator().manual_seed(0)
-    noisy = [frechet_distance(f_test, extract((test + s * torch.randn(test.shape, generator=g)).clamp(-1, 1)))
-             for s in (0.2, 0.5)]
+    noisy = [
+        frechet_distance(f_test, extract((test + s * torch.randn(test.shape, generator=g)).clamp(-1, 1)))
+        for s in (0.2, 0.5)
+    ]
     blurred = F.avg_pool2d(F.pad(test, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     assert frechet_distance(f_test, f_test) == pytest.approx(0.0, abs=1e-4)  # real vs real
     assert 0 < noisy[0] < noisy[1]

@@ -17,8 +17,26 @@ from ebmlab.errors import Diverged, WriteFailed
 from ebmlab.runtime import Run, RunningMean, TrainConfig
 from ebmlab.runtime.atomic import atomic_torch_save, atomic_write_text
 
-ARGS = ["sparse", "drsae", "--data", "digits", "--units", "48", "--batch-size", "32", "--seed", "7",
-        "--device", "cpu", "--unsup-epochs", "2", "--sup-epochs", "10", "--checkpoint-every", "100"]
+ARGS = [
+    "sparse",
+    "drsae",
+    "--data",
+    "digits",
+    "--units",
+    "48",
+    "--batch-size",
+    "32",
+    "--seed",
+    "7",
+    "--device",
+    "cpu",
+    "--unsup-epochs",
+    "2",
+    "--sup-epochs",
+    "10",
+    "--checkpoint-every",
+    "100",
+]
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
 TOTAL = 12 * (1437 // 32)
 
@@ -31,14 +49,25 @@ def ebmlab(*args, limit_bytes=None):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-m", "ebmlab", *args], env=ENV, capture_output=True, text=True,
-                          timeout=300, preexec_fn=limit if limit_bytes else None)
+    return subprocess.run(
+        [sys.executable, "-m", "ebmlab", *args],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit if limit_bytes else None,
+    )
 
 
 def started(out):
     """An ebmlab run in the background, once it has written its first checkpoint."""
-    proc = subprocess.Popen([sys.executable, "-m", "ebmlab", *ARGS, "--out", str(out)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ebmlab", *ARGS, "--out", str(out)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -60,8 +89,9 @@ def same_weights(a, b):
 
 
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_writes_a_checkpoint_at_the_step_and_resume_ends_as_an_uninterrupted_run(tmp_path, uninterrupted,
-                                                                                        sig, status):
+def test_a_signal_writes_a_checkpoint_at_the_step_and_resume_ends_as_an_uninterrupted_run(
+    tmp_path, uninterrupted, sig, status
+):
     out = tmp_path / "run"
     proc = started(out)
     time.sleep(0.3)
@@ -71,7 +101,7 @@ def test_a_signal_writes_a_checkpoint_at_the_step_and_resume_ends_as_an_uninterr
     line = err.strip().splitlines()[-1]
     assert line.startswith(f"ebmlab: stopped by {sig.name} at step ") and f"--resume {out}" in line
     step = int(line.split("at step ")[1].split(",")[0])
-    assert 100 < step < TOTAL and step % 100 != 0    # the signal's own step, not a periodic checkpoint
+    assert 100 < step < TOTAL and step % 100 != 0  # the signal's own step, not a periodic checkpoint
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=False)["step"] == step
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert not (out / "metrics.json").exists() and not list(out.rglob("*.tmp"))
@@ -97,8 +127,26 @@ def test_two_quick_signals_leave_a_readable_checkpoint_that_resumes(tmp_path, un
 
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    result = ebmlab("sparse", "drsae", "--data", "digits", "--units", "48", "--lr", "100", "--unsup-epochs", "1",
-                    "--sup-epochs", "2", "--checkpoint-every", "1", "--log-every", "5", "--out", str(out))
+    result = ebmlab(
+        "sparse",
+        "drsae",
+        "--data",
+        "digits",
+        "--units",
+        "48",
+        "--lr",
+        "100",
+        "--unsup-epochs",
+        "1",
+        "--sup-epochs",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--log-every",
+        "5",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("ebmlab: the run diverged at step ") and "--lr 100.0" in line
@@ -168,27 +216,50 @@ def children(pid: int) -> list[int]:
         return [int(p) for p in f.read().split()]
 
 
-@pytest.mark.skipif(not torch.distributed.is_gloo_available() or not os.path.exists("/proc/self/task"),
-                    reason="gloo backend or /proc missing")
+@pytest.mark.skipif(
+    not torch.distributed.is_gloo_available() or not os.path.exists("/proc/self/task"),
+    reason="gloo backend or /proc missing",
+)
 def test_ddp_sigterm_to_one_process_stops_all_with_one_checkpoint_and_divergence_stops_them_all(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ebmlab"]
     out = tmp_path / "term"
-    proc = subprocess.Popen([*torchrun, *ARGS, "--out", str(out)], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*torchrun, *ARGS, "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     workers = children(proc.pid)
     assert len(workers) == 2
-    os.kill(workers[-1], signal.SIGTERM)              # one process only: the others must agree to stop with it
-    _, err = proc.communicate(timeout=90)             # no hung process group
+    os.kill(workers[-1], signal.SIGTERM)  # one process only: the others must agree to stop with it
+    _, err = proc.communicate(timeout=90)  # no hung process group
     assert proc.returncode != 0
     assert err.count("ebmlab: stopped by SIGTERM at step") == 2, err[-2000:]
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] % 100 != 0 and not list(out.rglob("*.tmp"))
 
-    diverged = subprocess.run([*torchrun, "sparse", "drsae", "--data", "digits", "--units", "48", "--lr", "100",
-                               "--unsup-epochs", "1", "--sup-epochs", "1", "--out", str(tmp_path / "div")],
-                              env=ENV, capture_output=True, text=True, timeout=120)
+    diverged = subprocess.run(
+        [
+            *torchrun,
+            "sparse",
+            "drsae",
+            "--data",
+            "digits",
+            "--units",
+            "48",
+            "--lr",
+            "100",
+            "--unsup-epochs",
+            "1",
+            "--sup-epochs",
+            "1",
+            "--out",
+            str(tmp_path / "div"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert diverged.returncode != 0 and diverged.stderr.count("ebmlab: the run diverged at step") == 2
     assert json.loads((tmp_path / "div" / "run.json").read_text())["status"] == "diverged"

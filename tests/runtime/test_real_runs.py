@@ -11,21 +11,42 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-ARGS = ["sparse", "drsae", "--data", "digits", "--units", "48", "--steps", "4", "--batch-size", "32",
-        "--seed", "7", "--device", "cpu", "--log-every", "1"]
+ARGS = [
+    "sparse",
+    "drsae",
+    "--data",
+    "digits",
+    "--units",
+    "48",
+    "--steps",
+    "4",
+    "--batch-size",
+    "32",
+    "--seed",
+    "7",
+    "--device",
+    "cpu",
+    "--log-every",
+    "1",
+]
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def ebmlab(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "ebmlab", *args], env=ENV, capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "ebmlab", *args], env=ENV, capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_killed_then_resumed_run_ends_with_the_same_weights(tmp_path):
     args = [*ARGS, "--unsup-epochs", "2", "--sup-epochs", "28", "--checkpoint-every", "40"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "ebmlab", *args, "--out", str(killed)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ebmlab", *args, "--out", str(killed)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
@@ -48,7 +69,9 @@ def test_killed_then_resumed_run_ends_with_the_same_weights(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert json.loads((killed / "metrics.json").read_text()) == json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert json.loads((killed / "metrics.json").read_text()) == json.loads(
+        (tmp_path / "full" / "metrics.json").read_text()
+    )
 
 
 def _losses(folder):
@@ -62,9 +85,23 @@ def test_ddp_two_processes_follow_the_single_process_trajectory(tmp_path):
     single = ebmlab(*args, "--out", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "ebmlab", *args, "--out", str(tmp_path / "two")],
-        env=ENV, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "ebmlab",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2

@@ -47,8 +47,12 @@ def test_energy_terms_and_unit_norm_decoder():
     z = layer.encode(xs)
     assert bool((z >= 0).all())
     t = layer.energy(x, 0.5)
-    want_group = sum(z[:, k, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].pow(2).sum((1, 2)).sqrt()
-                     for k in range(3) for i in range(3) for j in range(3)).mean()
+    want_group = sum(
+        z[:, k, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].pow(2).sum((1, 2)).sqrt()
+        for k in range(3)
+        for i in range(3)
+        for j in range(3)
+    ).mean()
     torch.testing.assert_close(t["group"], want_group, rtol=1e-5, atol=1e-5)
     want_rec = 0.5 * (xs - layer.decode(z)).pow(2).sum((1, 2, 3)).mean()
     torch.testing.assert_close(t["total"], want_rec + 0.5 * want_group, rtol=1e-5, atol=1e-5)
@@ -82,9 +86,31 @@ def test_image_pairs_and_invariance_of_a_pooled_map():
 
 
 def _conv_args(out, *extra):
-    return ["sparse", "conv", "--data", "digits", "--channels", "4,6", "--kernels", "3,3", "--epochs", "2",
-            "--batch-size", "32", "--probe-epochs", "2", "--checkpoint-every", "20", "--log-every", "5",
-            "--device", "cpu", *extra, "--out", str(out)]
+    return [
+        "sparse",
+        "conv",
+        "--data",
+        "digits",
+        "--channels",
+        "4,6",
+        "--kernels",
+        "3,3",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--probe-epochs",
+        "2",
+        "--checkpoint-every",
+        "20",
+        "--log-every",
+        "5",
+        "--device",
+        "cpu",
+        *extra,
+        "--out",
+        str(out),
+    ]
 
 
 def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundary(tmp_path, monkeypatch, interrupted):
@@ -93,8 +119,13 @@ def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundar
     result = CliRunner().invoke(cli, _conv_args(full))
     assert result.exit_code == 0, result.output
     m = json.loads((full / "metrics.json").read_text())
-    for key in ("probe_accuracy", "probe_accuracy_layer1", "probe_accuracy_pixels", "probe_accuracy_random",
-                "probe_accuracy_random_layer1"):
+    for key in (
+        "probe_accuracy",
+        "probe_accuracy_layer1",
+        "probe_accuracy_pixels",
+        "probe_accuracy_random",
+        "probe_accuracy_random_layer1",
+    ):
         assert 0.1 < m[key] <= 1.0, key
     assert m["invariance_ratio"] > 0 and m["feature_dims"] == 6 * 2 * 2
     assert (full / "probe.png").exists() and (full / "filters.png").exists()
@@ -113,10 +144,15 @@ def test_conv_command_writes_probes_and_resumes_exactly_across_the_layer_boundar
 
 
 def test_conv_bad_options_are_one_line_errors(tmp_path):
-    for extra, message in ((["--channels", "4,6", "--kernels", "3"], "--kernels needs one size per layer"),
-                           (["--kernels", "4,5"], "--kernels must be odd")):
-        bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "conv", *extra, "--out", str(tmp_path / "b")],
-                             capture_output=True, text=True)
+    for extra, message in (
+        (["--channels", "4,6", "--kernels", "3"], "--kernels needs one size per layer"),
+        (["--kernels", "4,5"], "--kernels must be odd"),
+    ):
+        bad = subprocess.run(
+            [sys.executable, "-m", "ebmlab", "sparse", "conv", *extra, "--out", str(tmp_path / "b")],
+            capture_output=True,
+            text=True,
+        )
         lines = bad.stderr.strip().splitlines()
         assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
         assert not (tmp_path / "b").exists()

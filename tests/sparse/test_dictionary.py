@@ -80,8 +80,18 @@ def test_bad_arguments_are_user_errors(patches):
 
 
 def tiny_config(**kw):
-    base = dict(n_patches=400, patch_size=6, n_atoms=16, batch_size=50, steps=12, solver_iter=20,
-                eval_n=100, log_every=4, checkpoint_every=6, device="cpu")
+    base = dict(
+        n_patches=400,
+        patch_size=6,
+        n_atoms=16,
+        batch_size=50,
+        steps=12,
+        solver_iter=20,
+        eval_n=100,
+        log_every=4,
+        checkpoint_every=6,
+        device="cpu",
+    )
     base.update(kw)
     return DictConfig(**base)
 
@@ -154,5 +164,7 @@ def test_resume_gives_the_same_dictionary(tmp_path):
     assert not torch.equal(partial, load_file(tmp_path / "full" / "dictionary.safetensors")["D"])
     resumed = Run.resume(tmp_path / "cut", DictConfig, "sparse", "dict")
     train_dictionary(resumed.config, resumed)
-    assert torch.equal(load_file(tmp_path / "full" / "dictionary.safetensors")["D"],
-                       load_file(tmp_path / "cut" / "dictionary.safetensors")["D"])
+    assert torch.equal(
+        load_file(tmp_path / "full" / "dictionary.safetensors")["D"],
+        load_file(tmp_path / "cut" / "dictionary.safetensors")["D"],
+    )

@@ -98,8 +98,9 @@ def test_loss_terms_match_a_hand_computation():
     assert math.isclose(t.classification.item(), cls.item(), rel_tol=1e-6)
     assert math.isclose(t.total.item(), (rec + spars + 2.0 * cls).item(), rel_tol=1e-6)
     # the same numbers written out: sample 2's code is (0, 0.3), logits (0, 1)
-    assert math.isclose(F.cross_entropy(torch.tensor([[0.0, 1.0]]), torch.tensor([1])).item(),
-                        math.log(1 + math.exp(-1)), rel_tol=1e-6)
+    assert math.isclose(
+        F.cross_entropy(torch.tensor([[0.0, 1.0]]), torch.tensor([1])).item(), math.log(1 + math.exp(-1)), rel_tol=1e-6
+    )
 
 
 def test_unsupervised_loss_ignores_the_classifier():
@@ -220,8 +221,19 @@ from ebmlab.viz.report import write_report  # noqa: E402
 
 
 def tiny_config(**kw):
-    base = dict(data="digits", units=16, steps=3, lam=0.1, unsup_epochs=1, sup_epochs=2,
-                batch_size=100, lr=3e-3, device="cpu", checkpoint_every=10, log_every=5)
+    base = dict(
+        data="digits",
+        units=16,
+        steps=3,
+        lam=0.1,
+        unsup_epochs=1,
+        sup_epochs=2,
+        batch_size=100,
+        lr=3e-3,
+        device="cpu",
+        checkpoint_every=10,
+        log_every=5,
+    )
     base.update(kw)
     return DrsaeConfig(**base)
 
@@ -262,8 +274,14 @@ def test_tiny_end_to_end_training(tmp_path):
     assert metrics["n_part_units"] + metrics["n_categorical_units"] == 16
     for key in ("train_accuracy", "test_reconstruction", "test_sparsity", "test_classification"):
         assert key in metrics
-    for name in ("units_decoder.png", "units_measure.png", "units_activity.png", "drsae.safetensors",
-                 "metrics.json", "report.html"):
+    for name in (
+        "units_decoder.png",
+        "units_measure.png",
+        "units_activity.png",
+        "drsae.safetensors",
+        "metrics.json",
+        "report.html",
+    ):
         assert (tmp_path / "run" / name).exists(), name
     from safetensors.torch import load_file
 

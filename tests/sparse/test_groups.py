@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from sparse_problems import sparse_problem
 
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.groups import Pools, block_pools, singleton_pools, torus_pools, tree_pools
 from ebmlab.sparse.solvers import fista, ista, lasso_objective, soft_threshold
+from sparse_problems import sparse_problem
 
 
 def rand(n, m, seed=0):

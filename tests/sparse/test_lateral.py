@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import torch
-from sparse_problems import sparse_problem
 
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.lateral import (
@@ -19,6 +18,7 @@ from ebmlab.sparse.lateral import (
     tree_parents,
 )
 from ebmlab.sparse.solvers import ista
+from sparse_problems import sparse_problem
 
 
 def test_tree_inhibition_is_zero_along_paths():
@@ -73,14 +73,43 @@ def test_lateral_command(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "lat"
-    args = ["sparse", "lateral", "--tree", "2,3", "--steps", "20", "--n-patches", "2000", "--eval-n", "200",
-            "--out", str(out)]
+    args = [
+        "sparse",
+        "lateral",
+        "--tree",
+        "2,3",
+        "--steps",
+        "20",
+        "--n-patches",
+        "2000",
+        "--eval-n",
+        "200",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_units"] == 7 and m["path_coactivity"] >= m["path_coactivity_chance"]
     assert (out / "tree.png").exists() and (out / "inhibition.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "lateral", "--inhibition", "learned",
-                          "--strength", "2", "--s-max", "1", "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebmlab",
+            "sparse",
+            "lateral",
+            "--inhibition",
+            "learned",
+            "--strength",
+            "2",
+            "--s-max",
+            "1",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "--s-max (1.0) must be >= --strength (2.0)" in lines[0]

@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
-from sparse_problems import sparse_problem
 
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.lista import LISTA, code_error
 from ebmlab.sparse.solvers import fista, ista, soft_threshold
 from ebmlab.viz.report import write_report
+from sparse_problems import sparse_problem
 
 
 def problem(N=32, n=16, m=32, seed=0, dtype=torch.float64):
@@ -150,8 +150,19 @@ def test_steps_parse_from_text():
         config_from_dict(ListaConfig, {"steps": "1,x"})
 
 
-TINY = dict(patch_size=4, n_atoms=12, lam=0.1, steps=(0, 2), n_train=200, n_test=100, dict_steps=20,
-            epochs=3, batch_size=50, solver_iters=(1, 3, 10, 30), checkpoint_every=5)
+TINY = dict(
+    patch_size=4,
+    n_atoms=12,
+    lam=0.1,
+    steps=(0, 2),
+    n_train=200,
+    n_test=100,
+    dict_steps=20,
+    epochs=3,
+    batch_size=50,
+    solver_iters=(1, 3, 10, 30),
+    checkpoint_every=5,
+)
 
 
 def test_train_lista_end_to_end(tmp_path):
@@ -183,7 +194,7 @@ def test_train_lista_end_to_end(tmp_path):
 
     encoder, D = load_lista(tmp_path / "run", steps=2)
     assert encoder.steps == 2 and D.shape == (16, 12)
-    X_test = load_patches(cfg.n_train + cfg.n_test, size=cfg.patch_size, seed=cfg.seed)[cfg.n_train:]
+    X_test = load_patches(cfg.n_train + cfg.n_test, size=cfg.patch_size, seed=cfg.seed)[cfg.n_train :]
     Z_test = feature_sign(X_test, D, cfg.lam, max_iter=cfg.target_iter, tol=cfg.target_tol).z
     with torch.no_grad():
         assert code_error(encoder(X_test), Z_test) == pytest.approx(saved["code_error_T2"], rel=1e-4)

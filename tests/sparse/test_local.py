@@ -47,16 +47,51 @@ def test_each_unit_sees_its_window_and_the_decoder_is_its_adjoint():
 def test_local_command_writes_the_map(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "local"
-    args = ["sparse", "local", "--image-size", "12", "--window", "5", "--map-side", "6", "--steps", "30",
-            "--n-images", "400", "--batch-size", "50", "--lam", "0.1", "--device", "cpu", "--out", str(out)]
+    args = [
+        "sparse",
+        "local",
+        "--image-size",
+        "12",
+        "--window",
+        "5",
+        "--map-side",
+        "6",
+        "--steps",
+        "30",
+        "--n-images",
+        "400",
+        "--batch-size",
+        "50",
+        "--lam",
+        "0.1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert 0 < m["neighbour_orientation_ratio"] < 2 and m["n_pinwheels"] >= 0
     assert 0 < m["relative_reconstruction_error"] < 1.5 and 0 <= m["gabor_fit_fraction"] <= 1
     assert (out / "orientation_map.png").exists() and (out / "filters.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "local", "--image-size", "8", "--window", "10",
-                          "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebmlab",
+            "sparse",
+            "local",
+            "--image-size",
+            "8",
+            "--window",
+            "10",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "do not fit --image-size 8" in lines[0], bad.stderr
     assert not (tmp_path / "b").exists()

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from sparse_problems import sparse_problem
 
 from ebmlab.errors import UserError
 from ebmlab.sparse.solvers import SOLVERS, ista, lasso_objective, soft_threshold
+from sparse_problems import sparse_problem
 
 
 def problem(N=24, n=16, m=40, seed=0, dtype=torch.float64):

@@ -96,8 +96,22 @@ def test_topo_command_writes_map_metrics_and_figures(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "topo"
-    args = ["sparse", "topo", "--steps", "60", "--n-patches", "2000", "--batch-size", "256", "--map-side", "6",
-            "--patch-size", "8", "--out", str(out)]
+    args = [
+        "sparse",
+        "topo",
+        "--steps",
+        "60",
+        "--n-patches",
+        "2000",
+        "--batch-size",
+        "256",
+        "--map-side",
+        "6",
+        "--patch-size",
+        "8",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
@@ -106,8 +120,23 @@ def test_topo_command_writes_map_metrics_and_figures(tmp_path, monkeypatch):
     assert m["invariance_ratio"] > 0 and -1 <= m["invariance_single_shift"] <= 1
     for name in ("filters", "orientation_map", "energy"):
         assert (out / "figures" / f"{name}.png").exists() or (out / f"{name}.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "topo", "--map-side", "4", "--pool", "5",
-                          "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebmlab",
+            "sparse",
+            "topo",
+            "--map-side",
+            "4",
+            "--pool",
+            "5",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "--pool must be in 1..--map-side (4)" in lines[0]
     assert not (tmp_path / "b").exists()
@@ -147,15 +176,46 @@ def test_group_command_non_overlapping_pools(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "group"
-    args = ["sparse", "group", "--steps", "40", "--n-patches", "2000", "--batch-size", "256", "--map-side", "6",
-            "--pool", "4", "--patch-size", "8", "--out", str(out)]
+    args = [
+        "sparse",
+        "group",
+        "--steps",
+        "40",
+        "--n-patches",
+        "2000",
+        "--batch-size",
+        "256",
+        "--map-side",
+        "6",
+        "--pool",
+        "4",
+        "--patch-size",
+        "8",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert "invariance_ratio" in m and "neighbour_orientation_ratio" not in m
     assert (out / "filters.png").exists() and not (out / "orientation_map.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "ebmlab", "sparse", "group", "--map-side", "6", "--pool", "5",
-                          "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebmlab",
+            "sparse",
+            "group",
+            "--map-side",
+            "6",
+            "--pool",
+            "5",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "do not tile the 36 units" in lines[0]
     assert not (tmp_path / "b").exists()

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from ebmlab.cli import cli
 from ebmlab.errors import ConfigError
-from ebmlab.vae.model import ConvVAE, MLPVAE
+from ebmlab.vae.model import MLPVAE, ConvVAE
 
 ENV = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -47,8 +47,30 @@ def test_image_vaes_decode_into_the_image_range():
 
 def test_vae_learns_points_and_resumes_exactly(tmp_path, monkeypatch, interrupted):
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    args = ["vae", "train", "--data", "grid25", "--arch", "mlp", "--hidden", "64", "--nz", "2", "--n-train", "4000",
-            "--batch-size", "100", "--epochs", "4", "--eval-every", "80", "--checkpoint-every", "30", "--n-eval", "500"]
+    args = [
+        "vae",
+        "train",
+        "--data",
+        "grid25",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "64",
+        "--nz",
+        "2",
+        "--n-train",
+        "4000",
+        "--batch-size",
+        "100",
+        "--epochs",
+        "4",
+        "--eval-every",
+        "80",
+        "--checkpoint-every",
+        "30",
+        "--n-eval",
+        "500",
+    ]
     full = tmp_path / "full"
     result = CliRunner().invoke(cli, [*args, "--out", str(full)])
     assert result.exit_code == 0, result.output
@@ -68,8 +90,9 @@ def test_image_vae_writes_the_gan_metrics_and_its_figures(tmp_path, monkeypatch)
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "vae"
-    result = CliRunner().invoke(cli, ["vae", "train", "--data", "digits", "--epochs", "1", "--n-eval", "300",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        cli, ["vae", "train", "--data", "digits", "--epochs", "1", "--n-eval", "300", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     for key in ("fd", "precision", "recall", "density", "coverage", "free_energy", "kl"):
@@ -81,22 +104,47 @@ def test_image_vae_writes_the_gan_metrics_and_its_figures(tmp_path, monkeypatch)
 def test_time_budget_stops_training_early(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "budget"
-    result = CliRunner().invoke(cli, ["vae", "train", "--data", "ring8", "--arch", "mlp", "--epochs", "1000",
-                                      "--n-train", "1000", "--batch-size", "100", "--time-budget", "1",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "vae",
+            "train",
+            "--data",
+            "ring8",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "1000",
+            "--n-train",
+            "1000",
+            "--batch-size",
+            "100",
+            "--time-budget",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert 0 < m["iterations"] < 1000 * 10 and m["train_s"] >= 1.0
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--data", "ring8"], "--arch conv needs images"),
-    (["--image-size", "30"], "multiple of 4"),
-    (["--arch", "transformer"], "Invalid value for '--arch'"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--data", "ring8"], "--arch conv needs images"),
+        (["--image-size", "30"], "multiple of 4"),
+        (["--arch", "transformer"], "Invalid value for '--arch'"),
+    ],
+)
 def test_bad_inputs(tmp_path, extra, message):
-    proc = subprocess.run([sys.executable, "-m", "ebmlab", "vae", "train", *extra, "--out", str(tmp_path / "x")],
-                          env=ENV, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ebmlab", "vae", "train", *extra, "--out", str(tmp_path / "x")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "x").exists()

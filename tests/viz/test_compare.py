@@ -16,7 +16,9 @@ def _fake_run(folder, family, name, config, metrics):
 
 
 def test_compare_marks_the_best_value_of_each_metric(tmp_path):
-    a = _fake_run(tmp_path / "a", "gan", "train", {"loss": "logistic", "seed": 0}, {"fd": 3.0, "precision": 0.7, "eval_s": 1})
+    a = _fake_run(
+        tmp_path / "a", "gan", "train", {"loss": "logistic", "seed": 0}, {"fd": 3.0, "precision": 0.7, "eval_s": 1}
+    )
     b = _fake_run(tmp_path / "b", "gan", "train", {"loss": "wasserstein", "seed": 0}, {"fd": 2.0, "precision": 0.5})
     c = _fake_run(tmp_path / "c", "vae", "train", {"arch": "conv", "seed": 0}, {"fd": 9.0, "precision": 0.9, "kl": 4.0})
     result = CliRunner().invoke(cli, ["compare", a, b, c, "--out", str(tmp_path / "cmp")])
@@ -39,11 +41,14 @@ def test_compare_refuses_an_unfinished_run(tmp_path):
 
 def test_world_and_model_free_runs_share_one_sample_efficiency_plot(tmp_path):
     def with_curve(folder, family, name, config, curve):
-        path = _fake_run(tmp_path / folder, family, name, config,
-                         {"env_steps": curve[-1][0], "eval_return": curve[-1][1]})
+        path = _fake_run(
+            tmp_path / folder, family, name, config, {"env_steps": curve[-1][0], "eval_return": curve[-1][1]}
+        )
         (tmp_path / folder / "metrics.jsonl").write_text(
             "".join(json.dumps({"step": s, "eval_return": r}) + "\n" for s, r in curve)
-            + json.dumps({"step": curve[-1][0], "model_prediction": 0.1}) + "\n")
+            + json.dumps({"step": curve[-1][0], "model_prediction": 0.1})
+            + "\n"
+        )
         return path
 
     world = with_curve("w", "world", "train", {"actor": "mpc", "seed": 0}, [(0, -1200), (600, -300), (1000, -150)])

@@ -18,8 +18,11 @@ def test_cost_is_the_negative_reward_of_every_step(env_id):
     rows = []
     for t in range(400):
         # wide actions (beyond the bounds) check the clipping; a bang-bang push on the car reaches its goal
-        action = (np.array([1.0 if obs[1] >= 0 else -1.0], dtype=np.float32) if env_id.startswith("Mountain")
-                  else rng.uniform(-3, 3, size=1).astype(np.float32))
+        action = (
+            np.array([1.0 if obs[1] >= 0 else -1.0], dtype=np.float32)
+            if env_id.startswith("Mountain")
+            else rng.uniform(-3, 3, size=1).astype(np.float32)
+        )
         next_obs, reward, terminated, truncated, _ = env.step(action)
         rows.append((obs, action, next_obs, reward))
         obs = next_obs
@@ -51,11 +54,14 @@ def test_mountain_car_planning_cost_falls_as_the_car_gains_energy():
     assert x.grad[0, 1] < 0  # more speed, less cost: a gradient planner pumps energy
 
 
-@pytest.mark.parametrize("name,message", [
-    ("Pendulum-v0", "unknown environment 'Pendulum-v0'"),
-    ("CartPole-v1", "Discrete action space"),
-    ("Acrobot-v1", "Discrete action space"),
-])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("Pendulum-v0", "unknown environment 'Pendulum-v0'"),
+        ("CartPole-v1", "Discrete action space"),
+        ("Acrobot-v1", "Discrete action space"),
+    ],
+)
 def test_environments_an_agent_cannot_use_are_one_line_errors(name, message):
     with pytest.raises(ConfigError, match=message):
         make_env(name)

@@ -12,7 +12,6 @@ from ebmlab.data.trajectories import Transitions
 from ebmlab.errors import ConfigError
 from ebmlab.world.envs import make_env
 from ebmlab.world.perception import ConvEncoder
-
 from world_small import SMALL
 
 
@@ -59,8 +58,9 @@ def test_the_encoder_recovers_the_state_from_frames():
 def test_a_run_that_sees_pixels_learns_its_encoder_and_is_evaluated(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / "pixels"
-    result = CliRunner().invoke(cli, [*SMALL, "--observation", "pixels", "--frame-size", "32", "--frame-batch", "16",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        cli, [*SMALL, "--observation", "pixels", "--frame-size", "32", "--frame-batch", "16", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("model_perception" in r for r in logged) and (out / "perception.safetensors").exists()

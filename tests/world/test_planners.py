@@ -3,7 +3,6 @@
 import torch
 
 from ebmlab.world.planners import CEM, GradientMPC, rollout_cost
-
 from lqr_system import LinearModel, open_loop_optimum, quadratic_cost
 
 S0 = torch.tensor([1.0, -0.5])
@@ -37,20 +36,31 @@ def test_bounds_are_respected_and_the_plan_is_warm_started():
 
 def test_cem_plans_close_to_the_optimum_without_gradients():
     _, best = open_loop_optimum(S0, 10)
-    cem = CEM(LinearModel(), quadratic_cost, torch.tensor([-3.0]), torch.tensor([3.0]), horizon=10,
-              population=500, elites=50, iterations=8)
+    cem = CEM(
+        LinearModel(),
+        quadratic_cost,
+        torch.tensor([-3.0]),
+        torch.tensor([3.0]),
+        horizon=10,
+        population=500,
+        elites=50,
+        iterations=8,
+    )
     cem.act(S0)
     assert float(rollout_cost(cem.model, cem.cost, S0, cem.plan[None])) <= 1.05 * best
 
 
 def test_a_diverging_model_still_gives_actions_within_the_bounds():
     """A model whose predictions overflow (inf, then nan through the cost) must not turn into nan actions."""
+
     class Exploding(torch.nn.Module):
         def forward(self, s, a, z=None):
             return s * 1e30 + a
 
     low, high = torch.tensor([-1.0]), torch.tensor([1.0])
-    for actor in (GradientMPC(Exploding(), quadratic_cost, low, high, horizon=10, first_iterations=5, restarts=2),
-                  CEM(Exploding(), quadratic_cost, low, high, horizon=10, population=20, elites=4, iterations=2)):
+    for actor in (
+        GradientMPC(Exploding(), quadratic_cost, low, high, horizon=10, first_iterations=5, restarts=2),
+        CEM(Exploding(), quadratic_cost, low, high, horizon=10, population=20, elites=4, iterations=2),
+    ):
         a = actor.act(torch.tensor([1.0, 1.0]))
         assert torch.isfinite(a).all() and low <= a <= high

@@ -3,7 +3,6 @@
 import torch
 
 from ebmlab.world.policy import Policy, policy_loss
-
 from lqr_system import LinearModel, infinite_horizon_gain, quadratic_cost
 
 

@@ -15,12 +15,12 @@ from safetensors.torch import load_file
 from ebmlab.cli import cli
 from ebmlab.errors import ConfigError
 from ebmlab.world.envs import check_env
-
 from world_small import SMALL
 
 
-@pytest.mark.parametrize("actor,model,value", [("mpc", "deterministic", False), ("cem", "latent", True),
-                                               ("policy", "ensemble", True)])
+@pytest.mark.parametrize(
+    "actor,model,value", [("mpc", "deterministic", False), ("cem", "latent", True), ("policy", "ensemble", True)]
+)
 def test_a_short_run_learns_logs_and_reports(tmp_path, monkeypatch, actor, model, value):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     out = tmp_path / actor
@@ -63,8 +63,12 @@ def test_a_learned_cost_plans_where_no_cost_is_known(tmp_path, monkeypatch):
 
 def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "ebmlab", "world", "eval", str(tmp_path / "empty")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ebmlab", "world", "eval", str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
@@ -82,23 +86,32 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
     for name in ("model", "value"):
         a, b = load_file(cut / f"{name}.safetensors"), load_file(full / f"{name}.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((cut / "metrics.json").read_text())["eval_return"] == json.loads(
-        (full / "metrics.json").read_text())["eval_return"]
+    assert (
+        json.loads((cut / "metrics.json").read_text())["eval_return"]
+        == json.loads((full / "metrics.json").read_text())["eval_return"]
+    )
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
-    (["--env", "CartPole-v1"], "Discrete action space"),
-    (["--actor", "sac"], "Invalid value for '--actor'"),
-    (["--cem-elites", "500"], "--cem-elites must be <= --cem-population"),
-    (["--env", "InvertedPendulum-v5"], "no known cost for InvertedPendulum-v5"),
-    (["--value-grid", "720"], "--value-grid must be two sizes >= 2 like 720x321"),
-    (["--env", "MountainCarContinuous-v0", "--value-grid", "30x30"], "a value table needs a chart"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
+        (["--env", "CartPole-v1"], "Discrete action space"),
+        (["--actor", "sac"], "Invalid value for '--actor'"),
+        (["--cem-elites", "500"], "--cem-elites must be <= --cem-population"),
+        (["--env", "InvertedPendulum-v5"], "no known cost for InvertedPendulum-v5"),
+        (["--value-grid", "720"], "--value-grid must be two sizes >= 2 like 720x321"),
+        (["--env", "MountainCarContinuous-v0", "--value-grid", "30x30"], "a value table needs a chart"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):
     out = tmp_path / "bad"
-    proc = subprocess.run([sys.executable, "-m", "ebmlab", "world", "train", *extra, "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ebmlab", "world", "train", *extra, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
     assert not out.exists()
@@ -120,8 +133,23 @@ def test_model_free_baseline_logs_the_same_curve_and_cannot_be_resumed(tmp_path,
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SB3 would put its log folder by default
     out = tmp_path / "sac"
-    result = CliRunner().invoke(cli, ["world", "baseline", "--algo", "sac", "--steps", "150", "--eval-every", "100",
-                                      "--eval-episodes", "1", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "world",
+            "baseline",
+            "--algo",
+            "sac",
+            "--steps",
+            "150",
+            "--eval-every",
+            "100",
+            "--eval-episodes",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["env_steps"] == 150 and -16.3 * 200 <= m["eval_return"] <= 0
@@ -129,7 +157,11 @@ def test_model_free_baseline_logs_the_same_curve_and_cannot_be_resumed(tmp_path,
     assert [r["step"] for r in logged if "eval_return" in r] == [0, 100, 150]
     assert (out / "learning_curve.png").exists() and (out / "policy.safetensors").exists()
     assert (out / "sb3" / "progress.csv").exists() and not list(scratch.glob("SB3-*"))
-    again = subprocess.run([sys.executable, "-m", "ebmlab", "world", "baseline", "--resume", str(out)],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "ebmlab", "world", "baseline", "--resume", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 2 and "cannot be resumed" in again.stderr
     assert json.loads((out / "metrics.json").read_text()) == m  # the finished run is left alone

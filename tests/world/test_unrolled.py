@@ -7,7 +7,6 @@ from ebmlab.world.costs import MountainCarCost, PendulumCost
 from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.planners import energy_and_grad, rollout_cost
 from ebmlab.world.unrolled import unrolled
-
 from lqr_system import LinearModel
 
 
@@ -15,8 +14,14 @@ def _fitted(model: ForwardModel) -> ForwardModel:
     """A model whose normalisation is far from the identity, so that folding it into the layers is tested."""
     g = torch.Generator().manual_seed(1)
     n = model.norm
-    for buf, (lo, hi) in ((n.obs_mean, (-1, 1)), (n.obs_std, (0.3, 3)), (n.act_mean, (-1, 1)), (n.act_std, (0.3, 3)),
-                          (n.delta_mean, (-0.1, 0.1)), (n.delta_std, (0.02, 0.3))):
+    for buf, (lo, hi) in (
+        (n.obs_mean, (-1, 1)),
+        (n.obs_std, (0.3, 3)),
+        (n.act_mean, (-1, 1)),
+        (n.act_std, (0.3, 3)),
+        (n.delta_mean, (-0.1, 0.1)),
+        (n.delta_std, (0.02, 0.3)),
+    ):
         buf.copy_(lo + (hi - lo) * torch.rand(buf.shape, generator=g))
     return model.eval()
 
@@ -31,8 +36,9 @@ def _terminal(s):  # a value of the plan's last state, as ebmlab.world.value's
 
 @pytest.mark.parametrize("terminal", [None, _terminal], ids=["no-value", "value"])
 @pytest.mark.parametrize("kind", ["deterministic", "latent", "ensemble", "two-layer"])
-@pytest.mark.parametrize("cost", [PendulumCost().planning, MountainCarCost().planning, _state_only],
-                         ids=["pendulum", "car", "state-only"])
+@pytest.mark.parametrize(
+    "cost", [PendulumCost().planning, MountainCarCost().planning, _state_only], ids=["pendulum", "car", "state-only"]
+)
 def test_energy_and_gradient_equal_autograd(kind, cost, terminal):
     torch.manual_seed(0)
     if kind == "ensemble":
@@ -46,8 +52,12 @@ def test_energy_and_gradient_equal_autograd(kind, cost, terminal):
     assert float(want_grad.abs().max()) > 1e-3  # a gradient worth comparing
     torch.testing.assert_close(energy, want_energy, rtol=3e-5, atol=1e-5)  # float32 sums of terms up to ~100
     torch.testing.assert_close(grad, want_grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(fast.energy(cost, obs, plans, terminal),
-                               rollout_cost(model, cost, obs, plans, terminal).detach(), rtol=3e-5, atol=1e-5)
+    torch.testing.assert_close(
+        fast.energy(cost, obs, plans, terminal),
+        rollout_cost(model, cost, obs, plans, terminal).detach(),
+        rtol=3e-5,
+        atol=1e-5,
+    )
     if terminal is not None:  # the value counts: it changes energy and gradient
         plain, plain_grad = energy_and_grad(model, cost, obs, plans)
         assert float((want_energy - plain).abs().max()) > 1e-3 and float((want_grad - plain_grad).abs().max()) > 1e-5

@@ -10,8 +10,7 @@ from ebmlab.world.costs import PendulumCost
 from ebmlab.world.models import PendulumDynamics
 from ebmlab.world.planners import GradientMPC
 from ebmlab.world.value import Chart, ValueTable, get_chart
-
-from lqr_system import A, B, Q, R, LinearModel, quadratic_cost
+from lqr_system import A, B, LinearModel, Q, R, quadratic_cost
 
 PLANE = Chart(((-2.0, 2.0, False), (-2.0, 2.0, False)), lambda s: s, lambda q: q)
 
@@ -46,7 +45,7 @@ def test_the_value_is_read_between_grid_points_across_the_seam_and_has_a_gradien
     seam = table(chart.state(torch.tensor([[math.pi - 1e-4, 0.3], [-math.pi + 1e-4, 0.3]])))
     assert abs(float(seam[0] - seam[1])) < 1e-3  # θ = ±π is one place
     s = chart.state(torch.tensor([[0.05, 1.23]])).requires_grad_(True)
-    grad, = torch.autograd.grad(table(s).sum(), s)
+    (grad,) = torch.autograd.grad(table(s).sum(), s)
     assert torch.isfinite(grad).all() and float(grad.abs().sum()) > 0.01
 
 
@@ -64,8 +63,9 @@ def _swing(terminal, horizon: int) -> tuple[float, float]:
 
 def test_a_table_through_the_pendulum_lets_short_plans_swing_it_up_at_less_cost():
     table = ValueTable(get_chart("Pendulum-v1"), (120, 61))
-    info = table.fit(PendulumDynamics(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0]), actions=11,
-                     sweeps=200)
+    info = table.fit(
+        PendulumDynamics(), PendulumCost(), torch.tensor([-2.0]), torch.tensor([2.0]), actions=11, sweeps=200
+    )
     assert info["value_min"] < 1 and info["value_max"] > 100  # the top costs nothing more, the bottom much
     assert _swing(None, 3)[0] > 2.0  # 3 steps ahead no swing pays: it stays down
     assert _swing(table, 3)[0] < 0.1  # with the value of where the plan ends it comes up

@@ -40,8 +40,7 @@ class EpochBatches:
             )
         if n < batch_size:
             raise ConfigError(
-                f"--batch-size {batch_size} is larger than the dataset ({n} examples); "
-                "use a smaller batch"
+                f"--batch-size {batch_size} is larger than the dataset ({n} examples); use a smaller batch"
             )
         if seed < 0 or epoch < 0:
             raise ConfigError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")

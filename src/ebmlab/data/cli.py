@@ -18,8 +18,10 @@ DATA_DIR_HELP = (
 
 def data_dir_option(f):
     return click.option(
-        "--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None, help=DATA_DIR_HELP,
+        "--data-dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help=DATA_DIR_HELP,
     )(f)
 
 
@@ -48,8 +50,9 @@ def _rows(data_dir: Path | None) -> list[tuple[str, ...]]:
         info = DATASETS[name]
         ok, where = availability(name, data_dir)
         shape = "×".join(str(s) for s in info.image_shape)
-        rows.append((name, shape, f"{info.n_train:,}", f"{info.n_test:,}", str(len(info.classes)),
-                     "yes" if ok else "no", where))
+        rows.append(
+            (name, shape, f"{info.n_train:,}", f"{info.n_test:,}", str(len(info.classes)), "yes" if ok else "no", where)
+        )
     if importlib.util.find_spec("skimage") is not None:
         patches = ("yes", f"scikit-image photographs: {', '.join(PHOTOGRAPHS)}")
     else:
@@ -75,12 +78,26 @@ def list_cmd(data_dir: Path | None) -> None:
 
 @data.command("show")
 @click.argument("name", type=click.Choice([*dataset_names(), "patches"]), metavar="NAME")
-@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
-              help="Which split to draw from.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PNG file to write  [default: NAME-SPLIT.png, patches.png]")
-@click.option("--count", type=click.IntRange(1, 1024), default=64, show_default=True,
-              help="Number of images to show (the first ones of the split).")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="train",
+    show_default=True,
+    help="Which split to draw from.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG file to write  [default: NAME-SPLIT.png, patches.png]",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(1, 1024),
+    default=64,
+    show_default=True,
+    help="Number of images to show (the first ones of the split).",
+)
 @click.option("--nrow", type=click.IntRange(1), default=8, show_default=True, help="Images per row.")
 @data_dir_option
 def show_cmd(name: str, split: str, out: Path | None, count: int, nrow: int, data_dir: Path | None) -> None:

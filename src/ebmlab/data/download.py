@@ -46,8 +46,15 @@ def download(url: str, dest: str | Path, md5: str, timeout: float = TIMEOUT_S) -
 
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             size = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr,
-                      desc=f"downloading {url.rsplit('/', 1)[-1]}") as bar:
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                leave=False,
+                file=sys.stderr,
+                desc=f"downloading {url.rsplit('/', 1)[-1]}",
+            ) as bar:
                 _copy_checked(resp, out, md5, f"download of {url}", progress=bar.update)
 
     try:

@@ -31,8 +31,9 @@ class GenerativeData:
     images: ImageSet | None = None
 
 
-def generative_data(name: str, n_train: int = 100000, seed: int = 0, image_size: int = 0,
-                    data_dir: str | None = None, channels: int = 1) -> GenerativeData:
+def generative_data(
+    name: str, n_train: int = 100000, seed: int = 0, image_size: int = 0, data_dir: str | None = None, channels: int = 1
+) -> GenerativeData:
     """``n_train`` points of a mixture (drawn with ``seed``), or the training split of an image set."""
     if is_points(name):
         mix = mixture(name)

@@ -66,8 +66,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{source} is too short to be an IDX file ({len(data)} bytes)")
     if data[0] != 0 or data[1] != 0:
         raise DataError(
-            f"{source} is not an IDX file: magic number starts with "
-            f"0x{data[0]:02x}{data[1]:02x}, expected 0x0000"
+            f"{source} is not an IDX file: magic number starts with 0x{data[0]:02x}{data[1]:02x}, expected 0x0000"
         )
     code, ndim = data[2], data[3]
     if code not in IDX_DTYPES:

@@ -63,8 +63,18 @@ IDX_SETS = {
     ),
     "fashion-mnist": IdxSet(
         name="fashion-mnist",
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        classes=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         md5={
             "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
             "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
@@ -140,8 +150,11 @@ def fetch_from(source: str | Archive, name: str, folder: Path, stems: list[str])
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".archive.") as tmp:
             archive = download(source.url, Path(tmp) / "archive", source.md5)
-            wanted = {source.inner + stem: (folder / stem, md5) for stem, md5 in source.members.items()
-                      if locate.find_file(folder, stem) is None}
+            wanted = {
+                source.inner + stem: (folder / stem, md5)
+                for stem, md5 in source.members.items()
+                if locate.find_file(folder, stem) is None
+            }
             extract_checked(archive, wanted)
     else:
         for stem in stems:

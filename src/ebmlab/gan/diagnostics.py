@@ -96,9 +96,9 @@ class Diagnostics:
         """Print a warning for each pitfall that shows now and was not reported before; return their names."""
         messages = {
             "oscillation": "the energy gap F(fake) − F(real) oscillates (unstable convergence); "
-                           "try a lower --lr or --n-critic > 1",
+            "try a lower --lr or --n-critic > 1",
             "vanishing_gradient": "the generator's gradient has fallen below 10 % of its initial size "
-                                  "(vanishing gradient); the non-saturating loss avoids it",
+            "(vanishing gradient); the non-saturating loss avoids it",
             "mode_collapse": "the samples cover too few modes (mode collapse)",
         }
         s = self.summary()
@@ -109,8 +109,12 @@ class Diagnostics:
         return new
 
     def state_dict(self) -> dict:
-        return {"gaps": list(self.gaps), "grad_norms": list(self.grad_norms), "warned": sorted(self.warned),
-                "collapse": self.collapse}
+        return {
+            "gaps": list(self.gaps),
+            "grad_norms": list(self.grad_norms),
+            "warned": sorted(self.warned),
+            "collapse": self.collapse,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.gaps, self.grad_norms = list(state["gaps"]), list(state["grad_norms"])

@@ -23,8 +23,17 @@ from torch import nn
 
 from ebmlab.errors import ConfigError
 
-__all__ = ["MLPGenerator", "MLPCritic", "MLPAutoEncoderCritic", "DCGANGenerator", "DCGANCritic",
-           "ConvAutoEncoderCritic", "Packed", "image_plan", "dcgan_init_"]
+__all__ = [
+    "MLPGenerator",
+    "MLPCritic",
+    "MLPAutoEncoderCritic",
+    "DCGANGenerator",
+    "DCGANCritic",
+    "ConvAutoEncoderCritic",
+    "Packed",
+    "image_plan",
+    "dcgan_init_",
+]
 
 NORMS = ("batch", "none")
 
@@ -37,8 +46,10 @@ def image_plan(image_size: int) -> tuple[int, int]:
             size, k = size // 2, k + 1
         if size == base and k >= 1:
             return base, k
-    raise ConfigError(f"--image-size {image_size} does not suit the DCGAN networks; "
-                      "use 4·2^k or 7·2^k pixels (8, 14, 16, 28, 32, 56, 64, …)")
+    raise ConfigError(
+        f"--image-size {image_size} does not suit the DCGAN networks; "
+        "use 4·2^k or 7·2^k pixels (8, 14, 16, 28, 32, 56, 64, …)"
+    )
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -69,8 +80,12 @@ def _doubling_layers(width: int, channels: int, k: int) -> list[nn.Module]:
 def _up_stack(in_channels: int, width: int, channels: int, base: int, k: int) -> nn.Sequential:
     """in_channels×1×1 → channels×(base·2^k)² with tanh (the DCGAN generator)."""
     top = width * 2 ** (k - 1)
-    return nn.Sequential(nn.ConvTranspose2d(in_channels, top, base, 1, 0, bias=False), nn.BatchNorm2d(top),
-                         nn.ReLU(True), *_doubling_layers(width, channels, k))
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, top, base, 1, 0, bias=False),
+        nn.BatchNorm2d(top),
+        nn.ReLU(True),
+        *_doubling_layers(width, channels, k),
+    )
 
 
 def _down_stack(channels: int, width: int, k: int, norm: str) -> tuple[nn.Sequential, int]:

@@ -45,15 +45,27 @@ def log_density_ratio(energy: torch.Tensor, loss: str) -> torch.Tensor:
         return -energy
     if loss == "least-squares":
         return torch.log(((1 - energy) / (1 + energy).clamp_min(1e-12)).clamp_min(1e-12))
-    raise ConfigError(f"rejection by the critic needs the logistic or least-squares loss (a density-ratio "
-                      f"estimate), not {loss}")
+    raise ConfigError(
+        f"rejection by the critic needs the logistic or least-squares loss (a density-ratio estimate), not {loss}"
+    )
 
 
 @torch.no_grad()
-def rejection_sample(G, critic, loss: str, n: int, nz: int, generator: torch.Generator,
-                     device: torch.device | str = "cpu", chunk: int = 10000, burn_in: int = 50000,
-                     quantile: float = 0.99, max_candidates: int = 5_000_000) -> tuple[torch.Tensor, float]:
+def rejection_sample(
+    G,
+    critic,
+    loss: str,
+    n: int,
+    nz: int,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+    chunk: int = 10000,
+    burn_in: int = 50000,
+    quantile: float = 0.99,
+    max_candidates: int = 5_000_000,
+) -> tuple[torch.Tensor, float]:
     """n samples of G accepted with probability min(1, r(y)/M); returns them (on CPU) and the acceptance rate."""
+
     def candidates(k: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = G(torch.randn(k, nz, generator=generator).to(device))
         return y.cpu(), log_density_ratio(critic(y).flatten().float(), loss).cpu()
@@ -68,13 +80,25 @@ def rejection_sample(G, critic, loss: str, n: int, nz: int, generator: torch.Gen
         kept.append(y[accept])
     out = torch.cat(kept)
     if len(out) < n:
-        raise ConfigError(f"rejection by the critic accepted only {len(out)} of {drawn} samples; "
-                          "the critic rejects almost everything (train longer, or sample without --refine)")
+        raise ConfigError(
+            f"rejection by the critic accepted only {len(out)} of {drawn} samples; "
+            "the critic rejects almost everything (train longer, or sample without --refine)"
+        )
     return out[:n], len(out) / drawn
 
 
-def descend_latent(G, critic, loss: str, n: int, nz: int, generator: torch.Generator, steps: int = 100,
-                   step_size: float = 1e-3, device: torch.device | str = "cpu", chunk: int = 2500) -> torch.Tensor:
+def descend_latent(
+    G,
+    critic,
+    loss: str,
+    n: int,
+    nz: int,
+    generator: torch.Generator,
+    steps: int = 100,
+    step_size: float = 1e-3,
+    device: torch.device | str = "cpu",
+    chunk: int = 2500,
+) -> torch.Tensor:
     """n samples G(z) after ``steps`` gradient steps z ← z − ½·step_size·∇[½‖z‖² − log r(G(z))] (on CPU)."""
     log_density_ratio(torch.zeros(1), loss)  # the loss must estimate a density ratio
     out = []
@@ -91,8 +115,17 @@ def descend_latent(G, critic, loss: str, n: int, nz: int, generator: torch.Gener
     return torch.cat(out)
 
 
-def fit_ratio_critic(G, critic, data: torch.Tensor, nz: int, generator: torch.Generator, steps: int = 2000,
-                     batch: int = 256, lr: float = 1e-3, device: torch.device | str = "cpu"):
+def fit_ratio_critic(
+    G,
+    critic,
+    data: torch.Tensor,
+    nz: int,
+    generator: torch.Generator,
+    steps: int = 2000,
+    batch: int = 256,
+    lr: float = 1e-3,
+    device: torch.device | str = "cpu",
+):
     """Fit ``critic`` (fresh) by the logistic loss to tell ``data`` (low energy) from G's samples, G frozen.
 
     Its optimum is F(y) = log p_G(y) − log p_data(y), the energy that tilts p_G into p_data,

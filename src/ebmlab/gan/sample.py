@@ -30,8 +30,11 @@ def load_networks(run_dir: Path) -> tuple[torch.nn.Module, torch.nn.Module, GanC
             state, critic = load_file(weights), load_file(run_dir / "critic.safetensors")
         elif checkpoint.exists():
             states = torch.load(checkpoint, map_location="cpu", weights_only=False)["states"]
-            state = ({k.removeprefix("module."): v for k, v in states["ema"].items() if k.startswith("module.")}
-                     if "ema" in states else states["generator"])
+            state = (
+                {k.removeprefix("module."): v for k, v in states["ema"].items() if k.startswith("module.")}
+                if "ema" in states
+                else states["generator"]
+            )
             critic = states["critic"]
         else:
             raise RunFolderError(f"{run_dir} has no generator weights yet (no generator.safetensors, no checkpoint)")
@@ -40,8 +43,9 @@ def load_networks(run_dir: Path) -> tuple[torch.nn.Module, torch.nn.Module, GanC
     except RunFolderError:
         raise
     except Exception as exc:  # truncated or foreign files
-        raise RunFolderError(f"the generator weights in {run_dir} cannot be read ({exc.__class__.__name__}); "
-                             "they are damaged") from None
+        raise RunFolderError(
+            f"the generator weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged"
+        ) from None
     return G.eval(), D.eval(), cfg
 
 
@@ -73,7 +77,6 @@ def sample_run(run_dir: Path, n: int, seed: int, out: Path | None = None, refine
         import matplotlib.pyplot as plt
 
         from ebmlab.data.mixtures import mixture
-
         from ebmlab.viz.samples import scatter_figure
 
         fig = scatter_figure(x, mixture(cfg.data), f"{run_dir.name}: {n} samples")

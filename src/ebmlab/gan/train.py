@@ -37,8 +37,16 @@ from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.errors import ConfigError
 from ebmlab.gan.diagnostics import Diagnostics, warn
 from ebmlab.gan.losses import LOSSES, get_loss, gradient_penalty, pulling_away, r1_penalty
-from ebmlab.gan.networks import (ConvAutoEncoderCritic, DCGANCritic, DCGANGenerator, MLPAutoEncoderCritic,
-                                 MLPCritic, MLPGenerator, Packed, image_plan)
+from ebmlab.gan.networks import (
+    ConvAutoEncoderCritic,
+    DCGANCritic,
+    DCGANGenerator,
+    MLPAutoEncoderCritic,
+    MLPCritic,
+    MLPGenerator,
+    Packed,
+    image_plan,
+)
 from ebmlab.gan.refine import REFINABLE, descend_latent, fit_ratio_critic, rejection_sample
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
@@ -57,26 +65,65 @@ is_2d = is_points
 class GanConfig(TrainConfig):
     """DCGAN's defaults (Radford et al., 2016): Adam lr 2e-4, β1 0.5, batch 64; MLPs on 2-D mixtures."""
 
-    data: str = field(default="ring8", metadata={"help": "Training data: a 2-D mixture, an image set, or 'folder' (with --data-dir).",
-                                                 "choices": DATA})
-    data_dir: str = field(default="", metadata={"help": "Folder of IDX files (mnist, fashion-mnist) or of images (--data folder)."})
-    image_size: int = field(default=0, metadata={"help": "Image side for the networks (4·2^k or 7·2^k); 0 keeps the data's own (64 for a folder)."})
+    data: str = field(
+        default="ring8",
+        metadata={
+            "help": "Training data: a 2-D mixture, an image set, or 'folder' (with --data-dir).",
+            "choices": DATA,
+        },
+    )
+    data_dir: str = field(
+        default="", metadata={"help": "Folder of IDX files (mnist, fashion-mnist) or of images (--data folder)."}
+    )
+    image_size: int = field(
+        default=0,
+        metadata={"help": "Image side for the networks (4·2^k or 7·2^k); 0 keeps the data's own (64 for a folder)."},
+    )
     channels: int = field(default=1, metadata={"help": "Colour channels of a folder's images (1 or 3)."})
-    loss: str = field(default="logistic", metadata={"help": "Contrastive loss of the critic (energy) and the generator.", "choices": LOSSES})
-    saturating: bool = field(default=False, metadata={"help": "Logistic loss only: the saturating generator loss log(1 − D(G(z)))."})
+    loss: str = field(
+        default="logistic",
+        metadata={"help": "Contrastive loss of the critic (energy) and the generator.", "choices": LOSSES},
+    )
+    saturating: bool = field(
+        default=False, metadata={"help": "Logistic loss only: the saturating generator loss log(1 − D(G(z)))."}
+    )
     margin: float = field(default=1.0, metadata={"help": "m of the margin loss F(y) + [m − F(ȳ)]⁺."})
-    pt_weight: float = field(default=0.1, metadata={"help": "Weight of EBGAN's pulling-away term in the generator loss (margin loss)."})
-    gp: float = field(default=10.0, metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."})
-    r1: float = field(default=0.0, metadata={"help": "Weight γ of the zero-centred gradient penalty γ·½‖∇F(y)‖² on data (R1; any loss; 0: off)."})
-    clip: float = field(default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."})
+    pt_weight: float = field(
+        default=0.1, metadata={"help": "Weight of EBGAN's pulling-away term in the generator loss (margin loss)."}
+    )
+    gp: float = field(
+        default=10.0,
+        metadata={"help": "Wasserstein loss: gradient-penalty weight λ; 0 clips the critic's weights instead."},
+    )
+    r1: float = field(
+        default=0.0,
+        metadata={"help": "Weight γ of the zero-centred gradient penalty γ·½‖∇F(y)‖² on data (R1; any loss; 0: off)."},
+    )
+    clip: float = field(
+        default=0.01, metadata={"help": "Wasserstein loss with --gp 0: clip critic weights to [−clip, clip]."}
+    )
     n_critic: int = field(default=1, metadata={"help": "Critic steps per generator step."})
-    refine: str = field(default="none", metadata={"help": "Evaluate samples as drawn (none), or refined by an energy's density ratio: accepted by the run's own critic (rejection) or by a logistic critic fitted afresh to the final generator (refit; any loss), or moved by gradient descent on the latent energy ½‖z‖² − log r(G(z)) of the run's own critic (descent). rejection and descent need the logistic or least-squares loss; raw_* keys keep the generator's own samples.",
-                                                  "choices": REFINE})
+    refine: str = field(
+        default="none",
+        metadata={
+            "help": "Evaluate samples as drawn (none), or refined by an energy's density ratio: accepted by the run's own critic (rejection) or by a logistic critic fitted afresh to the final generator (refit; any loss), or moved by gradient descent on the latent energy ½‖z‖² − log r(G(z)) of the run's own critic (descent). rejection and descent need the logistic or least-squares loss; raw_* keys keep the generator's own samples.",
+            "choices": REFINE,
+        },
+    )
     descent_steps: int = field(default=100, metadata={"help": "--refine descent: gradient steps on the latent energy."})
     descent_step: float = field(default=1e-3, metadata={"help": "--refine descent: step size η of z ← z − ½η∇E(z)."})
-    refit_steps: int = field(default=2000, metadata={"help": "--refine refit: Adam steps of the fresh logistic critic (batch 256, lr 1e-3)."})
-    ema: float = field(default=0.0, metadata={"help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."})
-    pack: int = field(default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."})
+    refit_steps: int = field(
+        default=2000, metadata={"help": "--refine refit: Adam steps of the fresh logistic critic (batch 256, lr 1e-3)."}
+    )
+    ema: float = field(
+        default=0.0,
+        metadata={
+            "help": "Decay of an exponential moving average of the generator's weights, used for evaluation and samples (0: off; e.g. 0.999)."
+        },
+    )
+    pack: int = field(
+        default=1, metadata={"help": "PacGAN packing: the critic judges this many samples at once (1: no packing)."}
+    )
     nz: int = field(default=100, metadata={"help": "Size of the noise vector z."})
     ngf: int = field(default=64, metadata={"help": "Width of the DCGAN generator (channels of its last hidden layer)."})
     ndf: int = field(default=64, metadata={"help": "Width of the DCGAN critic (channels of its first layer)."})
@@ -85,21 +132,49 @@ class GanConfig(TrainConfig):
     hidden_d: int = field(default=200, metadata={"help": "2-D data: units per hidden layer of the MLP critic."})
     layers_d: int = field(default=3, metadata={"help": "2-D data: hidden layers of the MLP critic."})
     batchnorm_g: bool = field(default=True, metadata={"help": "2-D data: BatchNorm in the MLP generator."})
-    critic_norm: str = field(default="auto", metadata={"help": "Image critic normalisation: batch, none, or auto (none for wasserstein with --gp, else batch).",
-                                                       "choices": ("auto", "batch", "none")})
-    epochs: int = field(default=25, metadata={"help": "Passes over the training data (one critic step per mini-batch)."})
-    n_train: int = field(default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."})
-    batch_size: int = field(default=64, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    critic_norm: str = field(
+        default="auto",
+        metadata={
+            "help": "Image critic normalisation: batch, none, or auto (none for wasserstein with --gp, else batch).",
+            "choices": ("auto", "batch", "none"),
+        },
+    )
+    epochs: int = field(
+        default=25, metadata={"help": "Passes over the training data (one critic step per mini-batch)."}
+    )
+    n_train: int = field(
+        default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."}
+    )
+    batch_size: int = field(
+        default=64, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."}
+    )
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of both networks."})
-    lr_decay: str = field(default="none", metadata={"help": "Learning-rate schedule: constant (none) or a cosine decay to 0 over the second half (cosine).",
-                                                    "choices": DECAYS})
+    lr_decay: str = field(
+        default="none",
+        metadata={
+            "help": "Learning-rate schedule: constant (none) or a cosine decay to 0 over the second half (cosine).",
+            "choices": DECAYS,
+        },
+    )
     beta1: float = field(default=0.5, metadata={"help": "Adam β1."})
     beta2: float = field(default=0.999, metadata={"help": "Adam β2."})
-    eval_every: int = field(default=1000, metadata={"help": "Evaluate (metrics and pitfall detectors) every this many iterations, and at the end."})
+    eval_every: int = field(
+        default=1000,
+        metadata={"help": "Evaluate (metrics and pitfall detectors) every this many iterations, and at the end."},
+    )
     n_eval: int = field(default=2500, metadata={"help": "Samples per evaluation (2-D: PacGAN's 2,500)."})
-    sample_every: int = field(default=1000, metadata={"help": "Save samples from a fixed noise batch every this many iterations."})
-    time_budget: float = field(default=0.0, metadata={"help": "Stop training after this many seconds (evaluation time excluded; 0: no limit), for comparisons at equal wall-clock budget."})
-    dry_run: bool = field(default=False, metadata={"help": "Run one mini-batch through both steps and stop (checks a set-up)."})
+    sample_every: int = field(
+        default=1000, metadata={"help": "Save samples from a fixed noise batch every this many iterations."}
+    )
+    time_budget: float = field(
+        default=0.0,
+        metadata={
+            "help": "Stop training after this many seconds (evaluation time excluded; 0: no limit), for comparisons at equal wall-clock budget."
+        },
+    )
+    dry_run: bool = field(
+        default=False, metadata={"help": "Run one mini-batch through both steps and stop (checks a set-up)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -115,24 +190,44 @@ class GanConfig(TrainConfig):
         check(self.clip > 0, f"--clip must be > 0, got {self.clip}")
         check(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
         check(self.refine in REFINE, f"--refine must be one of {', '.join(REFINE)}, got {self.refine!r}")
-        check(self.refine not in ("rejection", "descent") or self.loss in REFINABLE,
-              f"--refine {self.refine} needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}; "
-              "--refine refit works with any loss")
+        check(
+            self.refine not in ("rejection", "descent") or self.loss in REFINABLE,
+            f"--refine {self.refine} needs the {' or '.join(REFINABLE)} loss (a density-ratio critic), not {self.loss}; "
+            "--refine refit works with any loss",
+        )
         check(self.refit_steps >= 1, f"--refit-steps must be >= 1, got {self.refit_steps}")
         check(self.descent_steps >= 1, f"--descent-steps must be >= 1, got {self.descent_steps}")
         check(self.descent_step > 0, f"--descent-step must be > 0, got {self.descent_step}")
         check(0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}")
         check(self.pack >= 1, f"--pack must be >= 1, got {self.pack}")
-        check(self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}")
-        for name in ("nz", "ngf", "ndf", "hidden_g", "layers_g", "hidden_d", "layers_d", "batch_size", "n_eval",
-                     "eval_every", "sample_every"):
+        check(
+            self.batch_size % self.pack == 0, f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}"
+        )
+        for name in (
+            "nz",
+            "ngf",
+            "ndf",
+            "hidden_g",
+            "layers_g",
+            "hidden_d",
+            "layers_d",
+            "batch_size",
+            "n_eval",
+            "eval_every",
+            "sample_every",
+        ):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         check(self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}")
         check(self.time_budget >= 0, f"--time-budget must be >= 0, got {self.time_budget}")
-        check(self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})")
+        check(
+            self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})"
+        )
         check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         check(self.lr_decay in DECAYS, f"--lr-decay must be one of {', '.join(DECAYS)}, got {self.lr_decay!r}")
-        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"--beta1 and --beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
+        check(
+            0 <= self.beta1 < 1 and 0 <= self.beta2 < 1,
+            f"--beta1 and --beta2 must be in [0, 1), got {self.beta1}, {self.beta2}",
+        )
 
     @property
     def norm(self) -> str:
@@ -155,14 +250,19 @@ def data_shape(cfg: GanConfig) -> tuple[int, ...]:
     return (c, size, size)
 
 
-def build_networks(cfg: GanConfig, image_shape: tuple[int, ...] | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+def build_networks(
+    cfg: GanConfig, image_shape: tuple[int, ...] | None = None
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(generator, critic) for ``cfg``; ``image_shape`` (C, H, W) of the training images when they are images."""
     auto_encoder = cfg.loss == "margin"  # EBGAN: the energy is a reconstruction error, ≥ 0
     m = cfg.pack
     if is_2d(cfg.data):
         G = MLPGenerator(cfg.nz, cfg.hidden_g, cfg.layers_g, 2, batchnorm=cfg.batchnorm_g)
-        D = (MLPAutoEncoderCritic(2 * m, cfg.hidden_d, cfg.layers_d, code=2 * m) if auto_encoder
-             else MLPCritic(2 * m, cfg.hidden_d, cfg.layers_d))
+        D = (
+            MLPAutoEncoderCritic(2 * m, cfg.hidden_d, cfg.layers_d, code=2 * m)
+            if auto_encoder
+            else MLPCritic(2 * m, cfg.hidden_d, cfg.layers_d)
+        )
     else:
         channels, size = image_shape[0], image_shape[-1]
         G = DCGANGenerator(cfg.nz, cfg.ngf, channels, size)
@@ -285,7 +385,9 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
             loss_g, _ = generator_step(z)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
-            values["grad_norm_g"] = torch.nn.utils.get_total_norm([p.grad for p in G.parameters() if p.grad is not None])
+            values["grad_norm_g"] = torch.nn.utils.get_total_norm(
+                [p.grad for p in G.parameters() if p.grad is not None]
+            )
             opt_g.step()
             if averaged:
                 averaged["ema"].update_parameters(G)
@@ -305,8 +407,16 @@ def train_gan(cfg: GanConfig, run: Run) -> dict:
                 evaluator.evaluate(G_eval, D, diagnostics, done)
             diagnostics.warn(done) if run.is_main else None
         if run.should_checkpoint(done, total) or stop:
-            run.save_checkpoint(done, extra={"train_s": budget.elapsed()}, generator=G, critic=D, opt_g=opt_g,
-                                opt_d=opt_d, diagnostics=diagnostics, **averaged)
+            run.save_checkpoint(
+                done,
+                extra={"train_s": budget.elapsed()},
+                generator=G,
+                critic=D,
+                opt_g=opt_g,
+                opt_d=opt_d,
+                diagnostics=diagnostics,
+                **averaged,
+            )
         if stop:
             total = done
             break
@@ -337,8 +447,12 @@ class _Evaluator:
         g = torch.Generator().manual_seed(seed)
         was = G.training
         G.eval()
-        out = torch.cat([G(torch.randn(min(500, n - i), self.cfg.nz, generator=g).to(self.run.device)).cpu()
-                         for i in range(0, n, 500)])
+        out = torch.cat(
+            [
+                G(torch.randn(min(500, n - i), self.cfg.nz, generator=g).to(self.run.device)).cpu()
+                for i in range(0, n, 500)
+            ]
+        )
         G.train(was)
         return out
 
@@ -355,17 +469,38 @@ class _Evaluator:
         if self.cfg.refine == "refit":
             with torch.random.fork_rng(devices=[]):  # leaves the training run's random stream alone
                 torch.manual_seed(seed)
-                fresh = build_networks(replace(self.cfg, loss="logistic", pack=1, critic_norm="none"),
-                                       tuple(self.data.x.shape[1:]))[1].to(self.run.device)
-            D = fit_ratio_critic(G, fresh, self.data.x, self.cfg.nz, g, steps=self.cfg.refit_steps,
-                                 device=self.run.device)
+                fresh = build_networks(
+                    replace(self.cfg, loss="logistic", pack=1, critic_norm="none"), tuple(self.data.x.shape[1:])
+                )[1].to(self.run.device)
+            D = fit_ratio_critic(
+                G, fresh, self.data.x, self.cfg.nz, g, steps=self.cfg.refit_steps, device=self.run.device
+            )
         if self.cfg.refine == "descent":
-            out = (descend_latent(G, D, self.cfg.loss, n, self.cfg.nz, g, self.cfg.descent_steps,
-                                  self.cfg.descent_step, device=self.run.device), None)
+            out = (
+                descend_latent(
+                    G,
+                    D,
+                    self.cfg.loss,
+                    n,
+                    self.cfg.nz,
+                    g,
+                    self.cfg.descent_steps,
+                    self.cfg.descent_step,
+                    device=self.run.device,
+                ),
+                None,
+            )
         else:
             with torch.no_grad():
-                out = rejection_sample(G, D, "logistic" if self.cfg.refine == "refit" else self.cfg.loss, n,
-                                       self.cfg.nz, g, device=self.run.device)
+                out = rejection_sample(
+                    G,
+                    D,
+                    "logistic" if self.cfg.refine == "refit" else self.cfg.loss,
+                    n,
+                    self.cfg.nz,
+                    g,
+                    device=self.run.device,
+                )
         G.train(was[0])
         own.train(was[1])
         return out
@@ -385,8 +520,11 @@ class _Evaluator:
             raw = {f"raw_{k}": v for k, v in metrics.items()}
             try:
                 kept, rate = self.refined(self.refine_source(G), D, self.cfg.n_eval, seed + 1)
-                metrics = {**evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
-                           **({} if rate is None else {"acceptance_rate": rate}), **raw}
+                metrics = {
+                    **evaluate_samples(kept, self.data, self.cfg.data_dir or None, device=self.run.device),
+                    **({} if rate is None else {"acceptance_rate": rate}),
+                    **raw,
+                }
             except ConfigError as exc:  # the critic rejects (nearly) everything: report the raw samples
                 warn(f"ebmlab: warning at step {step}: {exc}; the refined metrics are those of the raw samples")
                 metrics = {**metrics, "acceptance_rate": 0.0, **raw}
@@ -404,9 +542,16 @@ class _Evaluator:
         mix = self.data.mixture
         if mix is not None:
             if self.cfg.refine != "none":
-                return samples_figure(self.refined(self.refine_source(G), D, self.cfg.n_eval, self.cfg.seed + 2)[0],
-                                      mix, title + (" (descended on the critic's energy)" if self.cfg.refine == "descent"
-                                                    else " (accepted by the critic)"))
+                return samples_figure(
+                    self.refined(self.refine_source(G), D, self.cfg.n_eval, self.cfg.seed + 2)[0],
+                    mix,
+                    title
+                    + (
+                        " (descended on the critic's energy)"
+                        if self.cfg.refine == "descent"
+                        else " (accepted by the critic)"
+                    ),
+                )
             return samples_figure(self.samples(G, self.cfg.n_eval, seed=self.cfg.seed + 2), mix, title)
         with torch.no_grad():
             was = G.training
@@ -453,8 +598,13 @@ def gan_figures(run: Run, evaluator: _Evaluator, G, D, fixed_z) -> dict:
     if evaluator.data.mixture is not None:
         axes[3].plot([r["step"] for r in evals], [r["modes_captured"] for r in evals], "o-", label="modes captured")
         ax2 = axes[3].twinx()
-        ax2.plot([r["step"] for r in evals], [100 * r["high_quality"] for r in evals], "s--", color="C1",
-                 label="high quality (%)")
+        ax2.plot(
+            [r["step"] for r in evals],
+            [100 * r["high_quality"] for r in evals],
+            "s--",
+            color="C1",
+            label="high quality (%)",
+        )
         ax2.set_ylim(0, 100)
         axes[3].set_ylim(0, len(evaluator.data.mixture.centers) + 0.5)
         axes[3].set_title("mode collapse: modes (o), high-quality % (s)", fontsize=10)

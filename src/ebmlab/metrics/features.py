@@ -26,8 +26,16 @@ from ebmlab.runtime.atomic import atomic_torch_save
 
 __all__ = ["RECIPE", "FeatureNet", "FeatureExtractor", "feature_extractor", "train_feature_net"]
 
-RECIPE = {"version": 2, "widths": (16, 32), "pool": 4, "features": 128, "epochs": 3, "batch_size": 128, "lr": 1e-3,
-          "seed": 0}
+RECIPE = {
+    "version": 2,
+    "widths": (16, 32),
+    "pool": 4,
+    "features": 128,
+    "epochs": 3,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "seed": 0,
+}
 
 
 class FeatureNet(nn.Module):
@@ -38,11 +46,19 @@ class FeatureNet(nn.Module):
         layers: list[nn.Module] = []
         c = channels
         for w in widths:
-            layers += [nn.Conv2d(c, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(True),
-                       nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(True), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c, w, 3, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(True),
+                nn.Conv2d(w, w, 3, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(True),
+                nn.MaxPool2d(2),
+            ]
             c = w
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(c * pool * pool, features),
-                                  nn.ReLU(True))
+        self.body = nn.Sequential(
+            *layers, nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(c * pool * pool, features), nn.ReLU(True)
+        )
         self.head = nn.Linear(features, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +83,13 @@ class FeatureExtractor:
         return torch.cat([self.net.features(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
 
 
-def train_feature_net(dataset: str, image_size: int, data_dir: str | None = None,
-                      device: torch.device | str = "cpu", progress: bool = True) -> FeatureExtractor:
+def train_feature_net(
+    dataset: str,
+    image_size: int,
+    data_dir: str | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> FeatureExtractor:
     """Train the evaluation classifier on ``dataset`` at ``image_size`` by :data:`RECIPE`."""
     from tqdm.auto import tqdm
 
@@ -77,13 +98,19 @@ def train_feature_net(dataset: str, image_size: int, data_dir: str | None = None
     device = torch.device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RECIPE["seed"])
-        net = FeatureNet(train.images.shape[1], n_classes, RECIPE["widths"], RECIPE["features"], RECIPE["pool"]).to(device)
+        net = FeatureNet(train.images.shape[1], n_classes, RECIPE["widths"], RECIPE["features"], RECIPE["pool"]).to(
+            device
+        )
         g = torch.Generator().manual_seed(RECIPE["seed"])
         opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
         bs = RECIPE["batch_size"]
         steps = RECIPE["epochs"] * (len(train.images) // bs)
-        bar = tqdm(total=steps, desc=f"evaluation classifier ({dataset}, {image_size}px)", file=sys.stderr,
-                   disable=not progress or None)
+        bar = tqdm(
+            total=steps,
+            desc=f"evaluation classifier ({dataset}, {image_size}px)",
+            file=sys.stderr,
+            disable=not progress or None,
+        )
         net.train()
         for _ in range(RECIPE["epochs"]):
             order = torch.randperm(len(train.images), generator=g)
@@ -97,26 +124,38 @@ def train_feature_net(dataset: str, image_size: int, data_dir: str | None = None
         bar.close()
     net.eval()
     with torch.no_grad():
-        hits = sum(int((net(test.images[i : i + 1000].to(device)).argmax(1).cpu() == test.labels[i : i + 1000]).sum())
-                   for i in range(0, len(test.images), 1000))
+        hits = sum(
+            int((net(test.images[i : i + 1000].to(device)).argmax(1).cpu() == test.labels[i : i + 1000]).sum())
+            for i in range(0, len(test.images), 1000)
+        )
     return FeatureExtractor(net, hits / len(test.images), dataset, image_size)
 
 
-def feature_extractor(dataset: str, image_size: int, data_dir: str | None = None,
-                      device: torch.device | str = "cpu") -> FeatureExtractor:
+def feature_extractor(
+    dataset: str, image_size: int, data_dir: str | None = None, device: torch.device | str = "cpu"
+) -> FeatureExtractor:
     """The cached evaluation classifier of ``dataset`` at ``image_size``; trained and cached on first use."""
     path = cache_root() / "features" / f"{dataset}-{image_size}px-v{RECIPE['version']}.pt"
     if path.exists():
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
-            net = FeatureNet(state["channels"], state["n_classes"], RECIPE["widths"], RECIPE["features"], RECIPE["pool"])
+            net = FeatureNet(
+                state["channels"], state["n_classes"], RECIPE["widths"], RECIPE["features"], RECIPE["pool"]
+            )
             net.load_state_dict(state["weights"])
             return FeatureExtractor(net.to(device).eval(), state["accuracy"], dataset, image_size)
         except Exception:  # a damaged cache entry is rebuilt
             path.unlink(missing_ok=True)
     extractor = train_feature_net(dataset, image_size, data_dir, device)
     net = extractor.net
-    atomic_torch_save(path, {"weights": {k: v.cpu() for k, v in net.state_dict().items()},
-                             "channels": net.body[0].in_channels, "n_classes": net.head.out_features,
-                             "accuracy": extractor.accuracy, "recipe": RECIPE})
+    atomic_torch_save(
+        path,
+        {
+            "weights": {k: v.cpu() for k, v in net.state_dict().items()},
+            "channels": net.body[0].in_channels,
+            "n_classes": net.head.out_features,
+            "accuracy": extractor.accuracy,
+            "recipe": RECIPE,
+        },
+    )
     return extractor

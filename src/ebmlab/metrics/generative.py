@@ -17,8 +17,9 @@ from ebmlab.metrics.modes import mode_stats
 __all__ = ["evaluate_samples"]
 
 
-def evaluate_samples(fake: torch.Tensor, data, data_dir: str | None = None,
-                     device: torch.device | str = "cpu") -> dict[str, float]:
+def evaluate_samples(
+    fake: torch.Tensor, data, data_dir: str | None = None, device: torch.device | str = "cpu"
+) -> dict[str, float]:
     """Metrics of generated samples ``fake`` against the training data ``data`` (see the module doc)."""
     if data.mixture is not None:
         return mode_stats(fake, data.mixture.centers, data.mixture.sigma).as_metrics()

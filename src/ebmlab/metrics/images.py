@@ -83,6 +83,7 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 2048) 
 
 def diversity(fake: torch.Tensor, real: torch.Tensor, n: int = 2000) -> float:
     """Mean pairwise distance among (up to n) generated features over the same among real features."""
+
     def spread(f: torch.Tensor) -> float:
         f = f[:n].flatten(1).double()
         m = len(f)
@@ -91,8 +92,9 @@ def diversity(fake: torch.Tensor, real: torch.Tensor, n: int = 2000) -> float:
     return spread(fake) / max(spread(real), 1e-12)
 
 
-def image_metrics(fake: torch.Tensor, dataset: str, data_dir: str | None = None, k: int = 5,
-                  device: torch.device | str = "cpu") -> dict[str, float]:
+def image_metrics(
+    fake: torch.Tensor, dataset: str, data_dir: str | None = None, k: int = 5, device: torch.device | str = "cpu"
+) -> dict[str, float]:
     """fd, precision, recall, density, coverage and diversity of generated images (N×C×S×S in [−1, 1])
     against as many test images of ``dataset``, in its evaluation classifier's features."""
     from ebmlab.data.images import load_images
@@ -104,5 +106,9 @@ def image_metrics(fake: torch.Tensor, dataset: str, data_dir: str | None = None,
     extract = feature_extractor(dataset, size, data_dir, device)
     real = load_images(dataset, "test", size, data_dir).images[: len(fake)]
     f_real, f_fake = extract(real), extract(fake.clamp(-1, 1))
-    return {"fd": frechet_distance(f_real, f_fake), **prdc(f_real, f_fake, k), "diversity": diversity(f_fake, f_real),
-            "feature_classifier_accuracy": extract.accuracy}
+    return {
+        "fd": frechet_distance(f_real, f_fake),
+        **prdc(f_real, f_fake, k),
+        "diversity": diversity(f_fake, f_real),
+        "feature_classifier_accuracy": extract.accuracy,
+    }

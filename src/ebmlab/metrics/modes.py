@@ -29,8 +29,7 @@ class ModeStats:
     counts: tuple[int, ...]  # high-quality samples per mode
 
     def as_metrics(self) -> dict[str, float]:
-        return {"modes_captured": self.modes_captured, "high_quality": self.high_quality,
-                "reverse_kl": self.reverse_kl}
+        return {"modes_captured": self.modes_captured, "high_quality": self.high_quality, "reverse_kl": self.reverse_kl}
 
 
 def mode_stats(samples: torch.Tensor, centers: torch.Tensor, sigma: float, threshold: float = 3.0) -> ModeStats:
@@ -49,5 +48,9 @@ def mode_stats(samples: torch.Tensor, centers: torch.Tensor, sigma: float, thres
     if n_good:
         q = 1.0 / len(centers)
         kl = sum(c / n_good * math.log(c / n_good / q) for c in counts.tolist() if c)
-    return ModeStats(modes_captured=int((counts > 0).sum()), high_quality=n_good / len(samples),
-                     reverse_kl=max(kl, 0.0), counts=tuple(counts.tolist()))
+    return ModeStats(
+        modes_captured=int((counts > 0).sum()),
+        high_quality=n_good / len(samples),
+        reverse_kl=max(kl, 0.0),
+        counts=tuple(counts.tolist()),
+    )

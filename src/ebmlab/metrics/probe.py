@@ -31,9 +31,18 @@ def _accuracy(clf: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, batch: int
     return hits / max(1, len(x))
 
 
-def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 epochs: int = 15, lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 256,
-                 seed: int = 0, device: torch.device | str = "cpu") -> ProbeResult:
+def linear_probe(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    epochs: int = 15,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> ProbeResult:
     """Train a linear classifier on frozen features (N×d, any trailing shape) and score it.
 
     The learning rate follows a cosine decay over the epochs; mini-batch order is

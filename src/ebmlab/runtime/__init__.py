@@ -8,4 +8,13 @@ from ebmlab.runtime.device import resolve_device
 from ebmlab.runtime.run import Run
 from ebmlab.runtime.seeding import seed_everything
 
-__all__ = ["Run", "RunningMean", "TimeBudget", "TrainConfig", "check", "resolve_config", "resolve_device", "seed_everything"]
+__all__ = [
+    "Run",
+    "RunningMean",
+    "TimeBudget",
+    "TrainConfig",
+    "check",
+    "resolve_config",
+    "resolve_device",
+    "seed_everything",
+]

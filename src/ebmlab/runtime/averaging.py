@@ -46,8 +46,9 @@ class RunningMean:
         self._sums, self._counts = {}, {}
         if dist is not None and dist.enabled and means:
             device = next((v.device for v in means.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
-            stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(())
-                                   for v in means.values()])
+            stacked = torch.stack(
+                [torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in means.values()]
+            )
             means = dict(zip(means, all_reduce_mean(stacked, dist).double().cpu().tolist()))
         means = {name: float(v) for name, v in means.items()}
         for name, value in means.items():  # one non-finite step makes its mean non-finite: the run diverged

@@ -79,9 +79,7 @@ def config_from_dict(cls: type, values: dict[str, Any], source: str = "configura
     types = field_types(cls)
     unknown = sorted(set(values) - set(types))
     if unknown:
-        raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)} in {source}; known keys: {', '.join(types)}"
-        )
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {source}; known keys: {', '.join(types)}")
     kwargs = {k: _coerce(cls, k, types[k], v) for k, v in values.items()}
     return cls(**kwargs)
 

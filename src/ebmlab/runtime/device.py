@@ -25,9 +25,7 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are present"
-            )
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are present")
         return device
     if name == "mps":
         if not torch.backends.mps.is_available():

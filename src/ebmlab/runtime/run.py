@@ -66,9 +66,9 @@ class Run:
         self._bar = None
         self._start = time.time()
         self._last_checkpoint_step = -1
-        self._stopping: int | None = None   # the stop signal every process agreed on
-        self.step = 0                      # the last step the loop reported (should_log / should_checkpoint)
-        self.signals = StopSignals()       # `with run.signals:` stops on SIGTERM/SIGINT at a checkpoint
+        self._stopping: int | None = None  # the stop signal every process agreed on
+        self.step = 0  # the last step the loop reported (should_log / should_checkpoint)
+        self.signals = StopSignals()  # `with run.signals:` stops on SIGTERM/SIGINT at a checkpoint
         seed_everything(getattr(config, "seed", 0))
 
     # ------------------------------------------------------------------ creation
@@ -186,13 +186,15 @@ class Run:
     def restore(self, **stateful: Any) -> int:
         """Load the last checkpoint into ``stateful`` objects; return the steps already done (0 if none)."""
         path = self.checkpoint_path
-        self.signals.looping = True        # every checkpointing loop restores first: its steps begin
+        self.signals.looping = True  # every checkpointing loop restores first: its steps begin
         if self.fresh or not path.exists():
             return 0
         try:
             state = torch.load(path, map_location=self.device, weights_only=False)
         except Exception as exc:  # a truncated or foreign file
-            raise RunFolderError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}); it is damaged") from None
+            raise RunFolderError(
+                f"checkpoint {path} cannot be read ({exc.__class__.__name__}); it is damaged"
+            ) from None
         missing = sorted(set(stateful) - set(state["states"]))
         if missing:
             raise RunFolderError(f"checkpoint {path} has no state for {', '.join(missing)}")
@@ -202,8 +204,10 @@ class Run:
             except (RuntimeError, ValueError, KeyError) as exc:  # another model's or version's state
                 reason = " ".join(str(exc).split())
                 reason = reason if len(reason) <= 200 else reason[:200].rsplit(" ", 1)[0] + " …"
-                raise RunFolderError(f"checkpoint {path} does not fit this run's {key} ({reason}); it was written by "
-                                     "another version or configuration: start a new run instead") from None
+                raise RunFolderError(
+                    f"checkpoint {path} does not fit this run's {key} ({reason}); it was written by "
+                    "another version or configuration: start a new run instead"
+                ) from None
         set_rng_state(state["rng"])
         self.restored_extra = state.get("extra", {})
         step = int(state["step"])
@@ -315,20 +319,32 @@ class Run:
         resume = f"ebmlab {self.family} {self.name} --resume {self.dir}"
         if isinstance(exc, Diverged):
             status = "diverged"
-            saved = (f"the last good checkpoint ({self.checkpoint_path}, step {kept}) is kept" if checkpoint
-                     else "no checkpoint had been written")
+            saved = (
+                f"the last good checkpoint ({self.checkpoint_path}, step {kept}) is kept"
+                if checkpoint
+                else "no checkpoint had been written"
+            )
             message = f"the run diverged at step {step}: {exc.what}; {saved}; try {_lower_lr_hint(self.config)}"
         elif isinstance(exc, Interrupted):
             status = "interrupted"
             name = signal.Signals(exc.signum).name
-            message = (f"stopped by {name} at step {kept}, checkpoint written; resume with: {resume}"
-                       if checkpoint and kept == step else
-                       f"stopped by {name}; " + (f"resume from the last checkpoint with: {resume}" if checkpoint
-                                                 else "no checkpoint had been written"))
+            message = (
+                f"stopped by {name} at step {kept}, checkpoint written; resume with: {resume}"
+                if checkpoint and kept == step
+                else f"stopped by {name}; "
+                + (
+                    f"resume from the last checkpoint with: {resume}"
+                    if checkpoint
+                    else "no checkpoint had been written"
+                )
+            )
         else:
             status = "write-failed"
-            message = f"{exc}; " + (f"the last checkpoint is intact: resume with {resume} once the cause is fixed"
-                                    if checkpoint else "no checkpoint had been written")
+            message = f"{exc}; " + (
+                f"the last checkpoint is intact: resume with {resume} once the cause is fixed"
+                if checkpoint
+                else "no checkpoint had been written"
+            )
         self.close()
         if self.is_main and self.dir.is_dir():
             try:
@@ -399,8 +415,11 @@ def read_run_info(directory: str | Path) -> dict[str, Any]:
 def _lower_lr_hint(config: Any) -> str:
     import dataclasses
 
-    names = [f.name for f in dataclasses.fields(config) if f.name == "lr" or f.name.endswith("_lr")] \
-        if dataclasses.is_dataclass(config) else []
+    names = (
+        [f.name for f in dataclasses.fields(config) if f.name == "lr" or f.name.endswith("_lr")]
+        if dataclasses.is_dataclass(config)
+        else []
+    )
     if not names:
         return "a lower learning rate"
     given = ", ".join(f"--{n.replace('_', '-')} {getattr(config, n)}" for n in names)

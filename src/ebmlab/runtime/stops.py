@@ -55,9 +55,9 @@ class StopSignals:
     previous handlers on exit. Only the main thread can install them; elsewhere it does nothing."""
 
     def __init__(self) -> None:
-        self.requested: int | None = None   # the signal received, once
-        self.looping = False                # in the step loop: a signal is honoured at the next checkpoint
-        self.writing = False                # a checkpoint is being written: nothing interrupts it
+        self.requested: int | None = None  # the signal received, once
+        self.looping = False  # in the step loop: a signal is honoured at the next checkpoint
+        self.writing = False  # a checkpoint is being written: nothing interrupts it
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopSignals":
@@ -76,5 +76,5 @@ class StopSignals:
         if first:
             self.requested = signum
         if self.writing or (first and self.looping):
-            return                          # honoured after the write / at the end of the step
+            return  # honoured after the write / at the end of the step
         raise Interrupted(signum)

@@ -181,7 +181,15 @@ def feature_sign(
     if N == 0:
         return finish(X, D, torch.zeros(0, D.shape[1], dtype=X.dtype, device=X.device), lam, 0, [], True)
     Z, it, history, converged = _feature_sign_rows(
-        X, D, lam, max_iter=int(max_iter), tol=float(tol), z0=z0, track=track, k_add=int(k_add), max_inner=int(max_inner)
+        X,
+        D,
+        lam,
+        max_iter=int(max_iter),
+        tol=float(tol),
+        z0=z0,
+        track=track,
+        k_add=int(k_add),
+        max_inner=int(max_inner),
     )
     return finish(X, D, Z, lam, it, history, converged)
 
@@ -227,7 +235,9 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
             crow = torch.arange(0, n * K + 1, K, device=dev)
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
-                zs = torch.sparse_csr_tensor(crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1), check_invariants=False)
+                zs = torch.sparse_csr_tensor(
+                    crow, idx.reshape(-1), val.reshape(-1), size=(n, m + 1), check_invariants=False
+                )
             R = torch.addmm(Xw, zs, DxT, alpha=-1)
         else:
             R = Xw
@@ -281,7 +291,11 @@ def _feature_sign_rows(X, D, lam, max_iter, tol, z0, track, k_add, max_inner):
         val = val64.to(dt)
         idx, val = _compact(torch.where(val != 0, idx, dummy), None, m, val)
         if track:
-            history.append(_mean_energy(_assemble(N, m, dt, dev, done_rows + [rows], done_idx + [idx], done_val + [val]), B, Gx, xx, lam))
+            history.append(
+                _mean_energy(
+                    _assemble(N, m, dt, dev, done_rows + [rows], done_idx + [idx], done_val + [val]), B, Gx, xx, lam
+                )
+            )
     if not converged and rows.numel() == 0:
         converged = True
     if rows.numel() and not converged:

@@ -56,8 +56,16 @@ def l2_pool(z: torch.Tensor, pool: int, eps: float = 0.0, maps: int = 1) -> torc
 class ConvGroupSparseAE(nn.Module):
     """One convolutional layer: z = s · relu(W ∗ x − b), x̂ = D ∗ z, L2-pooled group norm."""
 
-    def __init__(self, in_channels: int, channels: int, kernel: int, pool: int = 2, eps: float = 1e-4,
-                 generator: torch.Generator | None = None, maps: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        kernel: int,
+        pool: int = 2,
+        eps: float = 1e-4,
+        generator: torch.Generator | None = None,
+        maps: int = 1,
+    ):
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ConfigError(f"kernel sizes must be odd (so the maps keep their size), got {kernel}")
@@ -65,7 +73,9 @@ class ConvGroupSparseAE(nn.Module):
             raise ConfigError(f"pools of {maps} maps × {pool}×{pool} windows do not tile {channels} maps")
         self.pool, self.maps, self.eps, self.padding = int(pool), int(maps), float(eps), kernel // 2
         fan_in = in_channels * kernel * kernel
-        self.W = nn.Parameter(torch.randn(channels, in_channels, kernel, kernel, generator=generator) / math.sqrt(fan_in))
+        self.W = nn.Parameter(
+            torch.randn(channels, in_channels, kernel, kernel, generator=generator) / math.sqrt(fan_in)
+        )
         self.b = nn.Parameter(torch.zeros(channels))
         self.s = nn.Parameter(torch.ones(channels))
         D = torch.randn(channels, in_channels, kernel, kernel, generator=generator)
@@ -94,8 +104,12 @@ class ConvGroupSparseAE(nn.Module):
         pick = torch.randint(n, (self.channels,), generator=generator)
         rows = torch.randint(h - k + 1, (self.channels,), generator=generator)
         cols = torch.randint(w - k + 1, (self.channels,), generator=generator)
-        patches = torch.stack([self.standardise(x[i : i + 1])[0, :, r : r + k, c : c + k]
-                               for i, r, c in zip(pick.tolist(), rows.tolist(), cols.tolist())])
+        patches = torch.stack(
+            [
+                self.standardise(x[i : i + 1])[0, :, r : r + k, c : c + k]
+                for i, r, c in zip(pick.tolist(), rows.tolist(), cols.tolist())
+            ]
+        )
         patches = patches - patches.mean((1, 2, 3), keepdim=True)
         patches = patches / patches.flatten(1).norm(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
         self.D.copy_(patches)
@@ -132,8 +146,12 @@ class ConvGroupSparseAE(nn.Module):
         z = self.encode(x)
         reconstruction = 0.5 * (x - self.decode(z)).pow(2).flatten(1).sum(1).mean()
         group = l2_pool(z, self.pool, self.eps, self.maps).flatten(1).sum(1).mean()
-        return {"reconstruction": reconstruction, "group": group, "total": reconstruction + lam * group,
-                "active": (z > 0).float().mean()}
+        return {
+            "reconstruction": reconstruction,
+            "group": group,
+            "total": reconstruction + lam * group,
+            "active": (z > 0).float().mean(),
+        }
 
     @torch.no_grad()
     def normalise_decoder_(self) -> None:
@@ -144,14 +162,23 @@ class ConvGroupSparseAE(nn.Module):
 class ConvStack(nn.Module):
     """Layers of :class:`ConvGroupSparseAE`, each reading the pooled maps of the one below."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...], kernels: tuple[int, ...], pool: int = 2,
-                 eps: float = 1e-4, generator: torch.Generator | None = None, maps: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: tuple[int, ...],
+        kernels: tuple[int, ...],
+        pool: int = 2,
+        eps: float = 1e-4,
+        generator: torch.Generator | None = None,
+        maps: int = 1,
+    ):
         super().__init__()
         if len(channels) != len(kernels) or not channels:
             raise ConfigError(f"give one kernel size per layer: {len(channels)} channel counts, {len(kernels)} kernels")
         cins = (in_channels, *(c // maps for c in channels[:-1]))
-        self.layers = nn.ModuleList(ConvGroupSparseAE(c_in, c, k, pool, eps, generator, maps)
-                                    for c_in, c, k in zip(cins, channels, kernels))
+        self.layers = nn.ModuleList(
+            ConvGroupSparseAE(c_in, c, k, pool, eps, generator, maps) for c_in, c, k in zip(cins, channels, kernels)
+        )
 
     def __len__(self) -> int:
         return len(self.layers)

@@ -112,8 +112,7 @@ class DrSAE(nn.Module):
         super().__init__()
         if n_input < 1 or n_units < 1 or n_classes < 2:
             raise ConfigError(
-                f"DrSAE needs n_input ≥ 1, n_units ≥ 1 and n_classes ≥ 2, got "
-                f"{n_input}, {n_units}, {n_classes}"
+                f"DrSAE needs n_input ≥ 1, n_units ≥ 1 and n_classes ≥ 2, got {n_input}, {n_units}, {n_classes}"
             )
         if steps < 0:
             raise ConfigError(f"DrSAE steps T must be ≥ 0, got {steps}")
@@ -125,8 +124,7 @@ class DrSAE(nn.Module):
             dictionary = torch.randn(n_input, n_units)
         if tuple(dictionary.shape) != (n_input, n_units):
             raise DataError(
-                f"initial dictionary must be {n_input}×{n_units} (n_input×n_units), "
-                f"got {tuple(dictionary.shape)}"
+                f"initial dictionary must be {n_input}×{n_units} (n_input×n_units), got {tuple(dictionary.shape)}"
             )
         D = dictionary.detach().to(torch.float32).clone()
         D = D / D.norm(dim=0, keepdim=True).clamp_min(_EPS)

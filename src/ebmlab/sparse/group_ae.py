@@ -31,8 +31,14 @@ ENCODERS = ("linear", "relu", "shrink")
 class GroupSparseAE(nn.Module):
     """z = s ⊙ h(W x − b), x̂ = D z, energy ½‖x − x̂‖² + λ Σ_j w_j √(ε + ‖z_{P_j}‖²)."""
 
-    def __init__(self, n_input: int, pools: Pools, encoder: str = "linear", eps: float = 1e-4,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        n_input: int,
+        pools: Pools,
+        encoder: str = "linear",
+        eps: float = 1e-4,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if encoder not in ENCODERS:
             raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")

@@ -57,13 +57,16 @@ class Pools:
         for rows in self.levels or []:  # per height: pool indices, weights, and each unit's pool
             index = self.index[rows.to(self.index.device)]
             unit_pool = torch.full((self.m + 1,), len(rows), dtype=torch.long, device=self.index.device)
-            unit_pool[index.reshape(-1)] = torch.arange(len(rows), device=self.index.device).repeat_interleave(index.shape[1])
+            unit_pool[index.reshape(-1)] = torch.arange(len(rows), device=self.index.device).repeat_interleave(
+                index.shape[1]
+            )
             plan.append((index, self.weights[rows.to(self.weights.device)], unit_pool[: self.m]))
         object.__setattr__(self, "_plan", plan)
         # consecutive equal blocks covering all units: reshapes instead of gathers
         p, k = self.index.shape
-        object.__setattr__(self, "_blocks", p * k == self.m and bool(torch.equal(
-            self.index.reshape(-1).cpu(), torch.arange(self.m))))
+        object.__setattr__(
+            self, "_blocks", p * k == self.m and bool(torch.equal(self.index.reshape(-1).cpu(), torch.arange(self.m)))
+        )
 
     @property
     def n_pools(self) -> int:
@@ -199,8 +202,10 @@ def torus_pools(m: int, size: int, wrap: bool = True, weight: float = 1.0) -> Po
     _check_size(size, "neighbourhood size")
     side = math.isqrt(m)
     if side * side != m:
-        raise ConfigError(f"a topographic map of {m} units is not square; wrapping needs a square map "
-                          f"(use a perfect square such as {side * side} or {(side + 1) ** 2})")
+        raise ConfigError(
+            f"a topographic map of {m} units is not square; wrapping needs a square map "
+            f"(use a perfect square such as {side * side} or {(side + 1) ** 2})"
+        )
     if size > side:
         raise ConfigError(f"neighbourhood of {size}×{size} units does not fit in a {side}×{side} map")
     r = torch.arange(side)
@@ -218,8 +223,13 @@ def torus_pools(m: int, size: int, wrap: bool = True, weight: float = 1.0) -> Po
     valid = (ok[:, None, :, None] & ok[None, :, None, :]).expand(side, side, size, size)
     index = torch.where(valid, members, torch.full_like(members, m)).reshape(m, size * size)
     index = index.sort(1).values
-    return Pools(index, torch.full((m,), float(weight), dtype=torch.float64), m, kind="torus" if wrap else "grid",
-                 grid=(side, side))
+    return Pools(
+        index,
+        torch.full((m,), float(weight), dtype=torch.float64),
+        m,
+        kind="torus" if wrap else "grid",
+        grid=(side, side),
+    )
 
 
 def tree_pools(branching: int, depth: int, weight: float = 1.0) -> Pools:

@@ -24,8 +24,14 @@ from ebmlab.errors import DataError
 __all__ = ["transformed_pairs", "image_pairs", "invariance", "pooled_by_index", "response_correlation"]
 
 
-def transformed_pairs(n: int, size: int, seed: int = 0, shifts: Sequence[int] = (1, 2),
-                      angles: Sequence[float] = (5.0, 10.0, 15.0), images=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def transformed_pairs(
+    n: int,
+    size: int,
+    seed: int = 0,
+    shifts: Sequence[int] = (1, 2),
+    angles: Sequence[float] = (5.0, 10.0, 15.0),
+    images=None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Pairs (x, T(x)) of size×size patches of scikit-image's photographs, n per transformation.
 
     Keys: ``shift`` (each pair shifted by a random one of ``shifts`` pixels in a random one
@@ -64,8 +70,9 @@ def transformed_pairs(n: int, size: int, seed: int = 0, shifts: Sequence[int] = 
     return out
 
 
-def image_pairs(images: torch.Tensor, seed: int = 0, shifts: Sequence[int] = (1, 2),
-                angles: Sequence[float] = (5.0, 10.0, 15.0)) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def image_pairs(
+    images: torch.Tensor, seed: int = 0, shifts: Sequence[int] = (1, 2), angles: Sequence[float] = (5.0, 10.0, 15.0)
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Pairs (x, T(x)) of whole images (N×C×H×W): ``shift`` and ``rotation`` as in :func:`transformed_pairs`.
 
     Shifts move each image by a random one of ``shifts`` pixels in a random one of 4
@@ -94,8 +101,13 @@ def image_pairs(images: torch.Tensor, seed: int = 0, shifts: Sequence[int] = (1,
     sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double()
     theta = torch.deg2rad(deg * sign)
     cos, sin = torch.cos(theta), torch.sin(theta)
-    affine = torch.stack([torch.stack([cos, -sin, torch.zeros(n, dtype=torch.float64)], 1),
-                          torch.stack([sin, cos, torch.zeros(n, dtype=torch.float64)], 1)], 1).float()
+    affine = torch.stack(
+        [
+            torch.stack([cos, -sin, torch.zeros(n, dtype=torch.float64)], 1),
+            torch.stack([sin, cos, torch.zeros(n, dtype=torch.float64)], 1),
+        ],
+        1,
+    ).float()
     grid = F.affine_grid(affine, list(x.shape), align_corners=False)
     rotated = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return {"shift": (x, shifted), "rotation": (x, rotated)}
@@ -123,9 +135,11 @@ def pooled_by_index(z: torch.Tensor, pool_index: torch.Tensor) -> torch.Tensor:
     return zp.pow(2)[:, pool_index].sum(2).sqrt()
 
 
-def invariance(encode: Callable[[torch.Tensor], torch.Tensor],
-               pool: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
-               pairs: tuple[np.ndarray, np.ndarray] | tuple[torch.Tensor, torch.Tensor]) -> Invariance:
+def invariance(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    pool: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
+    pairs: tuple[np.ndarray, np.ndarray] | tuple[torch.Tensor, torch.Tensor],
+) -> Invariance:
     """Mean response correlation of single units and of pools over the pairs, and pooled/single.
 
     ``pool`` is a padded pool index (p×k, see :class:`~ebmlab.sparse.groups.Pools`) or a

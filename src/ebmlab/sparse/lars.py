@@ -173,8 +173,9 @@ def _lars_blocks(G, B, xx, lam, Z, E, max_steps, n_blocks, status):
         _lars_rows(G, B, xx, lam, Z, E, max_steps, t * N // n_blocks, (t + 1) * N // n_blocks, status)
 
 
-def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False,
-         threads: int | None = None) -> SolverResult:
+def lars(
+    X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False, threads: int | None = None
+) -> SolverResult:
     """Exact Lasso codes for the rows of X by LARS-Lasso (homotopy), on the CPU.
 
     Same call as :func:`ebmlab.sparse.solvers.fista`. ``max_iter`` bounds the
@@ -213,5 +214,6 @@ def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool
             numba.set_num_threads(before)
     z = torch.from_numpy(Z).to(dtype=X.dtype, device=X.device)
     n_iter = int(np.abs(status).max()) if N else 0
-    return SolverResult(z=z, objective=float(E.mean()) if N else 0.0, n_iter=n_iter, history=[],
-                        converged=bool((status >= 0).all()))
+    return SolverResult(
+        z=z, objective=float(E.mean()) if N else 0.0, n_iter=n_iter, history=[], converged=bool((status >= 0).all())
+    )

@@ -21,8 +21,16 @@ import torch
 
 from ebmlab.errors import ConfigError, DataError
 
-__all__ = ["SolverResult", "lasso_objective", "soft_threshold", "lipschitz_constant", "check_problem",
-           "check_iterations", "gram_objective", "finish"]
+__all__ = [
+    "SolverResult",
+    "lasso_objective",
+    "soft_threshold",
+    "lipschitz_constant",
+    "check_problem",
+    "check_iterations",
+    "gram_objective",
+    "finish",
+]
 
 
 @dataclass
@@ -61,8 +69,7 @@ def lasso_objective(X: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: floa
     X, D = check_problem(X, D, lam)
     if Z.dim() != 2 or Z.shape != (X.shape[0], D.shape[1]):
         raise DataError(
-            f"codes Z must be N×m = {X.shape[0]}×{D.shape[1]}, got {tuple(Z.shape)}; "
-            "pass one code row per data row"
+            f"codes Z must be N×m = {X.shape[0]}×{D.shape[1]}, got {tuple(Z.shape)}; pass one code row per data row"
         )
     R = X - Z.to(X.dtype) @ D.T
     penalty = Z.abs().sum(dim=1) if pools is None else pools.value(Z)

@@ -23,8 +23,15 @@ import torch
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.lasso import SolverResult, check_problem, lipschitz_constant
 
-__all__ = ["tree_parents", "on_a_path", "tree_inhibition", "lateral_energy", "lateral_ista", "inhibition_step",
-           "path_coactivity"]
+__all__ = [
+    "tree_parents",
+    "on_a_path",
+    "tree_inhibition",
+    "lateral_energy",
+    "lateral_ista",
+    "inhibition_step",
+    "path_coactivity",
+]
 
 
 def tree_parents(branching: int, depth: int) -> list[int]:

@@ -107,13 +107,15 @@ class LISTA(nn.Module):
         if tied:
             self.S = nn.Parameter(torch.empty(n_atoms, n_atoms).uniform_(-1.0 / n_atoms**0.5, 1.0 / n_atoms**0.5))
         else:
-            self.W_d = nn.Parameter(torch.empty(steps, n_features, n_atoms).uniform_(-1.0 / n_atoms**0.5,
-                                                                                      1.0 / n_atoms**0.5))
+            self.W_d = nn.Parameter(
+                torch.empty(steps, n_features, n_atoms).uniform_(-1.0 / n_atoms**0.5, 1.0 / n_atoms**0.5)
+            )
         self.theta = nn.Parameter(torch.full((*lead, n_atoms), float(theta)))
 
     @classmethod
-    def from_dictionary(cls, D: torch.Tensor, lam: float, steps: int = 3, L: float | None = None,
-                        tied: bool = True) -> "LISTA":
+    def from_dictionary(
+        cls, D: torch.Tensor, lam: float, steps: int = 3, L: float | None = None, tied: bool = True
+    ) -> "LISTA":
         """LISTA equal to ISTA on E(z) = ½‖x − Dz‖² + λ‖z‖₁: W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L.
 
         ``D`` is n × m with atoms as columns; ``L`` defaults to the largest

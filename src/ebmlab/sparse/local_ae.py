@@ -30,7 +30,9 @@ __all__ = ["LocallyConnectedAE", "window_corners"]
 def window_corners(image_side: int, field: int, map_side: int) -> torch.Tensor:
     """Corner p(i) = round(i (L − f) / (M − 1)) of the window of map row (or column) i: M integers."""
     if field > image_side:
-        raise ConfigError(f"windows of {field} pixels do not fit images of {image_side}; choose --field <= --image-size")
+        raise ConfigError(
+            f"windows of {field} pixels do not fit images of {image_side}; choose --field <= --image-size"
+        )
     if map_side < 2:
         return torch.zeros(max(map_side, 0), dtype=torch.long)
     return torch.round(torch.arange(map_side, dtype=torch.float64) * (image_side - field) / (map_side - 1)).long()
@@ -39,8 +41,16 @@ def window_corners(image_side: int, field: int, map_side: int) -> torch.Tensor:
 class LocallyConnectedAE(GroupSparseAE):
     """z_u = s_u h(⟨W_u, x_{R_u}⟩ − b_u), x̂ = Σ_u z_u P_u D_u over an M×M map of units on an L×L image."""
 
-    def __init__(self, image_side: int, field: int, map_side: int, pools: Pools, encoder: str = "linear",
-                 eps: float = 1e-4, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        image_side: int,
+        field: int,
+        map_side: int,
+        pools: Pools,
+        encoder: str = "linear",
+        eps: float = 1e-4,
+        generator: torch.Generator | None = None,
+    ):
         if pools.m != map_side * map_side:
             raise ConfigError(f"pools cover {pools.m} units but the map has {map_side}² = {map_side * map_side}")
         super().__init__(field * field, pools, encoder=encoder, eps=eps, generator=generator)
@@ -55,7 +65,7 @@ class LocallyConnectedAE(GroupSparseAE):
     def windows(self, x: torch.Tensor) -> torch.Tensor:
         """x_{R_u} for every unit: N×L² → N×m×f²."""
         if x.shape[1] != self.image_side**2:
-            raise ConfigError(f"images must have {self.image_side}² = {self.image_side ** 2} pixels, got {x.shape[1]}")
+            raise ConfigError(f"images must have {self.image_side}² = {self.image_side**2} pixels, got {x.shape[1]}")
         return x[:, self.pixels]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,16 @@ import torch
 
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.active_set import feature_sign
-from ebmlab.sparse.lasso import (SolverResult, check_iterations, check_problem, finish, gram_objective, lasso_objective,
-                                 lipschitz_constant, soft_threshold)
+from ebmlab.sparse.lasso import (
+    SolverResult,
+    check_iterations,
+    check_problem,
+    finish,
+    gram_objective,
+    lasso_objective,
+    lipschitz_constant,
+    soft_threshold,
+)
 
 __all__ = [
     "SolverResult",
@@ -175,14 +183,15 @@ def cod(X, D, lam, max_iter: int = 10000, tol: float = 1e-6, z0=None, track: boo
     return finish(X, D, Z, lam, max(k, 0), history, converged)
 
 
-def lars(X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False,
-         threads: int | None = None) -> SolverResult:
+def lars(
+    X, D, lam, max_iter: int = 1000, tol: float = 0.0, z0=None, track: bool = False, threads: int | None = None
+) -> SolverResult:
     """Exact codes by the LARS-Lasso homotopy, compiled for the CPU (the fastest solver there).
 
     ``max_iter`` bounds the pieces of each row's path; ``tol`` is unused and
     ``z0`` is refused (the path starts from z = 0). See :mod:`ebmlab.sparse.lars`.
     """
-    from ebmlab.sparse.lars import lars as _lars       # here, not above: numba's import is slow and CPU-only
+    from ebmlab.sparse.lars import lars as _lars  # here, not above: numba's import is slow and CPU-only
 
     return _lars(X, D, lam, max_iter=max_iter, tol=tol, z0=z0, track=track, threads=threads)
 

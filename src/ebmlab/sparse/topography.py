@@ -23,8 +23,7 @@ import numpy as np
 
 from ebmlab.errors import DataError
 
-__all__ = ["GaborFit", "fit_gabor", "fit_gabors", "neighbour_orientation_ratio", "find_pinwheels",
-           "orientation_figure"]
+__all__ = ["GaborFit", "fit_gabor", "fit_gabors", "neighbour_orientation_ratio", "find_pinwheels", "orientation_figure"]
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,21 @@ def neighbour_orientation_ratio(theta, side: int, wrap: bool = True, shuffles: i
     def mean_diff(values):
         T = values.reshape(side, side)
         if wrap:
-            return float(np.mean([_circular_difference(T, np.roll(T, -1, 0)).mean(),
-                                  _circular_difference(T, np.roll(T, -1, 1)).mean()]))
-        return float(np.mean(np.concatenate([_circular_difference(T[:-1], T[1:]).ravel(),
-                                             _circular_difference(T[:, :-1], T[:, 1:]).ravel()])))
+            return float(
+                np.mean(
+                    [
+                        _circular_difference(T, np.roll(T, -1, 0)).mean(),
+                        _circular_difference(T, np.roll(T, -1, 1)).mean(),
+                    ]
+                )
+            )
+        return float(
+            np.mean(
+                np.concatenate(
+                    [_circular_difference(T[:-1], T[1:]).ravel(), _circular_difference(T[:, :-1], T[:, 1:]).ravel()]
+                )
+            )
+        )
 
     rng = np.random.default_rng(seed)
     near = mean_diff(t)
@@ -175,8 +185,15 @@ def orientation_figure(theta, side: int, pinwheels=None, title: str = "orientati
     fig, ax = plt.subplots(figsize=(5, 4.4))
     im = ax.imshow(T, cmap="hsv", vmin=0, vmax=np.pi, interpolation="nearest")
     for r, c, s in pinwheels or []:
-        ax.plot(c, r, "o" if s > 0 else "s", ms=7, mfc="white" if s > 0 else "black",
-                mec="black" if s > 0 else "white", mew=1.2)
+        ax.plot(
+            c,
+            r,
+            "o" if s > 0 else "s",
+            ms=7,
+            mfc="white" if s > 0 else "black",
+            mec="black" if s > 0 else "white",
+            mew=1.2,
+        )
     cb = fig.colorbar(im, ax=ax, ticks=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, np.pi])
     cb.ax.set_yticklabels(["0°", "45°", "90°", "135°", "180°"])
     ax.set_title(title + (f" ({len(pinwheels)} pinwheels)" if pinwheels is not None else ""), fontsize=10)

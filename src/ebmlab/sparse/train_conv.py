@@ -39,32 +39,62 @@ __all__ = ["ConvConfig", "train_conv", "stack_features"]
 class ConvConfig(TrainConfig):
     """Two convolutional layers (32 7×7 filters, then 64 5×5), 2×2 L2 pools, on Fashion-MNIST."""
 
-    data: str = field(default="fashion-mnist", metadata={
-        "help": "Labelled image set to learn features on (and probe them).", "choices": tuple(dataset_names())})
-    data_dir: str = field(default="", metadata={"help": "Folder with the IDX files of mnist/fashion-mnist (empty: $EBMLAB_DATA, /usr/share/datasets, the cache)."})
-    channels: tuple[int, ...] = field(default=(32, 64), metadata={"help": "Code maps per layer, e.g. 32,64 (one number per layer)."})
+    data: str = field(
+        default="fashion-mnist",
+        metadata={
+            "help": "Labelled image set to learn features on (and probe them).",
+            "choices": tuple(dataset_names()),
+        },
+    )
+    data_dir: str = field(
+        default="",
+        metadata={
+            "help": "Folder with the IDX files of mnist/fashion-mnist (empty: $EBMLAB_DATA, /usr/share/datasets, the cache)."
+        },
+    )
+    channels: tuple[int, ...] = field(
+        default=(32, 64), metadata={"help": "Code maps per layer, e.g. 32,64 (one number per layer)."}
+    )
     kernels: tuple[int, ...] = field(default=(7, 5), metadata={"help": "Odd filter side per layer, e.g. 7,5."})
-    pool: int = field(default=2, metadata={"help": "Pools are pool × pool windows of the code maps (L2 pooling, stride pool)."})
-    map_pool: int = field(default=1, metadata={"help": "Code maps per pool: pools span this many consecutive maps (must divide every --channels)."})
+    pool: int = field(
+        default=2, metadata={"help": "Pools are pool × pool windows of the code maps (L2 pooling, stride pool)."}
+    )
+    map_pool: int = field(
+        default=1,
+        metadata={"help": "Code maps per pool: pools span this many consecutive maps (must divide every --channels)."},
+    )
     lam: float = field(default=0.03, metadata={"help": "λ, the weight of the group norm in every layer's energy."})
     eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
     epochs: int = field(default=3, metadata={"help": "Epochs of training per layer."})
-    batch_size: int = field(default=128, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    batch_size: int = field(
+        default=128, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."}
+    )
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate (cosine decay over each layer's epochs)."})
     probe_epochs: int = field(default=15, metadata={"help": "Epochs of the linear probes on the frozen features."})
-    compare: bool = field(default=True, metadata={"help": "Also probe raw pixels, one layer, and random filters of the same shape."})
+    compare: bool = field(
+        default=True, metadata={"help": "Also probe raw pixels, one layer, and random filters of the same shape."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.data in dataset_names(), f"--data must be one of {', '.join(dataset_names())}, got {self.data!r}")
-        check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
-              f"--channels needs one positive count per layer, got {self.channels}")
-        check(len(self.kernels) == len(self.channels),
-              f"--kernels needs one size per layer: {len(self.channels)} layers in --channels, {len(self.kernels)} kernels")
-        check(all(k >= 1 and k % 2 == 1 for k in self.kernels), f"--kernels must be odd (maps keep their size), got {self.kernels}")
+        check(
+            len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
+            f"--channels needs one positive count per layer, got {self.channels}",
+        )
+        check(
+            len(self.kernels) == len(self.channels),
+            f"--kernels needs one size per layer: {len(self.channels)} layers in --channels, {len(self.kernels)} kernels",
+        )
+        check(
+            all(k >= 1 and k % 2 == 1 for k in self.kernels),
+            f"--kernels must be odd (maps keep their size), got {self.kernels}",
+        )
         check(self.pool >= 1, f"--pool must be >= 1, got {self.pool}")
-        check(self.map_pool >= 1 and all(c % self.map_pool == 0 for c in self.channels),
-              f"pools of --map-pool {self.map_pool} maps do not tile --channels {self.channels}; choose a common divisor")
+        check(
+            self.map_pool >= 1 and all(c % self.map_pool == 0 for c in self.channels),
+            f"pools of --map-pool {self.map_pool} maps do not tile --channels {self.channels}; choose a common divisor",
+        )
         check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
         check(self.eps > 0, f"--eps must be > 0, got {self.eps}")
         check(self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}")
@@ -74,7 +104,9 @@ class ConvConfig(TrainConfig):
 
 
 @torch.no_grad()
-def stack_features(stack: ConvStack, x: torch.Tensor, depth: int | None = None, batch: int = 1000) -> list[torch.Tensor]:
+def stack_features(
+    stack: ConvStack, x: torch.Tensor, depth: int | None = None, batch: int = 1000
+) -> list[torch.Tensor]:
     """Pooled maps of layers 1..depth for all of x, computed in batches on the stack's device; kept there."""
     device = next(stack.parameters()).device
     parts = [stack.features(x[i : i + batch].to(device), depth) for i in range(0, len(x), batch)]
@@ -107,8 +139,15 @@ def train_conv(cfg: ConvConfig, run: Run) -> dict:
     n = len(x_train)
     check(n >= cfg.batch_size, f"--batch-size ({cfg.batch_size}) is larger than the {n} training images")
 
-    stack = ConvStack(x_train.shape[1], cfg.channels, cfg.kernels, cfg.pool, cfg.eps,
-                      generator=torch.Generator().manual_seed(cfg.seed), maps=cfg.map_pool).to(device)
+    stack = ConvStack(
+        x_train.shape[1],
+        cfg.channels,
+        cfg.kernels,
+        cfg.pool,
+        cfg.eps,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        maps=cfg.map_pool,
+    ).to(device)
     opt = torch.optim.Adam(stack.parameters(), lr=cfg.lr)  # only the layer in training has gradients
     per_epoch = n // cfg.batch_size
     per_layer = cfg.epochs * per_epoch
@@ -138,8 +177,13 @@ def train_conv(cfg: ConvConfig, run: Run) -> dict:
         loss.backward()
         opt.step()
         layer.normalise_decoder_()
-        running.add(**{f"reconstruction_layer{index + 1}": terms[0], f"group_norm_layer{index + 1}": terms[1],
-                       f"active_layer{index + 1}": terms[2]})
+        running.add(
+            **{
+                f"reconstruction_layer{index + 1}": terms[0],
+                f"group_norm_layer{index + 1}": terms[1],
+                f"active_layer{index + 1}": terms[2],
+            }
+        )
         if run.should_log(step + 1, total) or (step + 1) % per_layer == 0:
             run.log(step + 1, **running.pop(run.dist), lr=opt.param_groups[0]["lr"])
         if run.should_checkpoint(step + 1, total) or (step + 1) % per_layer == 0:
@@ -165,27 +209,33 @@ def evaluate(cfg: ConvConfig, run: Run, stack: ConvStack, train, test, mean_imag
             t = layer.energy(h, cfg.lam)
             result[f"reconstruction_layer{index}"] = float(t["reconstruction"])
             result[f"relative_reconstruction_error_layer{index}"] = float(
-                2 * t["reconstruction"] / layer.standardise(h).pow(2).flatten(1).sum(1).mean())
+                2 * t["reconstruction"] / layer.standardise(h).pow(2).flatten(1).sum(1).mean()
+            )
             result[f"active_fraction_layer{index}"] = float(t["active"])
             h = layer.features(h)
 
     # invariance of each layer's pooled maps against its single units
     pairs = image_pairs(x_test[:2000] + mean_image, seed=cfg.seed + 7)
     for index, layer in enumerate(stack.layers, start=1):
+
         def encode(x, index=index, layer=layer):
             x = (x - mean_image).to(device)
             below = stack_features(stack, x, index - 1)[-1] if index > 1 else x
             return layer.encode(layer.standardise(below)).cpu()
 
-        inv = {kind: invariance(encode, lambda z: l2_pool(z, cfg.pool, maps=cfg.map_pool), p) for kind, p in pairs.items()}
+        inv = {
+            kind: invariance(encode, lambda z: l2_pool(z, cfg.pool, maps=cfg.map_pool), p) for kind, p in pairs.items()
+        }
         result.update({f"invariance_ratio_layer{index}_{kind}": v.ratio for kind, v in inv.items()})
-        result[f"invariance_ratio_layer{index}"] = float(np.mean([v.pooled for v in inv.values()])
-                                                         / np.mean([v.single for v in inv.values()]))
+        result[f"invariance_ratio_layer{index}"] = float(
+            np.mean([v.pooled for v in inv.values()]) / np.mean([v.single for v in inv.values()])
+        )
     result["invariance_ratio"] = result["invariance_ratio_layer1"]
 
     def probe(f_train, f_test) -> float:
-        return linear_probe(f_train, y_train, f_test, y_test, epochs=cfg.probe_epochs, seed=cfg.seed,
-                            device=device).test_accuracy
+        return linear_probe(
+            f_train, y_train, f_test, y_test, epochs=cfg.probe_epochs, seed=cfg.seed, device=device
+        ).test_accuracy
 
     depth = len(stack)
     feats_train, feats_test = stack_features(stack, x_train), stack_features(stack, x_test)
@@ -199,8 +249,15 @@ def evaluate(cfg: ConvConfig, run: Run, stack: ConvStack, train, test, mean_imag
         del feats_train, feats_test
         result["probe_accuracy_pixels"] = probe(x_train, x_test)
         probes["pixels"] = result["probe_accuracy_pixels"]
-        random = ConvStack(x_train.shape[1], cfg.channels, cfg.kernels, cfg.pool, cfg.eps,
-                           generator=torch.Generator().manual_seed(cfg.seed + 1), maps=cfg.map_pool).to(device)
+        random = ConvStack(
+            x_train.shape[1],
+            cfg.channels,
+            cfg.kernels,
+            cfg.pool,
+            cfg.eps,
+            generator=torch.Generator().manual_seed(cfg.seed + 1),
+            maps=cfg.map_pool,
+        ).to(device)
         for index, layer in enumerate(random.layers):  # random filters, inputs standardised like the trained stack's
             layer.fit_input_(x_train.to(device) if index == 0 else stack_features(random, x_train, index)[-1])
         r_train, r_test = stack_features(random, x_train), stack_features(random, x_test)
@@ -211,7 +268,9 @@ def evaluate(cfg: ConvConfig, run: Run, stack: ConvStack, train, test, mean_imag
             probes["1 random layer"] = result["probe_accuracy_random_layer1"]
     for name, fig in conv_figures(stack, probes, run.dir / "metrics.jsonl").items():
         run.save_figure(name, fig)
-    run.export_weights("conv", {k: v.detach().cpu() for k, v in stack.state_dict().items()} | {"mean_image": mean_image})
+    run.export_weights(
+        "conv", {k: v.detach().cpu() for k, v in stack.state_dict().items()} | {"mean_image": mean_image}
+    )
     return result
 
 
@@ -230,7 +289,9 @@ def conv_figures(stack: ConvStack, probes: dict[str, float], metrics_log) -> dic
     nrow = int(np.ceil(np.sqrt(W.shape[0])))
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
     for ax, filt, title in ((axes[0], W, "layer 1 encoder filters W_k"), (axes[1], D, "layer 1 decoder filters D_k")):
-        grid = image_grid(filt[:, :1] if filt.shape[1] != 3 else filt, nrow=nrow, padding=1, normalize=True, scale_each=True)
+        grid = image_grid(
+            filt[:, :1] if filt.shape[1] != 3 else filt, nrow=nrow, padding=1, normalize=True, scale_each=True
+        )
         ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.axis("off")
@@ -250,8 +311,12 @@ def conv_figures(stack: ConvStack, probes: dict[str, float], metrics_log) -> dic
     fig.tight_layout()
     figs["probe"] = fig
     for index in range(1, len(stack) + 1):
-        curve = metric_figure(metrics_log, f"reconstruction_layer{index}", "½‖x − x̂‖²",
-                              f"layer {index}: reconstruction energy during its training")
+        curve = metric_figure(
+            metrics_log,
+            f"reconstruction_layer{index}",
+            "½‖x − x̂‖²",
+            f"layer {index}: reconstruction energy during its training",
+        )
         if curve is not None:
             figs[f"energy_layer{index}"] = curve
     return figs

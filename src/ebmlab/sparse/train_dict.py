@@ -37,27 +37,52 @@ class DictConfig(TrainConfig):
             "choices": DATA_CHOICES,
         },
     )
-    data_dir: str = field(default="", metadata={"help": "Folder with the IDX files of mnist/fashion-mnist (empty: the usual places)."})
+    data_dir: str = field(
+        default="", metadata={"help": "Folder with the IDX files of mnist/fashion-mnist (empty: the usual places)."}
+    )
     n_patches: int = field(default=50000, metadata={"help": "Training patches to sample (data = patches)."})
     patch_size: int = field(default=8, metadata={"help": "Patch side in pixels (data = patches)."})
     whiten: str = field(default="none", metadata={"help": "ZCA-whiten the patches or not.", "choices": ("none", "zca")})
     n_atoms: int = field(default=256, metadata={"help": "Atoms m of the dictionary D (n×m)."})
     lam: float = field(default=0.15, metadata={"help": "λ, the weight of the L1 penalty λ‖z‖₁ in the energy."})
     batch_size: int = field(default=256, metadata={"help": "Signals per mini-batch."})
-    steps: int = field(default=2000, metadata={"help": "Mini-batch steps (inference + one projected gradient step on D)."})
-    lr: float = field(default=30.0, metadata={"help": "η, the step size of the gradient step on D (sparse codes make the gradient small)."})
-    solver: str = field(default="fista", metadata={"help": "Inference solver for the codes.", "choices": tuple(SOLVERS)})
-    solver_iter: int = field(default=100, metadata={"help": "Iterations (rounds for feature_sign) of the solver per step."})
+    steps: int = field(
+        default=2000, metadata={"help": "Mini-batch steps (inference + one projected gradient step on D)."}
+    )
+    lr: float = field(
+        default=30.0,
+        metadata={"help": "η, the step size of the gradient step on D (sparse codes make the gradient small)."},
+    )
+    solver: str = field(
+        default="fista", metadata={"help": "Inference solver for the codes.", "choices": tuple(SOLVERS)}
+    )
+    solver_iter: int = field(
+        default=100, metadata={"help": "Iterations (rounds for feature_sign) of the solver per step."}
+    )
     solver_tol: float = field(default=1e-4, metadata={"help": "Tolerance of the solver (see ebmlab.sparse.solvers)."})
-    eval_n: int = field(default=5000, metadata={"help": "Held-out signals for the final metrics (exact codes by lars)."})
-    pool_size: int = field(default=1, metadata={
-        "help": "1: the L1 penalty; k > 1: the group norm Σ_j ‖z_{P_j}‖₂ over pools of k consecutive atoms "
-                "(inference by ista or fista)."})
-    tree: str = field(default="", metadata={
-        "help": "B,D: the atoms are the nodes of a complete tree of branching B and depth D (breadth-first; "
-                "--n-atoms must be their number), one pool per sub-tree; rarely used branches are pruned at the end."})
-    prune_below: float = field(default=0.01, metadata={
-        "help": "With --tree: prune a sub-tree whose atoms are used by fewer than this fraction of held-out signals."})
+    eval_n: int = field(
+        default=5000, metadata={"help": "Held-out signals for the final metrics (exact codes by lars)."}
+    )
+    pool_size: int = field(
+        default=1,
+        metadata={
+            "help": "1: the L1 penalty; k > 1: the group norm Σ_j ‖z_{P_j}‖₂ over pools of k consecutive atoms "
+            "(inference by ista or fista)."
+        },
+    )
+    tree: str = field(
+        default="",
+        metadata={
+            "help": "B,D: the atoms are the nodes of a complete tree of branching B and depth D (breadth-first; "
+            "--n-atoms must be their number), one pool per sub-tree; rarely used branches are pruned at the end."
+        },
+    )
+    prune_below: float = field(
+        default=0.01,
+        metadata={
+            "help": "With --tree: prune a sub-tree whose atoms are used by fewer than this fraction of held-out signals."
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,17 +104,27 @@ class DictConfig(TrainConfig):
         if self.tree:
             b, d = tree_shape(self.tree)
             nodes = d if b == 1 else (b**d - 1) // (b - 1)
-            check(self.n_atoms == nodes, f"a tree of branching {b} and depth {d} has {nodes} nodes; "
-                                         f"give --n-atoms {nodes} with --tree {self.tree}")
+            check(
+                self.n_atoms == nodes,
+                f"a tree of branching {b} and depth {d} has {nodes} nodes; "
+                f"give --n-atoms {nodes} with --tree {self.tree}",
+            )
             check(self.pool_size == 1, "--tree and --pool-size are two kinds of pools; give one of them")
             check(self.solver in ("ista", "fista"), f"--tree needs --solver ista or fista, got {self.solver!r}")
         if self.pool_size > 1:
-            check(self.n_atoms % self.pool_size == 0,
-                  f"pools of {self.pool_size} atoms do not tile {self.n_atoms} atoms; "
-                  f"choose --pool-size dividing --n-atoms")
-            check(self.solver in ("ista", "fista"), f"--pool-size > 1 needs --solver ista or fista, got {self.solver!r}")
+            check(
+                self.n_atoms % self.pool_size == 0,
+                f"pools of {self.pool_size} atoms do not tile {self.n_atoms} atoms; "
+                f"choose --pool-size dividing --n-atoms",
+            )
+            check(
+                self.solver in ("ista", "fista"), f"--pool-size > 1 needs --solver ista or fista, got {self.solver!r}"
+            )
         if self.data == "patches":
-            check(self.batch_size <= self.n_patches, f"--batch-size ({self.batch_size}) must be <= --n-patches ({self.n_patches})")
+            check(
+                self.batch_size <= self.n_patches,
+                f"--batch-size ({self.batch_size}) must be <= --n-patches ({self.n_patches})",
+            )
 
 
 def tree_shape(text: str) -> tuple[int, int]:
@@ -154,7 +189,9 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
         # learning: projected gradient step on the mean energy, unit-norm atoms
         with torch.no_grad():
             dictionary.weight.copy_(dictionary_step(dictionary.weight, Xb, res.z, cfg.lr))
-        running.add(energy=res.objective, nonzero_fraction=float((res.z != 0).float().mean()), solver_iterations=res.n_iter)
+        running.add(
+            energy=res.objective, nonzero_fraction=float((res.z != 0).float().mean()), solver_iterations=res.n_iter
+        )
         if run.should_log(step + 1, cfg.steps):
             run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
@@ -185,8 +222,13 @@ def train_dictionary(cfg: DictConfig, run: Run) -> dict:
         # a node's sub-tree is used by a signal when any of its atoms is non-zero in that signal's code
         usage = (~zero_pools).float().mean(0).cpu()
         kept = usage >= cfg.prune_below
-        result.update({"tree_nodes": cfg.n_atoms, "tree_nodes_kept": int(kept.sum()),
-                       "pruned_fraction": float(1 - kept.float().mean())})
+        result.update(
+            {
+                "tree_nodes": cfg.n_atoms,
+                "tree_nodes_kept": int(kept.sum()),
+                "pruned_fraction": float(1 - kept.float().mean()),
+            }
+        )
         Dk = D * kept.to(D)
         Zk = get_solver("fista")(Xe, Dk, cfg.lam, max_iter=2000, tol=1e-7, pools=pools).z
         result["objective_pruned"] = float(lasso_objective(Xe, Dk, Zk, cfg.lam, pools).mean())
@@ -206,15 +248,17 @@ def dictionary_figures(D: torch.Tensor, shape: tuple[int, int], metrics_log) -> 
 
     m = D.shape[1]
     figs = {"atoms": tiles_figure(D.T.reshape(m, 1, *shape), min(16, m), f"dictionary atoms ({m})")}
-    energy = metric_figure(metrics_log, "energy", "mean energy ½‖x − Dz‖² + λ‖z‖₁",
-                           "energy of the mini-batches during learning")
+    energy = metric_figure(
+        metrics_log, "energy", "mean energy ½‖x − Dz‖² + λ‖z‖₁", "energy of the mini-batches during learning"
+    )
     if energy is not None:
         figs["energy"] = energy
     return figs
 
 
-def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor,
-                title: str | None = None):
+def tree_figure(
+    D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor, title: str | None = None
+):
     """The atoms of a tree dictionary level by level (root on top); pruned atoms are greyed out."""
     import matplotlib
 
@@ -227,8 +271,9 @@ def tree_figure(D: torch.Tensor, shape: tuple[int, int], branching: int, depth: 
     lo, hi = atoms.amin(dim=(1, 2, 3), keepdim=True), atoms.amax(dim=(1, 2, 3), keepdim=True)
     atoms = (atoms - lo) / (hi - lo).clamp_min(1e-12)
     atoms[~kept] = 0.5 + 0.15 * (atoms[~kept] - 0.5)  # faded
-    fig, axes = plt.subplots(depth, 1, figsize=(min(16, 1 + 0.5 * branching ** (depth - 1)), 1.1 * depth + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        depth, 1, figsize=(min(16, 1 + 0.5 * branching ** (depth - 1)), 1.1 * depth + 0.4), squeeze=False
+    )
     start = 0
     for level in range(depth):
         count = branching**level

@@ -33,35 +33,58 @@ class DrsaeConfig(TrainConfig):
     """DrSAE hyper-parameters (paper: 400 units, T = 11 iterations)."""
 
     data: str = field(
-        default="mnist5k", metadata={"help": "Labelled image set to train and test on.", "choices": tuple(dataset_names())}
+        default="mnist5k",
+        metadata={"help": "Labelled image set to train and test on.", "choices": tuple(dataset_names())},
     )
-    data_dir: str = field(default="", metadata={"help": "Folder with the IDX files of mnist/fashion-mnist (empty: $EBMLAB_DATA, /usr/share/datasets, the cache)."})
+    data_dir: str = field(
+        default="",
+        metadata={
+            "help": "Folder with the IDX files of mnist/fashion-mnist (empty: $EBMLAB_DATA, /usr/share/datasets, the cache)."
+        },
+    )
     units: int = field(default=400, metadata={"help": "Hidden units m of the recurrent encoder (the code size)."})
-    steps: int = field(default=11, metadata={"help": "Encoder iterations T, the steps unrolled for back-propagation through time."})
+    steps: int = field(
+        default=11, metadata={"help": "Encoder iterations T, the steps unrolled for back-propagation through time."}
+    )
     lam: float = field(default=0.3, metadata={"help": "λ, the weight of the L1 penalty λ‖z(T)‖₁ on the code."})
-    cls_weight: float = field(default=5.0, metadata={"help": "w, the weight of the logistic loss in the supervised phase."})
-    unsup_epochs: int = field(default=10, metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."})
+    cls_weight: float = field(
+        default=5.0, metadata={"help": "w, the weight of the logistic loss in the supervised phase."}
+    )
+    unsup_epochs: int = field(
+        default=10,
+        metadata={"help": "Epochs of unsupervised learning (reconstruction + L1) before the labels are used."},
+    )
     sup_epochs: int = field(default=12, metadata={"help": "Epochs with the classification term added."})
-    lr: float = field(default=1e-3, metadata={"help": "Learning rate of E, S, b, D and C (C's times --classifier-lr-scale)."})
+    lr: float = field(
+        default=1e-3, metadata={"help": "Learning rate of E, S, b, D and C (C's times --classifier-lr-scale)."}
+    )
     classifier_lr_scale: float = field(
         default=1.0,
-        metadata={"help": "Learning-rate multiplier for the classifier C (it reads unit-norm codes, so its weights grow large)."},
+        metadata={
+            "help": "Learning-rate multiplier for the classifier C (it reads unit-norm codes, so its weights grow large)."
+        },
     )
     lr_decay: str = field(
         default="cosine",
         metadata={"help": "Learning-rate schedule over the supervised phase.", "choices": ("cosine", "none")},
     )
-    batch_size: int = field(default=100, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    batch_size: int = field(
+        default=100, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."}
+    )
     optimizer: str = field(
         default="adam", metadata={"help": "Optimiser: adam, or sgd with momentum 0.9.", "choices": OPTIMIZERS}
     )
-    center: bool = field(default=True, metadata={"help": "Subtract the mean training image from every input (kept in the model)."})
+    center: bool = field(
+        default=True, metadata={"help": "Subtract the mean training image from every input (kept in the model)."}
+    )
     weight_decay: float = field(
         default=0.0, metadata={"help": "Decoupled weight decay of every weight (AdamW; L2 for sgd); 0 turns it off."}
     )
     input_dropout: float = field(
         default=0.0,
-        metadata={"help": "Fraction of input pixels dropped when encoding during training (the clean image is reconstructed)."},
+        metadata={
+            "help": "Fraction of input pixels dropped when encoding during training (the clean image is reconstructed)."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -77,7 +100,9 @@ class DrsaeConfig(TrainConfig):
         check(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
         check(0 <= self.input_dropout < 1, f"--input-dropout must be in [0, 1), got {self.input_dropout}")
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
-        check(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        check(
+            self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+        )
         check(self.lr_decay in ("cosine", "none"), f"--lr-decay must be cosine or none, got {self.lr_decay!r}")
         check(self.data in dataset_names(), f"--data must be one of {', '.join(dataset_names())}, got {self.data!r}")
 
@@ -103,7 +128,9 @@ class _LossOf(torch.nn.Module):
 
     def forward(self, x, y, cls_weight: float):
         terms = self.model.loss(x, y, cls_weight=cls_weight, input_dropout=self.input_dropout)
-        return terms.total, torch.stack([terms.reconstruction.detach(), terms.sparsity.detach(), terms.classification.detach()])
+        return terms.total, torch.stack(
+            [terms.reconstruction.detach(), terms.sparsity.detach(), terms.classification.detach()]
+        )
 
 
 def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
@@ -188,7 +215,12 @@ def train_drsae(cfg: DrsaeConfig, run: Run) -> dict:
             z = model.encode(xb)
             nb = xb.shape[0]
             sums += torch.tensor(
-                [t.reconstruction.item() * nb, t.sparsity.item() * nb, t.classification.item() * nb, float((z > 0).sum())],
+                [
+                    t.reconstruction.item() * nb,
+                    t.sparsity.item() * nb,
+                    t.classification.item() * nb,
+                    float((z > 0).sum()),
+                ],
                 dtype=torch.float64,
             )
     m_test = x_test.shape[0]
@@ -237,24 +269,40 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
 
     figs = {}
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
-    tiles(axes[0, 0], [D[:, i] for i in cat], f"categorical units: decoder columns D_i ({len(cat)} of {int(analysis.categorical.sum())})")
+    tiles(
+        axes[0, 0],
+        [D[:, i] for i in cat],
+        f"categorical units: decoder columns D_i ({len(cat)} of {int(analysis.categorical.sum())})",
+    )
     tiles(axes[0, 1], [E[i] for i in cat], "categorical units: encoder rows E_i")
-    tiles(axes[1, 0], [D[:, i] for i in part], f"part units: decoder columns D_i ({len(part)} of {int(analysis.part.sum())})")
+    tiles(
+        axes[1, 0],
+        [D[:, i] for i in part],
+        f"part units: decoder columns D_i ({len(part)} of {int(analysis.part.sum())})",
+    )
     tiles(axes[1, 1], [E[i] for i in part], "part units: encoder rows E_i")
     fig.tight_layout()
     figs["units_decoder"] = fig
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     s = analysis.self_connection.numpy()
-    a1.hist([s[analysis.part.numpy()], s[analysis.categorical.numpy()]], bins=40, stacked=True,
-             color=["C0", "C3"], label=["part", "categorical"])
+    a1.hist(
+        [s[analysis.part.numpy()], s[analysis.categorical.numpy()]],
+        bins=40,
+        stacked=True,
+        color=["C0", "C3"],
+        label=["part", "categorical"],
+    )
     a1.axvline(analysis.threshold, color="C3", ls="--", label=f"split {analysis.threshold:.2f}")
     a1.set_xlabel("self-connection S_ii")
     a1.set_ylabel("units")
     a1.legend()
     cosv = analysis.enc_dec_cosine.numpy()
-    for mask, name, colour in ((~analysis.active, "inactive", "0.7"), (analysis.part, "part", "C0"),
-                               (analysis.categorical, "categorical", "C3")):
+    for mask, name, colour in (
+        (~analysis.active, "inactive", "0.7"),
+        (analysis.part, "part", "C0"),
+        (analysis.categorical, "categorical", "C3"),
+    ):
         mask = mask.numpy()
         if mask.any():
             a2.scatter(s[mask], cosv[mask], s=8, label=name, color=colour)

@@ -37,11 +37,19 @@ class LateralConfig(TrainConfig):
 
     patch_size: int = field(default=8, metadata={"help": "Patch side in pixels."})
     n_patches: int = field(default=20000, metadata={"help": "Training patches (mean removed, unit norm)."})
-    inhibition: str = field(default="tree", metadata={
-        "help": "tree: S fixed, zero along the tree's paths; learned: S learned by gradient ascent within bounds.",
-        "choices": ("tree", "learned")})
-    tree: str = field(default="3,4", metadata={"help": "B,D: the units are the nodes of a complete tree (sets their number)."})
-    strength: float = field(default=0.5, metadata={"help": "S_ij off the tree's paths (tree), or S's start value (learned)."})
+    inhibition: str = field(
+        default="tree",
+        metadata={
+            "help": "tree: S fixed, zero along the tree's paths; learned: S learned by gradient ascent within bounds.",
+            "choices": ("tree", "learned"),
+        },
+    )
+    tree: str = field(
+        default="3,4", metadata={"help": "B,D: the units are the nodes of a complete tree (sets their number)."}
+    )
+    strength: float = field(
+        default=0.5, metadata={"help": "S_ij off the tree's paths (tree), or S's start value (learned)."}
+    )
     s_max: float = field(default=1.0, metadata={"help": "Upper bound of S when learned."})
     s_lr: float = field(default=0.5, metadata={"help": "Step of the gradient ascent on S (learned)."})
     lam: float = field(default=0.1, metadata={"help": "λ of the L1 term."})
@@ -76,7 +84,9 @@ def train_lateral(cfg: LateralConfig, run: Run) -> dict:
     else:
         S0 = torch.full((m, m), cfg.strength).fill_diagonal_(0.0)
     X = load_patches(n=cfg.n_patches, size=cfg.patch_size, seed=cfg.seed)
-    dictionary = Dictionary(X.shape[1], m, weight=init_from_data(X, m, torch.Generator().manual_seed(cfg.seed))).to(device)
+    dictionary = Dictionary(X.shape[1], m, weight=init_from_data(X, m, torch.Generator().manual_seed(cfg.seed))).to(
+        device
+    )
     inhib = torch.nn.Module()
     inhib.register_buffer("S", S0.to(device))
     start = run.restore(dictionary=dictionary, inhibition=inhib)
@@ -118,8 +128,17 @@ def train_lateral(cfg: LateralConfig, run: Run) -> dict:
     }
     if run.is_main:
         kept = torch.ones(m, dtype=torch.bool)
-        run.save_figure("tree", tree_figure(D.cpu(), (cfg.patch_size, cfg.patch_size), b, d, kept,
-                                            title=f"atoms in tree order ({cfg.inhibition} inhibition), root on top"))
+        run.save_figure(
+            "tree",
+            tree_figure(
+                D.cpu(),
+                (cfg.patch_size, cfg.patch_size),
+                b,
+                d,
+                kept,
+                title=f"atoms in tree order ({cfg.inhibition} inhibition), root on top",
+            ),
+        )
         run.save_figure("inhibition", _matrix_figure(S.cpu()))
         run.export_weights("lateral", {"D": D.cpu(), "S": S.cpu()})
     return result

@@ -66,47 +66,84 @@ SOLVER_ITERS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 class ListaConfig(TrainConfig):
     """LISTA on natural-image patches; defaults follow the paper's 10×10 patches, m = 100."""
 
-    data: str = field(default="patches", metadata={
-        "help": "Training data: patches of scikit-image's photographs.", "choices": ("patches",)})
+    data: str = field(
+        default="patches",
+        metadata={"help": "Training data: patches of scikit-image's photographs.", "choices": ("patches",)},
+    )
     patch_size: int = field(default=10, metadata={"help": "Patch side in pixels (n = patch_size²)."})
-    whiten: str = field(default="none", metadata={
-        "help": "Whitening of the patches after mean removal and contrast normalisation.",
-        "choices": ("none", "zca")})
+    whiten: str = field(
+        default="none",
+        metadata={
+            "help": "Whitening of the patches after mean removal and contrast normalisation.",
+            "choices": ("none", "zca"),
+        },
+    )
     n_atoms: int = field(default=100, metadata={"help": "Number of dictionary atoms m (code size)."})
     lam: float = field(default=0.1, metadata={"help": "Sparsity weight λ of the Lasso energy (unit-norm patches)."})
-    steps: tuple[int, ...] = field(default=(1, 2, 3, 5, 10), metadata={
-        "help": "Numbers of LISTA steps T to train, one encoder each."})
-    tied: bool = field(default=True, metadata={
-        "help": "One W_e, S and θ shared by all steps, as in the paper; --no-tied gives every step its own W_e, θ "
-                "and S = I − W_e W_d (W_d: n × m, cheaper than S when m > n)."})
-    n_train: int = field(default=200000, metadata={
-        "help": "Training patches (optimal codes are cheap; LISTA over-fits 10,000: T = 5 train error 0.038, test 0.070)."})
+    steps: tuple[int, ...] = field(
+        default=(1, 2, 3, 5, 10), metadata={"help": "Numbers of LISTA steps T to train, one encoder each."}
+    )
+    tied: bool = field(
+        default=True,
+        metadata={
+            "help": "One W_e, S and θ shared by all steps, as in the paper; --no-tied gives every step its own W_e, θ "
+            "and S = I − W_e W_d (W_d: n × m, cheaper than S when m > n)."
+        },
+    )
+    n_train: int = field(
+        default=200000,
+        metadata={
+            "help": "Training patches (optimal codes are cheap; LISTA over-fits 10,000: T = 5 train error 0.038, test 0.070)."
+        },
+    )
     n_test: int = field(default=2000, metadata={"help": "Held-out patches for the code errors."})
-    dict_steps: int = field(default=1000, metadata={
-        "help": "Mini-batches (of 256) of dictionary learning."})
-    dict_solver: str = field(default="fista", metadata={
-        "help": "Inference solver inside dictionary learning (50 iterations per mini-batch).",
-        "choices": ("fista", "ista", "cod", "feature_sign")})
-    target_solver: str = field(default="feature_sign", metadata={
-        "help": "Solver for the optimal codes Z*: feature_sign (exact active set) or fista (to convergence).",
-        "choices": ("feature_sign", "fista")})
-    target_iter: int = field(default=5000, metadata={
-        "help": "Most iterations (FISTA) or active-set rounds (feature_sign) for Z*."})
-    target_tol: float = field(default=1e-6, metadata={
-        "help": "Tolerance for Z*: on the optimality conditions relative to λ (feature_sign), "
-                "on the relative change of Z (fista)."})
+    dict_steps: int = field(default=1000, metadata={"help": "Mini-batches (of 256) of dictionary learning."})
+    dict_solver: str = field(
+        default="fista",
+        metadata={
+            "help": "Inference solver inside dictionary learning (50 iterations per mini-batch).",
+            "choices": ("fista", "ista", "cod", "feature_sign"),
+        },
+    )
+    target_solver: str = field(
+        default="feature_sign",
+        metadata={
+            "help": "Solver for the optimal codes Z*: feature_sign (exact active set) or fista (to convergence).",
+            "choices": ("feature_sign", "fista"),
+        },
+    )
+    target_iter: int = field(
+        default=5000, metadata={"help": "Most iterations (FISTA) or active-set rounds (feature_sign) for Z*."}
+    )
+    target_tol: float = field(
+        default=1e-6,
+        metadata={
+            "help": "Tolerance for Z*: on the optimality conditions relative to λ (feature_sign), "
+            "on the relative change of Z (fista)."
+        },
+    )
     epochs: int = field(default=5, metadata={"help": "Epochs of LISTA training."})
     batch_size: int = field(default=100, metadata={"help": "Mini-batch size."})
-    optimizer: str = field(default="adam", metadata={
-        "help": "adam, or sgd (the paper's choice, with momentum 0.9).", "choices": ("adam", "sgd")})
-    lr: float = field(default=1e-3, metadata={
-        "help": "Learning rate (3e-3 suits short runs; at m = 400 it breaks the training of T = 3, 5)."})
-    deep_lr_steps: int = field(default=5, metadata={
-        "help": "Encoders with T above this learn at lr·(this/T)²: deep unrolled encoders need smaller steps."})
-    lr_decay: float = field(default=0.1, metadata={
-        "help": "Final learning rate as a fraction of --lr (cosine decay); 1 keeps it constant."})
-    solver_iters: tuple[int, ...] = field(default=SOLVER_ITERS, metadata={
-        "help": "Iteration counts k at which ISTA, FISTA and CoD errors are reported."})
+    optimizer: str = field(
+        default="adam",
+        metadata={"help": "adam, or sgd (the paper's choice, with momentum 0.9).", "choices": ("adam", "sgd")},
+    )
+    lr: float = field(
+        default=1e-3,
+        metadata={"help": "Learning rate (3e-3 suits short runs; at m = 400 it breaks the training of T = 3, 5)."},
+    )
+    deep_lr_steps: int = field(
+        default=5,
+        metadata={
+            "help": "Encoders with T above this learn at lr·(this/T)²: deep unrolled encoders need smaller steps."
+        },
+    )
+    lr_decay: float = field(
+        default=0.1, metadata={"help": "Final learning rate as a fraction of --lr (cosine decay); 1 keeps it constant."}
+    )
+    solver_iters: tuple[int, ...] = field(
+        default=SOLVER_ITERS, metadata={"help": "Iteration counts k at which ISTA, FISTA and CoD errors are reported."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -118,23 +155,36 @@ class ListaConfig(TrainConfig):
         check(len(self.steps) >= 1, "--steps needs at least one number of steps, e.g. --steps 1,3,5")
         check(all(t >= 0 for t in self.steps), f"--steps must all be >= 0, got {','.join(map(str, self.steps))}")
         check(len(set(self.steps)) == len(self.steps), f"--steps has repeated values: {','.join(map(str, self.steps))}")
-        check(self.n_train >= 1 and self.n_test >= 1, f"--n-train and --n-test must be >= 1, got {self.n_train}, {self.n_test}")
+        check(
+            self.n_train >= 1 and self.n_test >= 1,
+            f"--n-train and --n-test must be >= 1, got {self.n_train}, {self.n_test}",
+        )
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
-        check(self.batch_size <= self.n_train, f"--batch-size {self.batch_size} exceeds --n-train {self.n_train}; lower it")
+        check(
+            self.batch_size <= self.n_train,
+            f"--batch-size {self.batch_size} exceeds --n-train {self.n_train}; lower it",
+        )
         check(self.dict_steps >= 0, f"--dict-steps must be >= 0, got {self.dict_steps}")
-        check(self.dict_solver in ("fista", "ista", "cod", "feature_sign"),
-              f"--dict-solver must be fista, ista, cod or feature_sign, got {self.dict_solver!r}")
-        check(self.target_solver in ("feature_sign", "fista"),
-              f"--target-solver must be feature_sign or fista, got {self.target_solver!r}")
+        check(
+            self.dict_solver in ("fista", "ista", "cod", "feature_sign"),
+            f"--dict-solver must be fista, ista, cod or feature_sign, got {self.dict_solver!r}",
+        )
+        check(
+            self.target_solver in ("feature_sign", "fista"),
+            f"--target-solver must be feature_sign or fista, got {self.target_solver!r}",
+        )
         check(self.target_iter >= 1, f"--target-iter must be >= 1, got {self.target_iter}")
         check(self.target_tol >= 0, f"--target-tol must be >= 0, got {self.target_tol}")
         check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         check(self.lr > 0 and math.isfinite(self.lr), f"--lr must be > 0, got {self.lr}")
         check(self.deep_lr_steps >= 1, f"--deep-lr-steps must be >= 1, got {self.deep_lr_steps}")
         check(0 < self.lr_decay <= 1, f"--lr-decay must be in (0, 1], got {self.lr_decay}")
-        check(len(self.solver_iters) >= 1 and all(k >= 1 for k in self.solver_iters)
-              and list(self.solver_iters) == sorted(set(self.solver_iters)),
-              "--solver-iters must be increasing counts >= 1, e.g. 1,10,100")
+        check(
+            len(self.solver_iters) >= 1
+            and all(k >= 1 for k in self.solver_iters)
+            and list(self.solver_iters) == sorted(set(self.solver_iters)),
+            "--solver-iters must be increasing counts >= 1, e.g. 1,10,100",
+        )
 
 
 def lista_problem(cfg: ListaConfig, device="cpu") -> tuple[torch.Tensor, ...]:
@@ -148,8 +198,9 @@ def lista_problem(cfg: ListaConfig, device="cpu") -> tuple[torch.Tensor, ...]:
 
     X = load_patches(cfg.n_train + cfg.n_test, size=cfg.patch_size, seed=cfg.seed, whiten=cfg.whiten)
     X_train, X_test = X[: cfg.n_train].to(device), X[cfg.n_train :].to(device)
-    learned = learn_dictionary(X_train, cfg.n_atoms, cfg.lam, steps=cfg.dict_steps, batch_size=256,
-                               solver=cfg.dict_solver, seed=cfg.seed)
+    learned = learn_dictionary(
+        X_train, cfg.n_atoms, cfg.lam, steps=cfg.dict_steps, batch_size=256, solver=cfg.dict_solver, seed=cfg.seed
+    )
     D = learned.dictionary.weight.detach().to(device)
     solve = get_solver(cfg.target_solver)
     Z_train = solve(X_train, D, cfg.lam, max_iter=cfg.target_iter, tol=cfg.target_tol).z
@@ -166,11 +217,14 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
     with torch.no_grad():
         untrained = {T: code_error(LISTA.from_dictionary(D, cfg.lam, steps=T)(X_test), Z_test) for T in cfg.steps}
 
-    models = nn.ModuleDict({f"T{T}": LISTA.from_dictionary(D, cfg.lam, steps=T, tied=cfg.tied)
-                            for T in cfg.steps}).to(device)
+    models = nn.ModuleDict({f"T{T}": LISTA.from_dictionary(D, cfg.lam, steps=T, tied=cfg.tied) for T in cfg.steps}).to(
+        device
+    )
     # one parameter group per encoder: lr_T = lr·min(1, (deep_lr_steps / T)²)
-    groups = [{"params": list(models[f"T{T}"].parameters()), "lr": cfg.lr * min(1.0, (cfg.deep_lr_steps / max(T, 1)) ** 2)}
-              for T in cfg.steps]
+    groups = [
+        {"params": list(models[f"T{T}"].parameters()), "lr": cfg.lr * min(1.0, (cfg.deep_lr_steps / max(T, 1)) ** 2)}
+        for T in cfg.steps
+    ]
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(groups, lr=cfg.lr)
     else:
@@ -210,20 +264,29 @@ def train_lista(cfg: ListaConfig, run: Run) -> dict:
             metrics[f"{solver}_code_error_k{k}"] = e
     for T in cfg.steps:
         metrics[f"fista_iters_to_match_T{T}"] = fista_iterations_to_reach(
-            X_test, D, cfg.lam, Z_test, metrics[f"code_error_T{T}"], cfg.solver_iters, curves["fista"])
+            X_test, D, cfg.lam, Z_test, metrics[f"code_error_T{T}"], cfg.solver_iters, curves["fista"]
+        )
     metrics["optimal_code_density"] = float((Z_test != 0).float().mean())
 
     untied = "" if cfg.tied else ", untied"
-    run.save_figure("error_vs_iterations", plot_error_vs_iterations(
-        {T: metrics[f"code_error_T{T}"] for T in cfg.steps}, cfg.solver_iters, curves,
-        title=f"{cfg.patch_size}×{cfg.patch_size} patches, m = {cfg.n_atoms}, λ = {cfg.lam:g}{untied}"))
+    run.save_figure(
+        "error_vs_iterations",
+        plot_error_vs_iterations(
+            {T: metrics[f"code_error_T{T}"] for T in cfg.steps},
+            cfg.solver_iters,
+            curves,
+            title=f"{cfg.patch_size}×{cfg.patch_size} patches, m = {cfg.n_atoms}, λ = {cfg.lam:g}{untied}",
+        ),
+    )
     largest = models[f"T{max(cfg.steps)}"]
     W_e, name = (largest.W_e, "W_e") if cfg.tied else (largest.W_e[0], "first step's W_e")
-    run.save_figure("encoder_filters", plot_filters(W_e.detach(), cfg.patch_size,
-                                                    title=f"LISTA {name} rows (T = {max(cfg.steps)})"))
+    run.save_figure(
+        "encoder_filters", plot_filters(W_e.detach(), cfg.patch_size, title=f"LISTA {name} rows (T = {max(cfg.steps)})")
+    )
     run.save_figure("dictionary", plot_filters(D.T, cfg.patch_size, title="dictionary atoms (columns of D)"))
-    run.export_weights("lista", {f"{name}.{k}": v for name, m in models.items() for k, v in m.state_dict().items()}
-                       | {"dictionary": D})
+    run.export_weights(
+        "lista", {f"{name}.{k}": v for name, m in models.items() for k, v in m.state_dict().items()} | {"dictionary": D}
+    )
     return metrics
 
 
@@ -266,8 +329,10 @@ def solver_error_curves(X, D, lam, Z_star, iters) -> dict[str, list[float]]:
     """err(Z_k) after k iterations of ISTA, FISTA and CoD from z = 0, for each k in ``iters``."""
     from ebmlab.sparse.solvers import cod, fista, ista
 
-    curves = {name: [code_error(solver(X, D, lam, max_iter=k, tol=0.0).z, Z_star) for k in iters]
-              for name, solver in (("fista", fista), ("cod", cod))}
+    curves = {
+        name: [code_error(solver(X, D, lam, max_iter=k, tol=0.0).z, Z_star) for k in iters]
+        for name, solver in (("fista", fista), ("cod", cod))
+    }
     # ISTA's state is z alone, so continuing from the previous grid point is exact
     Z, done, errors = None, 0, []
     for k in iters:
@@ -324,8 +389,15 @@ def plot_error_vs_iterations(lista_errors: dict[int, float], iters, curves: dict
         ax.plot(list(iters), errors, "-", color=colour, lw=1.4, label=label)
     Ts = sorted(lista_errors)
     # LISTA with T steps costs T + 1 shrinkages, like T + 1 ISTA iterations from z = 0
-    ax.plot([T + 1 for T in Ts], [lista_errors[T] for T in Ts], "o-", color="tab:red", lw=1.4, ms=4,
-            label="LISTA (T steps at T+1)")
+    ax.plot(
+        [T + 1 for T in Ts],
+        [lista_errors[T] for T in Ts],
+        "o-",
+        color="tab:red",
+        lw=1.4,
+        ms=4,
+        label="LISTA (T steps at T+1)",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("iterations (LISTA: T + 1 shrinkages)")
@@ -347,8 +419,13 @@ def plot_filters(rows: torch.Tensor, size: int, title: str = "", max_filters: in
     from ebmlab.viz.grid import image_grid
 
     rows = rows.detach().cpu()[:max_filters]
-    grid = image_grid(rows.reshape(-1, 1, size, size), nrow=int(math.ceil(math.sqrt(rows.shape[0]))),
-                      normalize=True, scale_each=True, padding=1)
+    grid = image_grid(
+        rows.reshape(-1, 1, size, size),
+        nrow=int(math.ceil(math.sqrt(rows.shape[0]))),
+        normalize=True,
+        scale_each=True,
+        padding=1,
+    )
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(grid[..., 0], cmap="gray", interpolation="nearest")
     ax.set_axis_off()

@@ -31,7 +31,15 @@ from ebmlab.sparse.topography import (
     orientation_figure,
 )
 
-__all__ = ["TopoConfig", "GroupConfig", "train_topo", "fit_group_ae", "pixel_filters", "whitened_filters", "topo_figures"]
+__all__ = [
+    "TopoConfig",
+    "GroupConfig",
+    "train_topo",
+    "fit_group_ae",
+    "pixel_filters",
+    "whitened_filters",
+    "topo_figures",
+]
 
 
 @dataclass(frozen=True)
@@ -40,34 +48,52 @@ class TopoConfig(TrainConfig):
 
     patch_size: int = field(default=10, metadata={"help": "Patch side in pixels."})
     n_patches: int = field(default=50000, metadata={"help": "Training patches to sample from the photographs."})
-    keep_variance: float = field(default=0.9, metadata={"help": "Fraction of the patch variance kept by PCA whitening."})
+    keep_variance: float = field(
+        default=0.9, metadata={"help": "Fraction of the patch variance kept by PCA whitening."}
+    )
     map_side: int = field(default=16, metadata={"help": "The map is map_side × map_side units (a torus)."})
     pool: int = field(default=3, metadata={"help": "Pools are pool × pool neighbourhoods on the map."})
     wrap: bool = field(default=True, metadata={"help": "Wrap the map at its edges (a torus) or clip the pools there."})
-    layout: str = field(default="torus", metadata={
-        "help": "torus: overlapping pool×pool neighbourhoods of the map; blocks: non-overlapping pools of "
-                "--pool consecutive units (no map).", "choices": ("torus", "blocks")})
-    encoder: str = field(default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS})
+    layout: str = field(
+        default="torus",
+        metadata={
+            "help": "torus: overlapping pool×pool neighbourhoods of the map; blocks: non-overlapping pools of "
+            "--pool consecutive units (no map).",
+            "choices": ("torus", "blocks"),
+        },
+    )
+    encoder: str = field(
+        default="linear", metadata={"help": "Encoder non-linearity h in s ⊙ h(Wx − b).", "choices": ENCODERS}
+    )
     lam: float = field(default=0.5, metadata={"help": "λ, the weight of the group norm in the energy."})
     eps: float = field(default=1e-4, metadata={"help": "ε in √(ε + ‖z_P‖²), the smoothing of the group norm at 0."})
     steps: int = field(default=15000, metadata={"help": "Adam steps."})
     batch_size: int = field(default=512, metadata={"help": "Patches per step."})
-    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate (cosine decay over the last half of the steps)."})
+    lr: float = field(
+        default=3e-3, metadata={"help": "Adam learning rate (cosine decay over the last half of the steps)."}
+    )
     fit_units: int = field(default=0, metadata={"help": "Units whose filters get a Gabor fit at the end (0: all)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.patch_size >= 4, f"--patch-size must be >= 4, got {self.patch_size}")
-        check(self.n_patches >= self.batch_size, f"--n-patches ({self.n_patches}) must be >= --batch-size ({self.batch_size})")
+        check(
+            self.n_patches >= self.batch_size,
+            f"--n-patches ({self.n_patches}) must be >= --batch-size ({self.batch_size})",
+        )
         check(0 < self.keep_variance <= 1, f"--keep-variance must be in (0, 1], got {self.keep_variance}")
         check(self.map_side >= 2, f"--map-side must be >= 2, got {self.map_side}")
         check(self.layout in ("torus", "blocks"), f"--layout must be torus or blocks, got {self.layout!r}")
         if self.layout == "torus":
-            check(1 <= self.pool <= self.map_side, f"--pool must be in 1..--map-side ({self.map_side}), got {self.pool}")
+            check(
+                1 <= self.pool <= self.map_side, f"--pool must be in 1..--map-side ({self.map_side}), got {self.pool}"
+            )
         else:
-            check(self.pool >= 1 and self.map_side**2 % self.pool == 0,
-                  f"pools of {self.pool} units do not tile the {self.map_side ** 2} units; "
-                  f"choose --pool dividing --map-side²")
+            check(
+                self.pool >= 1 and self.map_side**2 % self.pool == 0,
+                f"pools of {self.pool} units do not tile the {self.map_side**2} units; "
+                f"choose --pool dividing --map-side²",
+            )
         check(self.encoder in ENCODERS, f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
         check(self.eps > 0, f"--eps must be > 0, got {self.eps}")
@@ -123,8 +149,11 @@ def fit_group_ae(model: GroupSparseAE, X: torch.Tensor, cfg, run: Run, desc: str
         terms["total"].backward()
         opt.step()
         model.normalise_decoder_()
-        running.add(reconstruction=terms["reconstruction"].detach(), group=terms["group"].detach(),
-                    energy=terms["total"].detach())
+        running.add(
+            reconstruction=terms["reconstruction"].detach(),
+            group=terms["group"].detach(),
+            energy=terms["total"].detach(),
+        )
         if run.should_log(step + 1, cfg.steps):
             run.log(step + 1, **running.pop())
         if run.should_checkpoint(step + 1, cfg.steps):
@@ -142,14 +171,16 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         pools = torus_pools(cfg.map_side**2, cfg.pool, wrap=cfg.wrap)
     else:
         pools = block_pools(cfg.map_side**2, cfg.pool)
-    model = GroupSparseAE(k, pools, encoder=cfg.encoder, eps=cfg.eps,
-                          generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    model = GroupSparseAE(
+        k, pools, encoder=cfg.encoder, eps=cfg.eps, generator=torch.Generator().manual_seed(cfg.seed)
+    ).to(device)
     fit_group_ae(model, X, cfg, run, "topo")
 
     # the map: filters in pixel space, Gabor fits, orientations, neighbours, pinwheels
     with torch.no_grad():
-        held = whitening.apply(load_patches(n=5000, size=cfg.patch_size, seed=cfg.seed + 1_000_003,
-                                            contrast=False)).to(device)
+        held = whitening.apply(load_patches(n=5000, size=cfg.patch_size, seed=cfg.seed + 1_000_003, contrast=False)).to(
+            device
+        )
         terms = {k_: float(v) for k_, v in model.energy(held, cfg.lam).items()}
         z = model.encode(held)
     filters = pixel_filters(model, whitening)
@@ -169,8 +200,14 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
         "gabor_fit_fraction": float(np.mean(r2 >= 0.8)),
     }
     # the same fits in whitened pixel coordinates (the space `sparse local` measures its filters in)
-    r2_white = np.array([f.r2 for f in fit_gabors(
-        whitened_filters(model, whitening)[:fit_n].reshape(fit_n, cfg.patch_size, cfg.patch_size).numpy())])
+    r2_white = np.array(
+        [
+            f.r2
+            for f in fit_gabors(
+                whitened_filters(model, whitening)[:fit_n].reshape(fit_n, cfg.patch_size, cfg.patch_size).numpy()
+            )
+        ]
+    )
     result["gabor_fit_fraction_whitened"] = float(np.mean(r2_white >= 0.8))
     result["gabor_r2_median_whitened"] = float(np.median(r2_white))
     # invariance: pooled outputs vs single units under 1–2 pixel shifts and rotations up to 15°
@@ -179,30 +216,42 @@ def train_topo(cfg: TopoConfig, run: Run) -> dict:
     inv = {kind: invariance(encode, pools.index, p) for kind, p in pairs.items()}
     single = np.mean([v.single for v in inv.values()])
     pooled = np.mean([v.pooled for v in inv.values()])
-    result.update({
-        "invariance_ratio": float(pooled / single),
-        **{f"invariance_ratio_{kind}": v.ratio for kind, v in inv.items()},
-        **{f"invariance_single_{kind}": v.single for kind, v in inv.items()},
-        **{f"invariance_pooled_{kind}": v.pooled for kind, v in inv.items()},
-    })
+    result.update(
+        {
+            "invariance_ratio": float(pooled / single),
+            **{f"invariance_ratio_{kind}": v.ratio for kind, v in inv.items()},
+            **{f"invariance_single_{kind}": v.single for kind, v in inv.items()},
+            **{f"invariance_pooled_{kind}": v.pooled for kind, v in inv.items()},
+        }
+    )
     on_map = fit_n == m and cfg.layout == "torus"
     if on_map:
         theta = np.array([f.orientation for f in fits])
         near = neighbour_orientation_ratio(theta, side, wrap=cfg.wrap, seed=cfg.seed)
         pinwheels = find_pinwheels(theta, side, wrap=cfg.wrap)
-        result.update({
-            "neighbour_orientation_ratio": near["ratio"],
-            "neighbour_orientation_difference_deg": float(np.degrees(near["neighbour"])),
-            "shuffled_orientation_difference_deg": float(np.degrees(near["shuffled"])),
-            "n_pinwheels": len(pinwheels),
-        })
+        result.update(
+            {
+                "neighbour_orientation_ratio": near["ratio"],
+                "neighbour_orientation_difference_deg": float(np.degrees(near["neighbour"])),
+                "shuffled_orientation_difference_deg": float(np.degrees(near["shuffled"])),
+                "n_pinwheels": len(pinwheels),
+            }
+        )
     if run.is_main:
-        for name, fig in topo_figures(images, side, run.dir / "metrics.jsonl",
-                                      (theta, pinwheels) if on_map else None).items():
+        for name, fig in topo_figures(
+            images, side, run.dir / "metrics.jsonl", (theta, pinwheels) if on_map else None
+        ).items():
             run.save_figure(name, fig)
-        run.export_weights("topo", {**{k_: v.detach().cpu() for k_, v in model.state_dict().items()},
-                                    "filters": filters, "whitening": whitening.matrix, "unwhitening": whitening.inverse,
-                                    "mean": whitening.mean})
+        run.export_weights(
+            "topo",
+            {
+                **{k_: v.detach().cpu() for k_, v in model.state_dict().items()},
+                "filters": filters,
+                "whitening": whitening.matrix,
+                "unwhitening": whitening.inverse,
+                "mean": whitening.mean,
+            },
+        )
     return result
 
 
@@ -211,7 +260,9 @@ def topo_figures(images, side: int, metrics_log, orientation=None) -> dict:
     from ebmlab.viz.curves import metric_figure
     from ebmlab.viz.grid import tiles_figure
 
-    figs = {"filters": tiles_figure(torch.from_numpy(images)[:, None], side, f"decoder filters on the {side}×{side} map")}
+    figs = {
+        "filters": tiles_figure(torch.from_numpy(images)[:, None], side, f"decoder filters on the {side}×{side} map")
+    }
     if orientation is not None:
         figs["orientation_map"] = orientation_figure(orientation[0], side, orientation[1])
     energy = metric_figure(metrics_log, "energy", "mean energy", "energy of the mini-batches during learning")

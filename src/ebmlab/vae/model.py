@@ -88,19 +88,36 @@ class MLPVAE(VAE):
 class ConvVAE(VAE):
     """Two stride-2 4×4 convolutions (32, 64 channels) and a 256-unit layer, mirrored by the decoder; sides ÷ 4."""
 
-    def __init__(self, channels: int = 1, image_size: int = 28, nz: int = 20, width: int = 32, hidden: int = 256) -> None:
+    def __init__(
+        self, channels: int = 1, image_size: int = 28, nz: int = 20, width: int = 32, hidden: int = 256
+    ) -> None:
         super().__init__()
         if image_size % 4 or image_size < 8:
-            raise ConfigError(f"--image-size {image_size} does not suit the convolutional VAE; use a multiple of 4, ≥ 8")
+            raise ConfigError(
+                f"--image-size {image_size} does not suit the convolutional VAE; use a multiple of 4, ≥ 8"
+            )
         self.nz, self.images = nz, True
         s = image_size // 4
         self.enc = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.ReLU(True), nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(True),
-            nn.Flatten(), nn.Linear(2 * width * s * s, hidden), nn.ReLU(True), nn.Linear(hidden, 2 * nz))
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.ReLU(True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.ReLU(True),
+            nn.Flatten(),
+            nn.Linear(2 * width * s * s, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, 2 * nz),
+        )
         self.dec = nn.Sequential(
-            nn.Linear(nz, hidden), nn.ReLU(True), nn.Linear(hidden, 2 * width * s * s), nn.ReLU(True),
-            nn.Unflatten(1, (2 * width, s, s)), nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(True),
-            nn.ConvTranspose2d(width, channels, 4, 2, 1))
+            nn.Linear(nz, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, 2 * width * s * s),
+            nn.ReLU(True),
+            nn.Unflatten(1, (2 * width, s, s)),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
+        )
 
     def encode(self, x):
         mu, logvar = self.enc(x).chunk(2, dim=1)

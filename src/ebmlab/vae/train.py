@@ -24,7 +24,7 @@ from ebmlab.data.generative import GENERATIVE_DATA, generative_data, is_points
 from ebmlab.metrics.generative import evaluate_samples
 from ebmlab.runtime import Run, RunningMean, TimeBudget, TrainConfig, check
 from ebmlab.runtime.distributed import wrap_model
-from ebmlab.vae.model import VAE, ConvVAE, MLPVAE
+from ebmlab.vae.model import MLPVAE, VAE, ConvVAE
 
 __all__ = ["VaeConfig", "train_vae", "build_vae"]
 
@@ -35,38 +35,68 @@ ARCHS = ("mlp", "conv")
 class VaeConfig(TrainConfig):
     """Kingma & Welling's MNIST set-up (20 latents, 400 hidden units), Adam lr 1e-3, batch 128."""
 
-    data: str = field(default="mnist5k", metadata={"help": "Training data: a 2-D mixture, an image set, or 'folder' (with --data-dir).",
-                                                   "choices": GENERATIVE_DATA})
-    data_dir: str = field(default="", metadata={"help": "Folder of IDX files (mnist, fashion-mnist) or of images (--data folder)."})
-    image_size: int = field(default=0, metadata={"help": "Image side (a multiple of 4 for --arch conv); 0 keeps the data's own (64 for a folder)."})
+    data: str = field(
+        default="mnist5k",
+        metadata={
+            "help": "Training data: a 2-D mixture, an image set, or 'folder' (with --data-dir).",
+            "choices": GENERATIVE_DATA,
+        },
+    )
+    data_dir: str = field(
+        default="", metadata={"help": "Folder of IDX files (mnist, fashion-mnist) or of images (--data folder)."}
+    )
+    image_size: int = field(
+        default=0,
+        metadata={"help": "Image side (a multiple of 4 for --arch conv); 0 keeps the data's own (64 for a folder)."},
+    )
     channels: int = field(default=1, metadata={"help": "Colour channels of a folder's images (1 or 3)."})
-    arch: str = field(default="conv", metadata={"help": "Encoder/decoder: mlp (one hidden layer) or conv (images only).", "choices": ARCHS})
+    arch: str = field(
+        default="conv",
+        metadata={"help": "Encoder/decoder: mlp (one hidden layer) or conv (images only).", "choices": ARCHS},
+    )
     nz: int = field(default=20, metadata={"help": "Latent dimensions."})
     hidden: int = field(default=400, metadata={"help": "Hidden units of the MLP encoder and decoder."})
     beta: float = field(default=1.0, metadata={"help": "Weight β of the KL term (1: the ELBO)."})
-    decoder_std: float = field(default=0.05, metadata={"help": "2-D data: standard deviation of the Gaussian likelihood p(x|z)."})
+    decoder_std: float = field(
+        default=0.05, metadata={"help": "2-D data: standard deviation of the Gaussian likelihood p(x|z)."}
+    )
     epochs: int = field(default=20, metadata={"help": "Passes over the training data."})
-    n_train: int = field(default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."})
-    batch_size: int = field(default=128, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."})
+    n_train: int = field(
+        default=100000, metadata={"help": "2-D data: size of the training sample drawn from the mixture."}
+    )
+    batch_size: int = field(
+        default=128, metadata={"help": "Global mini-batch size (split evenly over torchrun processes)."}
+    )
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
-    eval_every: int = field(default=1000, metadata={"help": "Evaluate the samples every this many steps, and at the end."})
+    eval_every: int = field(
+        default=1000, metadata={"help": "Evaluate the samples every this many steps, and at the end."}
+    )
     n_eval: int = field(default=2500, metadata={"help": "Samples per evaluation."})
-    time_budget: float = field(default=0.0, metadata={"help": "Stop training after this many seconds (evaluation excluded; 0: no limit)."})
+    time_budget: float = field(
+        default=0.0, metadata={"help": "Stop training after this many seconds (evaluation excluded; 0: no limit)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.data in GENERATIVE_DATA, f"--data must be one of {', '.join(GENERATIVE_DATA)}, got {self.data!r}")
         check(self.arch in ARCHS, f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        check(not (self.arch == "conv" and is_points(self.data)), f"--arch conv needs images; use --arch mlp for {self.data}")
-        check(self.arch != "conv" or self.image_size == 0 or (self.image_size % 4 == 0 and self.image_size >= 8),
-              f"--image-size {self.image_size} does not suit the convolutional VAE; use a multiple of 4, ≥ 8")
+        check(
+            not (self.arch == "conv" and is_points(self.data)),
+            f"--arch conv needs images; use --arch mlp for {self.data}",
+        )
+        check(
+            self.arch != "conv" or self.image_size == 0 or (self.image_size % 4 == 0 and self.image_size >= 8),
+            f"--image-size {self.image_size} does not suit the convolutional VAE; use a multiple of 4, ≥ 8",
+        )
         check(self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}")
         for name in ("nz", "hidden", "batch_size", "eval_every", "n_eval"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         check(self.beta >= 0, f"--beta must be >= 0, got {self.beta}")
         check(self.decoder_std > 0, f"--decoder-std must be > 0, got {self.decoder_std}")
         check(self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}")
-        check(self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})")
+        check(
+            self.n_train >= self.batch_size, f"--n-train ({self.n_train}) must be >= --batch-size ({self.batch_size})"
+        )
         check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         check(self.time_budget >= 0, f"--time-budget must be >= 0, got {self.time_budget}")
 
@@ -138,8 +168,14 @@ def train_vae(cfg: VaeConfig, run: Run) -> dict:
     test_x = X[:16] if data.images is None else _test_images(cfg, data)
     with torch.no_grad():
         t = model.free_energy(test_x.to(device))
-    result = {**last, "free_energy": float(t["loss"]), "reconstruction": float(t["reconstruction"]),
-              "kl": float(t["kl"]), "iterations": total, "train_s": budget.elapsed()}
+    result = {
+        **last,
+        "free_energy": float(t["loss"]),
+        "reconstruction": float(t["reconstruction"]),
+        "kl": float(t["kl"]),
+        "iterations": total,
+        "train_s": budget.elapsed(),
+    }
     for name, fig in vae_figures(run, model, data, test_x).items():
         run.save_figure(name, fig)
     run.export_weights("vae", model.state_dict())
@@ -167,8 +203,9 @@ def vae_figures(run: Run, model: VAE, data, test_x: torch.Tensor) -> dict:
         return figs
     x = test_x[:8].to(device)
     mu, _ = model.encode(x)
-    figs["reconstructions"] = images_figure(torch.cat([x, model.decode(mu)]).cpu(),
-                                            "test images (top) and their reconstructions from μ(x)", nrow=8)
+    figs["reconstructions"] = images_figure(
+        torch.cat([x, model.decode(mu)]).cpu(), "test images (top) and their reconstructions from μ(x)", nrow=8
+    )
     a, b = model.encode(test_x[8:14].to(device))[0], model.encode(test_x[14:20].to(device))[0]
     w = torch.linspace(0, 1, 8, device=device)
     z = (a[:, None] * (1 - w[None, :, None]) + b[:, None] * w[None, :, None]).reshape(-1, model.nz)

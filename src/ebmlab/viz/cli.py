@@ -21,8 +21,12 @@ def report(run_dirs: tuple[str, ...]) -> None:
 
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for compare.md, compare.png and compare.html [default: runs/compare-<time>].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for compare.md, compare.png and compare.html [default: runs/compare-<time>].",
+)
 def compare(run_dirs: tuple[str, ...], out: str | None) -> None:
     """Put finished runs side by side: one table of their final metrics and one figure.
 

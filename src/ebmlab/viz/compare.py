@@ -22,15 +22,32 @@ from ebmlab.errors import RunFolderError
 from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.run import read_run_info
 
-__all__ = ["RunSummary", "load_summaries", "comparison_table", "comparison_figure", "sample_efficiency_figure",
-           "compare_runs"]
+__all__ = [
+    "RunSummary",
+    "load_summaries",
+    "comparison_table",
+    "comparison_figure",
+    "sample_efficiency_figure",
+    "compare_runs",
+]
 
 # metric -> True when lower is better; the order is the order of the table's columns
 KNOWN = {
-    "modes_captured": False, "high_quality": False, "reverse_kl": True,
-    "fd": True, "precision": False, "recall": False, "density": False, "coverage": False, "diversity": False,
-    "eval_return": False, "env_steps": True,
-    "probe_accuracy": False, "test_accuracy": False, "neighbour_orientation_ratio": True, "invariance_ratio": False,
+    "modes_captured": False,
+    "high_quality": False,
+    "reverse_kl": True,
+    "fd": True,
+    "precision": False,
+    "recall": False,
+    "density": False,
+    "coverage": False,
+    "diversity": False,
+    "eval_return": False,
+    "env_steps": True,
+    "probe_accuracy": False,
+    "test_accuracy": False,
+    "neighbour_orientation_ratio": True,
+    "invariance_ratio": False,
 }
 SKIP = {"eval_s", "iterations", "train_s", "feature_classifier_accuracy", "oscillation_score", "generator_grad_ratio"}
 # which configuration fields tell runs of one command apart
@@ -87,8 +104,11 @@ def load_summaries(run_dirs: list[str | Path]) -> list[RunSummary]:
 def _columns(runs: list[RunSummary]) -> list[str]:
     """Known metrics in KNOWN's order, then the others in the order the runs write them (their
     headline metrics first, e.g. LISTA's code_error_T*), at most 12 in all, then the warnings."""
-    present = list(dict.fromkeys(k for r in runs for k, v in r.metrics.items()
-                                 if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    present = list(
+        dict.fromkeys(
+            k for r in runs for k, v in r.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+    )
     known = [k for k in KNOWN if k in present]
     rest = [k for k in present if k not in known and k not in SKIP and not k.startswith("warn_")]
     warns = sorted(k for k in present if k.startswith("warn_"))
@@ -96,8 +116,9 @@ def _columns(runs: list[RunSummary]) -> list[str]:
 
 
 def _best(runs: list[RunSummary], key: str) -> float | None:
-    values = [r.metrics[key] for r in runs if isinstance(r.metrics.get(key), (int, float))
-              and math.isfinite(r.metrics[key])]
+    values = [
+        r.metrics[key] for r in runs if isinstance(r.metrics.get(key), (int, float)) and math.isfinite(r.metrics[key])
+    ]
     if key.startswith("warn_") or key not in KNOWN or len(values) < 2:
         return None
     return min(values) if KNOWN[key] else max(values)
@@ -137,8 +158,9 @@ def comparison_figure(runs: list[RunSummary]):
     cols = [k for k in _columns(runs) if not k.startswith("warn_")][:12]
     ncols = min(4, max(1, len(cols)))
     nrows = max(1, math.ceil(len(cols) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 0.8 + 0.32 * len(runs) * nrows + 1.2 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.6 * ncols, 0.8 + 0.32 * len(runs) * nrows + 1.2 * nrows), squeeze=False
+    )
     colours = [f"C{i % 10}" for i in range(len(runs))]
     for ax, key in zip(axes.flat, cols):
         values = [r.metrics.get(key, float("nan")) for r in runs]
@@ -149,7 +171,7 @@ def comparison_figure(runs: list[RunSummary]):
         arrow = "" if key not in KNOWN else (" (lower is better)" if KNOWN[key] else " (higher is better)")
         ax.set_title(key + arrow, fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
-    for ax in list(axes.flat)[len(cols):]:
+    for ax in list(axes.flat)[len(cols) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -161,8 +183,11 @@ def sample_efficiency_figure(runs: list[RunSummary]):
 
     curves = {}
     for i, r in enumerate(runs):
-        points = [(row["step"], row["eval_return"]) for row in read_metrics_log(r.path / "metrics.jsonl")
-                  if isinstance(row.get("eval_return"), (int, float))]
+        points = [
+            (row["step"], row["eval_return"])
+            for row in read_metrics_log(r.path / "metrics.jsonl")
+            if isinstance(row.get("eval_return"), (int, float))
+        ]
         if points:
             curves[i] = points
     if not curves:
@@ -174,8 +199,9 @@ def sample_efficiency_figure(runs: list[RunSummary]):
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, points in curves.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=f"C{i % 10}", lw=1.5, ms=3,
-                label=runs[i].label)
+        ax.plot(
+            [p[0] for p in points], [p[1] for p in points], "o-", color=f"C{i % 10}", lw=1.5, ms=3, label=runs[i].label
+        )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
     ax.set_title("sample efficiency", fontsize=10)
@@ -215,13 +241,20 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path) -> tuple[str, Path
         plt.close(curves)
         atomic_write(out / "sample_efficiency.png", lambda f: f.write(curve_buffer.getvalue()))
         images.append(curve_buffer.getvalue())
-    rows = "".join(f"<tr><td>{html.escape(r.label)}</td><td><a href='{html.escape(str(r.path.resolve() / 'report.html'))}'>"
-                   "report</a></td></tr>" for r in runs)
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>ebmlab compare</title></head>"
-            "<body style='font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto'>"
-            f"<h1>ebmlab compare</h1><pre>{html.escape(table)}</pre>"
-            + "".join(f"<img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-                      for png in images)
-            + f"<table>{rows}</table></body></html>")
+    rows = "".join(
+        f"<tr><td>{html.escape(r.label)}</td><td><a href='{html.escape(str(r.path.resolve() / 'report.html'))}'>"
+        "report</a></td></tr>"
+        for r in runs
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ebmlab compare</title></head>"
+        "<body style='font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto'>"
+        f"<h1>ebmlab compare</h1><pre>{html.escape(table)}</pre>"
+        + "".join(
+            f"<img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            for png in images
+        )
+        + f"<table>{rows}</table></body></html>"
+    )
     atomic_write_text(out / "compare.html", page)
     return table, out

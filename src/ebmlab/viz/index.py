@@ -10,8 +10,9 @@ from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.run import read_run_info
 
 
-def write_index(folder: str | Path, run_dirs: list[Path], title: str = "ebmlab runs",
-                extra: dict[str, str] | None = None) -> Path:
+def write_index(
+    folder: str | Path, run_dirs: list[Path], title: str = "ebmlab runs", extra: dict[str, str] | None = None
+) -> Path:
     """Write ``folder/index.html`` listing each run (family, name, final metrics, link to report),
     then ``extra`` links (text -> path relative to ``folder``)."""
     folder = Path(folder)

@@ -37,8 +37,10 @@ def _table(mapping: dict) -> str:
 
 def _img(data: bytes, caption: str, kind: str = "png") -> str:
     encoded = base64.b64encode(data).decode("ascii")
-    return (f"<figure><img src='data:image/{kind};base64,{encoded}' alt='{html.escape(caption)}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f"<figure><img src='data:image/{kind};base64,{encoded}' alt='{html.escape(caption)}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:

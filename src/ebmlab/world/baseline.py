@@ -31,22 +31,61 @@ ALGOS = ("sac", "ppo")
 ZOO = {
     ("sac", "Pendulum-v1"): {"learning_rate": 1e-3},
     ("sac", "MountainCarContinuous-v0"): {
-        "learning_rate": 3e-4, "buffer_size": 50000, "batch_size": 512, "ent_coef": 0.1, "train_freq": 32,
-        "gradient_steps": 32, "gamma": 0.9999, "tau": 0.01, "learning_starts": 0, "use_sde": True,
-        "policy_kwargs": {"log_std_init": -3.67, "net_arch": [64, 64]}},
+        "learning_rate": 3e-4,
+        "buffer_size": 50000,
+        "batch_size": 512,
+        "ent_coef": 0.1,
+        "train_freq": 32,
+        "gradient_steps": 32,
+        "gamma": 0.9999,
+        "tau": 0.01,
+        "learning_starts": 0,
+        "use_sde": True,
+        "policy_kwargs": {"log_std_init": -3.67, "net_arch": [64, 64]},
+    },
     # the zoo tunes SAC for this task on PyBullet (InvertedDoublePendulumBulletEnv-v0, its pybullet defaults);
     # MuJoCo's version gets the same settings
     ("sac", "InvertedDoublePendulum-v5"): {
-        "learning_rate": 7.3e-4, "buffer_size": 300000, "batch_size": 256, "ent_coef": "auto", "gamma": 0.98,
-        "tau": 0.02, "train_freq": 8, "gradient_steps": 8, "learning_starts": 10000, "use_sde": True,
-        "policy_kwargs": {"log_std_init": -3, "net_arch": [400, 300]}},
+        "learning_rate": 7.3e-4,
+        "buffer_size": 300000,
+        "batch_size": 256,
+        "ent_coef": "auto",
+        "gamma": 0.98,
+        "tau": 0.02,
+        "train_freq": 8,
+        "gradient_steps": 8,
+        "learning_starts": 10000,
+        "use_sde": True,
+        "policy_kwargs": {"log_std_init": -3, "net_arch": [400, 300]},
+    },
     ("ppo", "Pendulum-v1"): {
-        "n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
-        "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4},
+        "n_envs": 4,
+        "n_steps": 1024,
+        "gae_lambda": 0.95,
+        "gamma": 0.9,
+        "n_epochs": 10,
+        "ent_coef": 0.0,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "use_sde": True,
+        "sde_sample_freq": 4,
+    },
     ("ppo", "MountainCarContinuous-v0"): {
-        "normalize": True, "n_envs": 1, "batch_size": 256, "n_steps": 8, "gamma": 0.9999, "learning_rate": 7.77e-05,
-        "ent_coef": 0.00429, "clip_range": 0.1, "n_epochs": 10, "gae_lambda": 0.9, "max_grad_norm": 5,
-        "vf_coef": 0.19, "use_sde": True, "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False}},
+        "normalize": True,
+        "n_envs": 1,
+        "batch_size": 256,
+        "n_steps": 8,
+        "gamma": 0.9999,
+        "learning_rate": 7.77e-05,
+        "ent_coef": 0.00429,
+        "clip_range": 0.1,
+        "n_epochs": 10,
+        "gae_lambda": 0.9,
+        "max_grad_norm": 5,
+        "vf_coef": 0.19,
+        "use_sde": True,
+        "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False},
+    },
 }
 
 
@@ -57,7 +96,9 @@ class BaselineConfig(TrainConfig):
     algo: str = field(default="sac", metadata={"help": "Model-free algorithm.", "choices": ALGOS})
     env: str = field(default="Pendulum-v1", metadata={"help": "Gymnasium environment id."})
     steps: int = field(default=10000, metadata={"help": "Environment steps of training."})
-    eval_every: int = field(default=1000, metadata={"help": "Evaluate every this many environment steps (and at 0 and the end)."})
+    eval_every: int = field(
+        default=1000, metadata={"help": "Evaluate every this many environment steps (and at 0 and the end)."}
+    )
     eval_episodes: int = field(default=10, metadata={"help": "Episodes per evaluation (deterministic actions)."})
 
     def __post_init__(self) -> None:
@@ -66,8 +107,11 @@ class BaselineConfig(TrainConfig):
         for name in ("steps", "eval_every", "eval_episodes"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         make_env(self.env, need_cost=False).close()
-        check((self.algo, self.env) in ZOO, f"no rl-baselines3-zoo settings for {self.algo} on {self.env}; "
-              f"supported: {', '.join(f'{a} {e}' for a, e in ZOO)}")
+        check(
+            (self.algo, self.env) in ZOO,
+            f"no rl-baselines3-zoo settings for {self.algo} on {self.env}; "
+            f"supported: {', '.join(f'{a} {e}' for a, e in ZOO)}",
+        )
 
 
 class _Sb3Actor:
@@ -110,8 +154,12 @@ def train_baseline(cfg: BaselineConfig, run: Run) -> dict:
     bar = run.progress(range(cfg.steps), total=cfg.steps, desc=f"{cfg.algo} {cfg.env}")
 
     def evaluate(step: int) -> None:
-        value = evaluate_episodes(lambda: make_env(cfg.env, need_cost=False), cfg.seed,
-                                  _Sb3Actor(model, env if normalize else None), cfg.eval_episodes)["eval_return"]
+        value = evaluate_episodes(
+            lambda: make_env(cfg.env, need_cost=False),
+            cfg.seed,
+            _Sb3Actor(model, env if normalize else None),
+            cfg.eval_episodes,
+        )["eval_return"]
         curve.append((step, value))
         run.log(step, eval_return=value)
 

@@ -67,15 +67,22 @@ def baseline_cmd(cfg: BaselineConfig, run) -> dict:
 
 @world.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--episodes", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="Fresh evaluation episodes (seeded apart from training's).")
+@click.option(
+    "--episodes",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Fresh evaluation episodes (seeded apart from training's).",
+)
 def eval_cmd(run_dir: str, episodes: int) -> None:
     """Evaluate the agent of a finished (or checkpointed) world-model run RUN_DIR; writes RUN_DIR/eval.json."""
     from ebmlab.world.evaluate import eval_run
 
     result = eval_run(Path(run_dir), episodes)
-    click.echo(f"eval_return {result['eval_return']:.1f} ± {result['eval_return_std']:.1f} over {episodes} episodes "
-               f"({result['decision_ms']:.1f} ms per decision); wrote {Path(run_dir) / 'eval.json'}")
+    click.echo(
+        f"eval_return {result['eval_return']:.1f} ± {result['eval_return_std']:.1f} over {episodes} episodes "
+        f"({result['decision_ms']:.1f} ms per decision); wrote {Path(run_dir) / 'eval.json'}"
+    )
 
 
 _mount_traffic()

@@ -35,8 +35,15 @@ from torch import nn
 
 from ebmlab.world.models import Normaliser, mlp
 
-__all__ = ["COSTS", "EnvCost", "PendulumCost", "MountainCarCost", "InvertedDoublePendulumCost", "LearnedCost",
-           "get_cost"]
+__all__ = [
+    "COSTS",
+    "EnvCost",
+    "PendulumCost",
+    "MountainCarCost",
+    "InvertedDoublePendulumCost",
+    "LearnedCost",
+    "get_cost",
+]
 
 
 class EnvCost:
@@ -119,8 +126,9 @@ class LearnedCost(nn.Module):
         self.register_buffer("cost_std", torch.ones(()))
 
     @torch.no_grad()
-    def fit_statistics(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor,
-                       reward: torch.Tensor) -> None:
+    def fit_statistics(
+        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor, reward: torch.Tensor
+    ) -> None:
         self.norm.fit(obs, act, next_obs)
         self.cost_mean.copy_(-reward.mean())
         self.cost_std.copy_(reward.std().clamp_min(1e-6) if len(reward) > 1 else torch.ones(()))
@@ -138,8 +146,11 @@ class LearnedCost(nn.Module):
         return (((self(obs, act, next_obs) + reward) / self.cost_std) ** 2).mean()
 
 
-COSTS: dict[str, type[EnvCost]] = {"Pendulum-v1": PendulumCost, "MountainCarContinuous-v0": MountainCarCost,
-                                   "InvertedDoublePendulum-v5": InvertedDoublePendulumCost}
+COSTS: dict[str, type[EnvCost]] = {
+    "Pendulum-v1": PendulumCost,
+    "MountainCarContinuous-v0": MountainCarCost,
+    "InvertedDoublePendulum-v5": InvertedDoublePendulumCost,
+}
 
 
 def get_cost(env_id: str) -> EnvCost:

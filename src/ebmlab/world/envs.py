@@ -17,8 +17,9 @@ __all__ = ["make_env", "check_env", "state_dim"]
 OBSERVATIONS = ("state", "pixels")
 
 
-def make_env(name: str, seed: int | None = None, need_cost: bool = True, observation: str = "state",
-             frame_size: int = 64):
+def make_env(
+    name: str, seed: int | None = None, need_cost: bool = True, observation: str = "state", frame_size: int = 64
+):
     """``gymnasium.make(name)`` after checking that a world-model agent can act in it; reset with ``seed``.
     With ``observation="pixels"`` its observations are rendered frames and ``info["state"]`` its state."""
     import gymnasium as gym
@@ -36,8 +37,10 @@ def make_env(name: str, seed: int | None = None, need_cost: bool = True, observa
     check_env(env, name)
     if need_cost and name not in COSTS:
         env.close()
-        raise ConfigError(f"no known cost for {name}; supported: {', '.join(COSTS)} "
-                          "(or fit a cost network to its rewards with --cost learned)")
+        raise ConfigError(
+            f"no known cost for {name}; supported: {', '.join(COSTS)} "
+            "(or fit a cost network to its rewards with --cost learned)"
+        )
     if observation == "pixels":
         from ebmlab.world.perception import PixelObservations
 
@@ -65,9 +68,13 @@ def check_env(env, name: str) -> None:
 
     if not isinstance(env.action_space, spaces.Box):
         env.close()
-        raise ConfigError(f"{name} has a {type(env.action_space).__name__} action space; planning by gradient "
-                          "descent needs a continuous (Box) one, e.g. Pendulum-v1")
+        raise ConfigError(
+            f"{name} has a {type(env.action_space).__name__} action space; planning by gradient "
+            "descent needs a continuous (Box) one, e.g. Pendulum-v1"
+        )
     if not isinstance(env.observation_space, spaces.Box) or len(env.observation_space.shape) != 1:
         env.close()
-        raise ConfigError(f"{name} observations have shape {getattr(env.observation_space, 'shape', None)}; "
-                          "this agent needs a flat vector (1-D Box) observation")
+        raise ConfigError(
+            f"{name} observations have shape {getattr(env.observation_space, 'shape', None)}; "
+            "this agent needs a flat vector (1-D Box) observation"
+        )

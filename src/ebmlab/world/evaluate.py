@@ -11,8 +11,16 @@ from ebmlab.runtime.atomic import atomic_write_json
 from ebmlab.runtime.run import CHECKPOINT, read_run_config, read_run_info
 from ebmlab.world.envs import state_dim
 from ebmlab.world.policy import Policy
-from ebmlab.world.train import (WorldConfig, agent_env, build_actor, build_cost, build_model, build_perception,
-                                build_value, evaluate_actor)
+from ebmlab.world.train import (
+    WorldConfig,
+    agent_env,
+    build_actor,
+    build_cost,
+    build_model,
+    build_perception,
+    build_value,
+    evaluate_actor,
+)
 
 __all__ = ["load_agent", "eval_run"]
 
@@ -33,8 +41,13 @@ def load_agent(run_dir: Path):
     cost = build_cost(cfg, obs_dim, act_dim)
     perception = build_perception(cfg, obs_dim)
     value = build_value(cfg)
-    parts = {"model": model, "policy": policy, "cost": cost if cfg.cost == "learned" else None,
-             "perception": perception, "value": value}
+    parts = {
+        "model": model,
+        "policy": policy,
+        "cost": cost if cfg.cost == "learned" else None,
+        "perception": perception,
+        "value": value,
+    }
     parts = {name: module for name, module in parts.items() if module is not None}
     try:
         if (run_dir / "model.safetensors").exists():
@@ -51,7 +64,9 @@ def load_agent(run_dir: Path):
     except RunFolderError:
         raise
     except Exception as exc:  # truncated or foreign files
-        raise RunFolderError(f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged") from None
+        raise RunFolderError(
+            f"the weights in {run_dir} cannot be read ({exc.__class__.__name__}); they are damaged"
+        ) from None
     for module in parts.values():
         module.eval()
     return build_actor(cfg, model, cost, policy, low, high, perception, value), cfg

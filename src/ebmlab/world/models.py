@@ -60,8 +60,9 @@ class Normaliser(nn.Module):
 class ForwardModel(nn.Module):
     """ŝ' = s + μ_Δ + σ_Δ · g(norm(s), norm(a), z); ``latent_dim`` > 0 adds the latent variable z."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 200, layers: int = 3, latent_dim: int = 0,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: int = 200, layers: int = 3, latent_dim: int = 0, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, latent_dim
         self.norm = Normaliser(obs_dim, act_dim)
@@ -78,8 +79,15 @@ class ForwardModel(nn.Module):
             x = torch.cat([x, z], dim=-1)
         return obs + self.norm.delta_mean + self.norm.delta_std * self.g(x)
 
-    def loss(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor, kl_weight: float = 1.0,
-             z_dropout: float = 0.5, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    def loss(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        next_obs: torch.Tensor,
+        kl_weight: float = 1.0,
+        z_dropout: float = 0.5,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict]:
         """Squared error of the normalised change (+ kl_weight · KL(q(z|s,a,s') ‖ N(0, I)) with a latent)."""
         x = self.norm.inputs(obs, act)
         target = (next_obs - obs - self.norm.delta_mean) / self.norm.delta_std

@@ -59,9 +59,17 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.size = size
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 1), nn.SiLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.SiLU(),
-            nn.Conv2d(64, 64, 4, 2, 1), nn.SiLU(), nn.Flatten(), nn.Linear(64 * (size // 8) ** 2, 256), nn.SiLU(),
-            nn.Linear(256, state_dim))
+            nn.Conv2d(channels, 32, 4, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(64, 64, 4, 2, 1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(64 * (size // 8) ** 2, 256),
+            nn.SiLU(),
+            nn.Linear(256, state_dim),
+        )
         self.register_buffer("state_mean", torch.zeros(state_dim))
         self.register_buffer("state_std", torch.ones(state_dim))
 

@@ -41,13 +41,14 @@ def rollout_cost(model, cost, obs: torch.Tensor, actions: torch.Tensor, terminal
     return total if terminal is None else total + terminal(s)
 
 
-def energy_and_grad(model, cost, obs: torch.Tensor, actions: torch.Tensor,
-                    terminal=None) -> tuple[torch.Tensor, torch.Tensor]:
+def energy_and_grad(
+    model, cost, obs: torch.Tensor, actions: torch.Tensor, terminal=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """E(a) (B) and ∂E/∂a (B×H×A) by autograd through :func:`rollout_cost`; the model's parameters untouched."""
     actions = actions.detach().requires_grad_(True)
     with torch.enable_grad():
         energy = rollout_cost(model, cost, obs, actions, terminal)
-        grad, = torch.autograd.grad(energy.sum(), actions)
+        (grad,) = torch.autograd.grad(energy.sum(), actions)
     return energy.detach(), grad
 
 
@@ -83,15 +84,21 @@ class GradientMPC:
         u = plans / scale  # optimise in units of the range
         opt = torch.optim.Adam([u], lr=self.lr)
         for _ in range(iterations):
-            _, grad = (fast.energy_and_grad(self.cost, obs, u * scale, self.terminal) if fast is not None
-                       else energy_and_grad(self.model, self.cost, obs, u * scale, self.terminal))
+            _, grad = (
+                fast.energy_and_grad(self.cost, obs, u * scale, self.terminal)
+                if fast is not None
+                else energy_and_grad(self.model, self.cost, obs, u * scale, self.terminal)
+            )
             u.grad = torch.nan_to_num(grad * scale, nan=0.0, posinf=0.0, neginf=0.0)  # a model that diverges
             opt.step()
             u.copy_(torch.maximum(torch.minimum(u, self.high / scale), self.low / scale))
         plans = torch.maximum(torch.minimum(u * scale, self.high), self.low)
         with torch.no_grad():
-            energy = (fast.energy(self.cost, obs, plans, self.terminal) if fast is not None
-                      else rollout_cost(self.model, self.cost, obs, plans, self.terminal))
+            energy = (
+                fast.energy(self.cost, obs, plans, self.terminal)
+                if fast is not None
+                else rollout_cost(self.model, self.cost, obs, plans, self.terminal)
+            )
         return plans, torch.nan_to_num(energy, nan=float("inf"))  # a plan the model cannot score is never chosen
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -134,8 +141,7 @@ class CEM:
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         obs = torch.as_tensor(obs, dtype=torch.float32)
         mid, half = (self.high + self.low) / 2, (self.high - self.low) / 2
-        mean = (mid.expand(self.horizon, -1).clone() if self.plan is None
-                else torch.cat([self.plan[1:], self.plan[-1:]]))
+        mean = mid.expand(self.horizon, -1).clone() if self.plan is None else torch.cat([self.plan[1:], self.plan[-1:]])
         std = half.expand(self.horizon, -1).clone()
         for _ in range(self.iterations):
             noise = torch.randn(self.population, *mean.shape, generator=self.generator)

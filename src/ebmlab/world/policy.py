@@ -24,8 +24,15 @@ __all__ = ["Policy", "policy_loss"]
 class Policy(nn.Module):
     """a = mid + half · tanh(net(norm(s))) within [low, high]; ``hidden_layers`` 0 and no bounds: a = W s + b."""
 
-    def __init__(self, obs_dim: int, act_dim: int, low: torch.Tensor | None = None, high: torch.Tensor | None = None,
-                 hidden: int = 64, layers: int = 2) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        low: torch.Tensor | None = None,
+        high: torch.Tensor | None = None,
+        hidden: int = 64,
+        layers: int = 2,
+    ) -> None:
         super().__init__()
         self.net = mlp(obs_dim, act_dim, hidden, layers)
         self.bounded = low is not None
@@ -47,9 +54,16 @@ class Policy(nn.Module):
         pass
 
 
-def policy_loss(policy: Policy, model: nn.Module, cost, start: torch.Tensor, horizon: int,
-                uncertainty_weight: float = 0.0, uncertainty_threshold: float = 0.0,
-                terminal=None) -> tuple[torch.Tensor, dict]:
+def policy_loss(
+    policy: Policy,
+    model: nn.Module,
+    cost,
+    start: torch.Tensor,
+    horizon: int,
+    uncertainty_weight: float = 0.0,
+    uncertainty_threshold: float = 0.0,
+    terminal=None,
+) -> tuple[torch.Tensor, dict]:
     """Mean over ``start`` states (N×obs_dim) of Σ_t c(ŝ_t, π(ŝ_t), ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value,
     + the hinged uncertainty penalty)."""
     s = start

@@ -31,14 +31,23 @@ from ebmlab.data.trajectories import Transitions
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.costs import COSTS, LearnedCost, get_cost
 from ebmlab.world.envs import OBSERVATIONS, make_env, state_dim
-from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.models import Ensemble, ForwardModel
+from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
 from ebmlab.world.value import ValueTable, get_chart
 
-__all__ = ["WorldConfig", "train_world", "agent_env", "build_model", "build_cost", "build_perception", "build_value",
-           "build_actor", "evaluate_actor"]
+__all__ = [
+    "WorldConfig",
+    "train_world",
+    "agent_env",
+    "build_model",
+    "build_cost",
+    "build_perception",
+    "build_value",
+    "build_actor",
+    "evaluate_actor",
+]
 
 ACTORS = ("mpc", "cem", "policy")
 COST_KINDS = ("known", "learned")
@@ -51,12 +60,40 @@ class WorldConfig(TrainConfig):
     """A forward model fitted to the agent's own data and an actor that plans or acts through it."""
 
     env: str = field(default="Pendulum-v1", metadata={"help": f"Gymnasium environment id ({', '.join(COSTS)})."})
-    actor: str = field(default="mpc", metadata={"help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).", "choices": ACTORS})
-    model: str = field(default="deterministic", metadata={"help": "Forward model: deterministic, latent (a latent variable z for aleatoric uncertainty), or ensemble.", "choices": MODELS})
-    observation: str = field(default="state", metadata={"help": "What the agent sees: the environment's state vector, or its rendering (pixels: grey frames, a CNN estimates the state).", "choices": OBSERVATIONS})
-    frame_size: int = field(default=64, metadata={"help": "--observation pixels: frame side in pixels (a multiple of 8)."})
-    frame_batch: int = field(default=64, metadata={"help": "--observation pixels: frames per step of the encoder's fit."})
-    cost: str = field(default="known", metadata={"help": "The environment's cost written in torch (known), or a network fitted to its rewards (learned; any environment).", "choices": COST_KINDS})
+    actor: str = field(
+        default="mpc",
+        metadata={
+            "help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).",
+            "choices": ACTORS,
+        },
+    )
+    model: str = field(
+        default="deterministic",
+        metadata={
+            "help": "Forward model: deterministic, latent (a latent variable z for aleatoric uncertainty), or ensemble.",
+            "choices": MODELS,
+        },
+    )
+    observation: str = field(
+        default="state",
+        metadata={
+            "help": "What the agent sees: the environment's state vector, or its rendering (pixels: grey frames, a CNN estimates the state).",
+            "choices": OBSERVATIONS,
+        },
+    )
+    frame_size: int = field(
+        default=64, metadata={"help": "--observation pixels: frame side in pixels (a multiple of 8)."}
+    )
+    frame_batch: int = field(
+        default=64, metadata={"help": "--observation pixels: frames per step of the encoder's fit."}
+    )
+    cost: str = field(
+        default="known",
+        metadata={
+            "help": "The environment's cost written in torch (known), or a network fitted to its rewards (learned; any environment).",
+            "choices": COST_KINDS,
+        },
+    )
     env_steps: int = field(default=2000, metadata={"help": "Environment steps in all (seed data included)."})
     seed_steps: int = field(default=200, metadata={"help": "Steps of random actions before the first fit."})
     hidden: int = field(default=200, metadata={"help": "Units per hidden layer of the forward model."})
@@ -69,35 +106,74 @@ class WorldConfig(TrainConfig):
     batch_size: int = field(default=256, metadata={"help": "Transitions per model (and policy) step."})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the model."})
     horizon: int = field(default=30, metadata={"help": "Planning (and policy-training) horizon in steps."})
-    mpc_iterations: int = field(default=5, metadata={"help": "Gradient MPC: Adam steps on the plan per decision (warm start)."})
-    mpc_first_iterations: int = field(default=100, metadata={"help": "Gradient MPC: Adam steps for the first decision of an episode."})
+    mpc_iterations: int = field(
+        default=5, metadata={"help": "Gradient MPC: Adam steps on the plan per decision (warm start)."}
+    )
+    mpc_first_iterations: int = field(
+        default=100, metadata={"help": "Gradient MPC: Adam steps for the first decision of an episode."}
+    )
     mpc_lr: float = field(default=0.03, metadata={"help": "Gradient MPC: step size, in units of the action range."})
-    restarts: int = field(default=4, metadata={"help": "Gradient MPC: plans optimised at once (the warm one and random ones)."})
+    restarts: int = field(
+        default=4, metadata={"help": "Gradient MPC: plans optimised at once (the warm one and random ones)."}
+    )
     cem_population: int = field(default=400, metadata={"help": "CEM: action sequences per iteration."})
     cem_elites: int = field(default=40, metadata={"help": "CEM: sequences kept to refit the Gaussian."})
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
     policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
     policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
-    value_grid: str = field(default="", metadata={"help": "A terminal value V(ŝ_H) ending every plan's energy, tabulated on a grid of this many points (e.g. 720x321: θ × θ̇ for Pendulum-v1) by value iteration through the model each round ('': none; states of two numbers only)."})
-    value_actions: int = field(default=21, metadata={"help": "--value-grid: evenly spaced actions per action dimension tried in each backup."})
-    uncertainty_weight: float = field(default=0.0, metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."})
-    eval_every: int = field(default=500, metadata={"help": "Evaluate every this many environment steps (and at the end)."})
+    value_grid: str = field(
+        default="",
+        metadata={
+            "help": "A terminal value V(ŝ_H) ending every plan's energy, tabulated on a grid of this many points (e.g. 720x321: θ × θ̇ for Pendulum-v1) by value iteration through the model each round ('': none; states of two numbers only)."
+        },
+    )
+    value_actions: int = field(
+        default=21, metadata={"help": "--value-grid: evenly spaced actions per action dimension tried in each backup."}
+    )
+    uncertainty_weight: float = field(
+        default=0.0,
+        metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."},
+    )
+    eval_every: int = field(
+        default=500, metadata={"help": "Evaluate every this many environment steps (and at the end)."}
+    )
     eval_episodes: int = field(default=5, metadata={"help": "Episodes per evaluation."})
-    max_episode_steps: int = field(default=0, metadata={"help": "Cap on an episode's steps (0: the environment's own limit)."})
+    max_episode_steps: int = field(
+        default=0, metadata={"help": "Cap on an episode's steps (0: the environment's own limit)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
-        check(self.observation in OBSERVATIONS,
-              f"--observation must be one of {', '.join(OBSERVATIONS)}, got {self.observation!r}")
-        check(self.frame_size >= 8 and self.frame_size % 8 == 0,
-              f"--frame-size must be a multiple of 8, got {self.frame_size}")
+        check(
+            self.observation in OBSERVATIONS,
+            f"--observation must be one of {', '.join(OBSERVATIONS)}, got {self.observation!r}",
+        )
+        check(
+            self.frame_size >= 8 and self.frame_size % 8 == 0,
+            f"--frame-size must be a multiple of 8, got {self.frame_size}",
+        )
         check(self.frame_batch >= 1, f"--frame-batch must be >= 1, got {self.frame_batch}")
-        for name in ("env_steps", "hidden", "layers", "latent_dim", "ensemble", "fit_steps", "batch_size", "horizon",
-                     "mpc_first_iterations", "restarts", "cem_population", "cem_elites", "cem_iterations",
-                     "eval_every", "eval_episodes", "value_actions"):
+        for name in (
+            "env_steps",
+            "hidden",
+            "layers",
+            "latent_dim",
+            "ensemble",
+            "fit_steps",
+            "batch_size",
+            "horizon",
+            "mpc_first_iterations",
+            "restarts",
+            "cem_population",
+            "cem_elites",
+            "cem_iterations",
+            "eval_every",
+            "eval_episodes",
+            "value_actions",
+        ):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps"):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
@@ -108,15 +184,18 @@ class WorldConfig(TrainConfig):
         check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
         if self.value_grid:
             get_chart(self.env)  # one line when the environment has no chart
-            check(value_grid_size(self.value_grid) is not None,
-                  f"--value-grid must be two sizes >= 2 like 720x321, got {self.value_grid!r}")
+            check(
+                value_grid_size(self.value_grid) is not None,
+                f"--value-grid must be two sizes >= 2 like 720x321, got {self.value_grid!r}",
+            )
         agent_env(self).close()  # an unsuitable environment: one line, before any folder
 
 
 def agent_env(cfg: WorldConfig, seed: int | None = None):
     """The environment as the agent sees it (state or pixels), checked for a known cost unless it learns one."""
-    return make_env(cfg.env, seed=seed, need_cost=cfg.cost == "known", observation=cfg.observation,
-                    frame_size=cfg.frame_size)
+    return make_env(
+        cfg.env, seed=seed, need_cost=cfg.cost == "known", observation=cfg.observation, frame_size=cfg.frame_size
+    )
 
 
 def build_model(cfg: WorldConfig, obs_dim: int, act_dim: int) -> torch.nn.Module:
@@ -149,17 +228,46 @@ def build_value(cfg: WorldConfig) -> ValueTable | None:
     return ValueTable(get_chart(cfg.env), value_grid_size(cfg.value_grid)) if cfg.value_grid else None
 
 
-def build_actor(cfg: WorldConfig, model, cost, policy: Policy | None, low: torch.Tensor, high: torch.Tensor,
-                perception: ConvEncoder | None = None, value: ValueTable | None = None):
+def build_actor(
+    cfg: WorldConfig,
+    model,
+    cost,
+    policy: Policy | None,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    perception: ConvEncoder | None = None,
+    value: ValueTable | None = None,
+):
     """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
     cost = cost.planning
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
-        actor = GradientMPC(model, cost, low, high, cfg.horizon, cfg.mpc_iterations, cfg.mpc_first_iterations,
-                            cfg.mpc_lr, cfg.restarts, g, terminal=value)
+        actor = GradientMPC(
+            model,
+            cost,
+            low,
+            high,
+            cfg.horizon,
+            cfg.mpc_iterations,
+            cfg.mpc_first_iterations,
+            cfg.mpc_lr,
+            cfg.restarts,
+            g,
+            terminal=value,
+        )
     elif cfg.actor == "cem":
-        actor = CEM(model, cost, low, high, cfg.horizon, cfg.cem_population, cfg.cem_elites, cfg.cem_iterations, g,
-                    terminal=value)
+        actor = CEM(
+            model,
+            cost,
+            low,
+            high,
+            cfg.horizon,
+            cfg.cem_population,
+            cfg.cem_elites,
+            cfg.cem_iterations,
+            g,
+            terminal=value,
+        )
     else:
         actor = policy
     return Perceiving(perception, actor) if perception is not None else actor
@@ -169,8 +277,15 @@ def _members(model) -> list[ForwardModel]:
     return list(model.models) if isinstance(model, Ensemble) else [model]
 
 
-def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generator, cost=None,
-              perception: ConvEncoder | None = None) -> dict:
+def fit_model(
+    cfg: WorldConfig,
+    model,
+    opt,
+    data: Transitions,
+    g: torch.Generator,
+    cost=None,
+    perception: ConvEncoder | None = None,
+) -> dict:
     """``fit_steps`` Adam steps on minibatches (each ensemble member its own); normalisation refitted first.
     A :class:`LearnedCost` and the pixel encoder (their parameters in ``opt`` too) are fitted in the same steps,
     each on its own minibatches."""
@@ -188,8 +303,9 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
     for _ in range(cfg.fit_steps):
         total = 0.0
         for m in _members(model):
-            loss, terms = m.loss(*data.sample(cfg.batch_size, g), kl_weight=cfg.kl_weight, z_dropout=cfg.z_dropout,
-                                 generator=g)
+            loss, terms = m.loss(
+                *data.sample(cfg.batch_size, g), kl_weight=cfg.kl_weight, z_dropout=cfg.z_dropout, generator=g
+            )
             total = total + loss
         if learned:
             i = torch.randint(len(data), (cfg.batch_size,), generator=g)
@@ -210,8 +326,16 @@ def fit_model(cfg: WorldConfig, model, opt, data: Transitions, g: torch.Generato
     return {f"model_{k}": float(v) for k, v in terms.items()}
 
 
-def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Transitions, g: torch.Generator,
-                 value: ValueTable | None = None) -> dict:
+def train_policy(
+    cfg: WorldConfig,
+    policy: Policy,
+    model,
+    cost,
+    opt,
+    data: Transitions,
+    g: torch.Generator,
+    value: ValueTable | None = None,
+) -> dict:
     """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
@@ -232,8 +356,16 @@ def train_policy(cfg: WorldConfig, policy: Policy, model, cost, opt, data: Trans
     return {f"policy_{k}": float(v) for k, v in info.items()}
 
 
-def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None = None, episode: int = 0,
-                random_actions: int = 0, rng: np.random.Generator | None = None) -> dict:
+def run_episode(
+    env,
+    actor,
+    seed: int,
+    max_steps: int,
+    data: Transitions | None = None,
+    episode: int = 0,
+    random_actions: int = 0,
+    rng: np.random.Generator | None = None,
+) -> dict:
     """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random. An
     environment that shows frames gives its state in ``info["state"]``: the data keep both."""
     obs, info = env.reset(seed=seed)
@@ -249,8 +381,14 @@ def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None 
             decide.append(time.perf_counter() - t)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
         if data is not None:
-            data.add(info.get("state", obs), action, reward, next_info.get("state", next_obs), episode,
-                     frames=obs if "state" in info else None)
+            data.add(
+                info.get("state", obs),
+                action,
+                reward,
+                next_info.get("state", next_obs),
+                episode,
+                frames=obs if "state" in info else None,
+            )
         total += float(reward)
         steps += 1
         obs, info = next_obs, next_info
@@ -260,8 +398,9 @@ def run_episode(env, actor, seed: int, max_steps: int, data: Transitions | None 
 
 def evaluate_actor(cfg: WorldConfig, actor, episodes: int | None = None) -> dict:
     """Mean (and spread) of the return over ``eval_episodes`` fresh episodes, and the median decision time."""
-    return evaluate_episodes(lambda: agent_env(cfg), cfg.seed, actor, episodes or cfg.eval_episodes,
-                             cfg.max_episode_steps)
+    return evaluate_episodes(
+        lambda: agent_env(cfg), cfg.seed, actor, episodes or cfg.eval_episodes, cfg.max_episode_steps
+    )
 
 
 def evaluate_episodes(new_env, seed: int, actor, episodes: int, max_steps: int = 0) -> dict:
@@ -273,8 +412,11 @@ def evaluate_episodes(new_env, seed: int, actor, episodes: int, max_steps: int =
     finally:
         env.close()
     returns = [r["return"] for r in results]
-    return {"eval_return": statistics.mean(returns), "eval_return_std": statistics.pstdev(returns),
-            "decision_ms": statistics.median(r["decision_ms"] for r in results)}
+    return {
+        "eval_return": statistics.mean(returns),
+        "eval_return_std": statistics.pstdev(returns),
+        "decision_ms": statistics.median(r["decision_ms"] for r in results),
+    }
 
 
 def train_world(cfg: WorldConfig, run: Run) -> dict:
@@ -338,17 +480,32 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             curve.append({"env_steps": done, **evaluate_actor(cfg, actor)})
             run.log(done, **curve[-1])
             last_eval = done
-        run.save_checkpoint(done, extra={"episode": episode, "curve": curve, "generator": g.get_state(),
-                                         "actor_generator": _actor_generator(actor)},
-                            model=model, opt=opt, data=data, **extra_state)
+        run.save_checkpoint(
+            done,
+            extra={
+                "episode": episode,
+                "curve": curve,
+                "generator": g.get_state(),
+                "actor_generator": _actor_generator(actor),
+            },
+            model=model,
+            opt=opt,
+            data=data,
+            **extra_state,
+        )
     bar.close()
     env.close()
     if not curve or curve[-1]["env_steps"] != done:  # resumed a finished run
         curve.append({"env_steps": done, **evaluate_actor(cfg, actor)})
     final = curve[-1]
-    result = {"env_steps": done, "episodes": episode, "eval_return": final["eval_return"],
-              "eval_return_std": final["eval_return_std"], "decision_ms": final["decision_ms"],
-              "best_eval_return": max(c["eval_return"] for c in curve)}
+    result = {
+        "env_steps": done,
+        "episodes": episode,
+        "eval_return": final["eval_return"],
+        "eval_return_std": final["eval_return_std"],
+        "decision_ms": final["decision_ms"],
+        "best_eval_return": max(c["eval_return"] for c in curve),
+    }
     if run.is_main:
         from ebmlab.world.figures import learning_curve_figure, plan_figure, rollout_figure
 

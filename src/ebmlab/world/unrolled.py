@@ -57,7 +57,7 @@ class Unrolled:
         for m in members:
             n, linears = m.norm, [layer for layer in m.g if isinstance(layer, nn.Linear)]
             w1, b1 = linears[0].weight, linears[0].bias
-            ws, wa = w1[:, :obs_dim] / n.obs_std, w1[:, obs_dim:obs_dim + act_dim] / n.act_std  # z's columns: z = 0
+            ws, wa = w1[:, :obs_dim] / n.obs_std, w1[:, obs_dim : obs_dim + act_dim] / n.act_std  # z's columns: z = 0
             first_s.append(ws.T)
             first_a.append(wa.T)
             first_b.append(b1 - ws @ n.obs_mean - wa @ n.act_mean)
@@ -76,8 +76,15 @@ class Unrolled:
         """The weights without the member axis for a single model (plain matrix products), and the products."""
         if self.k > 1:
             return self.ws, self.hw, self.hb, self.wo, self.bo, torch.baddbmm, torch.bmm
-        return (self.ws[0], [w[0] for w in self.hw], [b[0] for b in self.hb], self.wo[0], self.bo[0], torch.addmm,
-                torch.mm)
+        return (
+            self.ws[0],
+            [w[0] for w in self.hw],
+            [b[0] for b in self.hb],
+            self.wo[0],
+            self.bo[0],
+            torch.addmm,
+            torch.mm,
+        )
 
     @torch.no_grad()
     def trajectory(self, obs: torch.Tensor, actions: torch.Tensor, keep: bool = False):
@@ -109,8 +116,9 @@ class Unrolled:
         with torch.no_grad():
             return _energy(cost, terminal, traj, actions)
 
-    def energy_and_grad(self, cost, obs: torch.Tensor, actions: torch.Tensor,
-                        terminal=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def energy_and_grad(
+        self, cost, obs: torch.Tensor, actions: torch.Tensor, terminal=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """E(a) (B) and ∂E/∂a (B×H×A) for plans ``actions`` (B×H×A) from ``obs``."""
         k, h = self.k, actions.shape[1]
         ws, hw, _, wo, _, affine, product = self._ops()
@@ -134,8 +142,7 @@ class Unrolled:
                     d = product(d, hw_t[i]) * slope[i]
                 d_first.append(d)  # ∂E/∂(first layer's pre-activation at step t)
                 if t:
-                    lam = (affine(lam + d_states[t], d, ws_t) if k == 1
-                           else lam + d_states[t] + product(d, ws_t).sum(0))
+                    lam = affine(lam + d_states[t], d, ws_t) if k == 1 else lam + d_states[t] + product(d, ws_t).sum(0)
             d_first = torch.stack(d_first[::-1], -2)  # (K×)B×H×D
             wa_t = self.wa.transpose(1, 2)
             d_act = d_act + (torch.matmul(d_first, wa_t[0]) if k == 1 else torch.matmul(d_first, wa_t[:, None]).sum(0))

@@ -68,8 +68,10 @@ CHARTS: dict[str, Chart] = {
 
 def get_chart(env_id: str) -> Chart:
     if env_id not in CHARTS:
-        raise ConfigError(f"a value table needs a chart of {env_id}'s state as two numbers; known for "
-                          f"{', '.join(CHARTS)} (plan without --value-grid elsewhere)")
+        raise ConfigError(
+            f"a value table needs a chart of {env_id}'s state as two numbers; known for "
+            f"{', '.join(CHARTS)} (plan without --value-grid elsewhere)"
+        )
     return CHARTS[env_id]
 
 
@@ -116,8 +118,17 @@ class ValueTable(nn.Module):
         return (self.values.reshape(-1)[index] * weight).sum(-1)
 
     @torch.no_grad()
-    def fit(self, model, cost, low: torch.Tensor, high: torch.Tensor, actions: int = 21, sweeps: int = 200,
-            tol: float = 1e-3, chunk: int = 1 << 16) -> dict:
+    def fit(
+        self,
+        model,
+        cost,
+        low: torch.Tensor,
+        high: torch.Tensor,
+        actions: int = 21,
+        sweeps: int = 200,
+        tol: float = 1e-3,
+        chunk: int = 1 << 16,
+    ) -> dict:
         """Value iteration through ``model`` (s' = model(s, a)) with the batched cost c(s, a, s'): ``actions``
         evenly spaced values per action dimension, ``sweeps`` backups at most, fewer once no value changes by
         ``tol`` in a backup. Returns the value's range and the backups made."""
@@ -132,19 +143,20 @@ class ValueTable(nn.Module):
         index = torch.empty(n_g * n_a, 4, dtype=torch.long)
         weight = torch.empty(n_g * n_a, 4)
         for i in range(0, n_g * n_a, chunk):
-            s_next = model(s[i:i + chunk], a[i:i + chunk])
-            c = cost(s[i:i + chunk], a[i:i + chunk], s_next)
-            step_cost[i:i + chunk] = torch.where(torch.isfinite(s_next).all(-1), c, UNREACHABLE)
+            s_next = model(s[i : i + chunk], a[i : i + chunk])
+            c = cost(s[i : i + chunk], a[i : i + chunk], s_next)
+            step_cost[i : i + chunk] = torch.where(torch.isfinite(s_next).all(-1), c, UNREACHABLE)
             q = self.chart.coords(s_next)
-            index[i:i + chunk], weight[i:i + chunk] = self._corners(torch.where(torch.isfinite(q), q, 0.0))
+            index[i : i + chunk], weight[i : i + chunk] = self._corners(torch.where(torch.isfinite(q), q, 0.0))
         # a model that diverges somewhere: its predictions there cost a large finite amount (an infinite one
         # would turn into nan where an interpolation weight is zero)
         step_cost = torch.nan_to_num(step_cost, nan=UNREACHABLE, posinf=UNREACHABLE).reshape(n_g, n_a)
         # the interpolation as a sparse matrix (4 entries a row): one backup is one product and a min
         with warnings.catch_warnings():  # torch calls its sparse CSR tensors a beta feature
             warnings.simplefilter("ignore", UserWarning)
-            reach = torch.sparse_csr_tensor(torch.arange(0, 4 * n_g * n_a + 1, 4), index.reshape(-1),
-                                            weight.reshape(-1), (n_g * n_a, n_g))
+            reach = torch.sparse_csr_tensor(
+                torch.arange(0, 4 * n_g * n_a + 1, 4), index.reshape(-1), weight.reshape(-1), (n_g * n_a, n_g)
+            )
         values, done = torch.zeros(n_g), 0
         while done < sweeps:
             new = (step_cost + (reach @ values).reshape(n_g, n_a)).min(1).values

@@ -11,7 +11,7 @@ from ebmlab.cli import cli
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.evaluate import PolicyDriver, evaluate
 from ebmlab.world.driving.model import TrafficModel
-from ebmlab.world.driving.policy import DrivingPolicy, dropout_uncertainty, imitation_loss, mpur_loss, mper_loss
+from ebmlab.world.driving.policy import DrivingPolicy, dropout_uncertainty, imitation_loss, mper_loss, mpur_loss
 from ebmlab.world.traffic.recording import CONDITIONING
 
 
@@ -70,8 +70,11 @@ def test_policy_losses_train_the_policy_only(windows, small_recording):
         p.requires_grad_(False)
     policy = DrivingPolicy(frame_dim=16, hidden=32, width=4)
     policy.norm.load_state_dict(model.norm.state_dict())
-    for loss, _ in (imitation_loss(policy, w), mper_loss(policy, model, w, 3),
-                    mpur_loss(policy, model, w, 3, samples=3, generator=torch.Generator().manual_seed(0))):
+    for loss, _ in (
+        imitation_loss(policy, w),
+        mper_loss(policy, model, w, 3),
+        mpur_loss(policy, model, w, 3, samples=3, generator=torch.Generator().manual_seed(0)),
+    ):
         policy.zero_grad()
         loss.backward()
         assert torch.isfinite(loss)
@@ -103,18 +106,59 @@ SMALL_MODEL = ["--steps", "4", "--batch-size", "2", "--future", "2", "--show-ste
 def test_model_policy_and_eval_runs_from_the_command_line(tmp_path, small_recording):
     rec = str(small_recording.save(tmp_path / "rec.safetensors"))
     runner = CliRunner()
-    result = runner.invoke(cli, ["world", "traffic", "model", "--recording", rec, *SMALL_MODEL, "--out", str(tmp_path / "m")])
+    result = runner.invoke(
+        cli, ["world", "traffic", "model", "--recording", rec, *SMALL_MODEL, "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 0, result.output
     model_metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert model_metrics["image_mse_1"] > 0 and (tmp_path / "m" / "predicted_vs_real.png").exists()
-    result = runner.invoke(cli, ["world", "traffic", "policy", "--recording", rec, "--model", str(tmp_path / "m"),
-                                 "--kind", "mpur", "--steps", "2", "--batch-size", "2", "--horizon", "2",
-                                 "--dropout-samples", "2", "--eval-cars", "3", "--out", str(tmp_path / "p")])
+    result = runner.invoke(
+        cli,
+        [
+            "world",
+            "traffic",
+            "policy",
+            "--recording",
+            rec,
+            "--model",
+            str(tmp_path / "m"),
+            "--kind",
+            "mpur",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--horizon",
+            "2",
+            "--dropout-samples",
+            "2",
+            "--eval-cars",
+            "3",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
     assert {"success_rate", "mean_distance", "collision_rate", "offroad_rate"} <= set(metrics)
-    result = runner.invoke(cli, ["world", "traffic", "eval", "--recording", rec, "--driver", str(tmp_path / "p"),
-                                 "--cars", "3", "--mode", "reactive", "--out", str(tmp_path / "e")])
+    result = runner.invoke(
+        cli,
+        [
+            "world",
+            "traffic",
+            "eval",
+            "--recording",
+            rec,
+            "--driver",
+            str(tmp_path / "p"),
+            "--cars",
+            "3",
+            "--mode",
+            "reactive",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["eval_mode"] == "reactive"
 
@@ -132,12 +176,15 @@ def test_an_interrupted_model_run_resumes_exactly(tmp_path, small_recording, int
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["world", "traffic", "model"], "--recording is required"),
-    (["world", "traffic", "policy", "--recording", "R", "--kind", "mpur"], "give --model RUN"),
-    (["world", "traffic", "eval", "--recording", "R", "--driver", "mpc"], "give --model RUN"),
-    (["world", "traffic", "model", "--recording", "NOPE"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["world", "traffic", "model"], "--recording is required"),
+        (["world", "traffic", "policy", "--recording", "R", "--kind", "mpur"], "give --model RUN"),
+        (["world", "traffic", "eval", "--recording", "R", "--driver", "mpc"], "give --model RUN"),
+        (["world", "traffic", "model", "--recording", "NOPE"], "does not exist"),
+    ],
+)
 def test_bad_learning_inputs_are_one_line_errors(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, args)

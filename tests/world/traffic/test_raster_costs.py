@@ -12,12 +12,19 @@ ROAD = Road()
 def _view(ego_y=ROAD.lane_centre(2), cars=()):
     """One image: the ego car at x = 100, ``cars`` = [(dx, dy)] around it (4.5 × 1.8 m each)."""
     n = max(len(cars), 1)
-    others = {"x": torch.tensor([[100.0 + dx for dx, _ in cars] or [0.0]]),
-              "y": torch.tensor([[ego_y + dy for _, dy in cars] or [0.0]]),
-              "length": torch.full((1, n), 4.5), "width": torch.full((1, n), 1.8),
-              "present": torch.tensor([[True] * len(cars) or [False]])}
-    ego = {"x": torch.tensor([100.0]), "y": torch.tensor([ego_y]), "length": torch.tensor([4.5]),
-           "width": torch.tensor([1.8])}
+    others = {
+        "x": torch.tensor([[100.0 + dx for dx, _ in cars] or [0.0]]),
+        "y": torch.tensor([[ego_y + dy for _, dy in cars] or [0.0]]),
+        "length": torch.full((1, n), 4.5),
+        "width": torch.full((1, n), 1.8),
+        "present": torch.tensor([[True] * len(cars) or [False]]),
+    }
+    ego = {
+        "x": torch.tensor([100.0]),
+        "y": torch.tensor([ego_y]),
+        "length": torch.tensor([4.5]),
+        "width": torch.tensor([1.8]),
+    }
     return rasterise(ego, others, ROAD)
 
 
@@ -32,21 +39,21 @@ def test_cars_are_drawn_where_they_are():
     for dx, dy in [(10.0, 0.0), (-20.0, 3.7), (25.3, -3.7), (0.0, 3.7)]:
         image = _view(cars=[(dx, dy)])[0]
         row, col, mass = _centre(image[1])
-        assert abs(row - (HEIGHT / 2 - dx * SCALE)) < 0.02         # ahead is up (float32: within 1 cm)
-        assert abs(col - (WIDTH / 2 + dy * SCALE)) < 0.02         # right is right
-        assert abs(mass - 4.5 * 1.8 * SCALE**2) < 1e-2            # its area, in pixels
+        assert abs(row - (HEIGHT / 2 - dx * SCALE)) < 0.02  # ahead is up (float32: within 1 cm)
+        assert abs(col - (WIDTH / 2 + dy * SCALE)) < 0.02  # right is right
+        assert abs(mass - 4.5 * 1.8 * SCALE**2) < 1e-2  # its area, in pixels
     ego_row, ego_col, _ = _centre(_view()[0, 2])
     assert abs(ego_row - HEIGHT / 2) < 1e-3 and abs(ego_col - WIDTH / 2) < 1e-3
-    assert float(_view(cars=[(60.0, 0.0)])[0, 1].sum()) == 0.0     # out of view: not drawn
+    assert float(_view(cars=[(60.0, 0.0)])[0, 1].sum()) == 0.0  # out of view: not drawn
 
 
 def test_lanes_and_offroad_follow_the_ego_position():
     centre = _view(ego_y=ROAD.lane_centre(0))[0]
-    edge_col = WIDTH / 2 - ROAD.lane_centre(0) * SCALE            # the road's left edge, in pixels
-    off = centre[3, 0]                                            # the same on every row
-    assert float(off[: int(edge_col) - 1].min()) == 1.0 and float(off[int(edge_col) + 1:].max()) == 0.0
+    edge_col = WIDTH / 2 - ROAD.lane_centre(0) * SCALE  # the road's left edge, in pixels
+    off = centre[3, 0]  # the same on every row
+    assert float(off[: int(edge_col) - 1].min()) == 1.0 and float(off[int(edge_col) + 1 :].max()) == 0.0
     marks = _view()[0, 0, 0]
-    assert int((marks > 0).sum()) >= 4                            # lane lines on both sides of the ego car
+    assert int((marks > 0).sum()) >= 4  # lane lines on both sides of the ego car
 
 
 def test_costs_zero_on_an_empty_road_and_rise_as_a_car_comes_near():
@@ -54,11 +61,11 @@ def test_costs_zero_on_an_empty_road_and_rise_as_a_car_comes_near():
     empty = image_costs(_view(), speed)
     assert all(float(v) == 0.0 for v in empty.values())
     proximity = [float(image_costs(_view(cars=[(dx, 0.0)]), speed)["proximity"]) for dx in (22.0, 14.0, 10.0, 6.0)]
-    assert proximity[0] == 0.0                                    # 1.5·v + 1 m past the bumpers: no cost
-    assert all(b > a for a, b in zip(proximity, proximity[1:]))   # rises as it nears
+    assert proximity[0] == 0.0  # 1.5·v + 1 m past the bumpers: no cost
+    assert all(b > a for a, b in zip(proximity, proximity[1:]))  # rises as it nears
     assert proximity[-1] > 0.5
     slow = float(image_costs(_view(cars=[(14.0, 0.0)]), torch.tensor([2.0]))["proximity"])
-    assert slow == 0.0                                            # the safe distance shrinks with speed
+    assert slow == 0.0  # the safe distance shrinks with speed
     drift = [float(image_costs(_view(ego_y=ROAD.lane_centre(2) + d), speed)["lane"]) for d in (0.0, 0.6, 1.2)]
     assert drift[0] == 0.0 and drift[1] > 0.0 and drift[2] > drift[1]
     assert float(image_costs(_view(ego_y=0.2), speed)["offroad"]) > 0.5

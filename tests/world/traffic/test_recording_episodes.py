@@ -16,7 +16,7 @@ def test_split_by_car_is_disjoint_complete_and_fixed(small_recording):
     assert len(every) == len(set(every.tolist())) == len(rec.complete())
     n = len(every)
     assert abs(len(parts["train"]) - 0.8 * n) <= 1 and abs(len(parts["test"]) - 0.1 * n) <= 1
-    assert torch.equal(parts["test"], rec.split("test"))            # the same split every time
+    assert torch.equal(parts["test"], rec.split("test"))  # the same split every time
     with pytest.raises(DataError):
         rec.split("holdout")
 
@@ -51,7 +51,7 @@ def test_recorded_driver_always_arrives_and_doing_nothing_fails_in_replay(small_
     while not (recorded.done.all() and idle.done.all()):
         recorded.step(*recorded.recorded_action())
         idle.step(torch.zeros(len(cars)), torch.zeros(len(cars)))
-    assert recorded.summary()["success_rate"] == 1.0              # replaying its own actions: always through
+    assert recorded.summary()["success_rate"] == 1.0  # replaying its own actions: always through
     # and in as many steps as the recorded car took to cross the segment
     took = rec.cars["crossed"][cars] - recorded.start
     assert torch.all((recorded.steps - took).abs() <= 1)

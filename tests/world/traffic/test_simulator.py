@@ -4,35 +4,34 @@ import pytest
 import torch
 
 from ebmlab.world.traffic.drivers import idm_acceleration
-from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.kinematics import actions_from_states, kinematic_step
+from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.simulator import Traffic, TrafficConfig
-
 from traffic_small import lone_traffic
 
 
 def test_idm_free_road_and_standstill():
     one = torch.tensor(1.0)
     free = idm_acceleration(torch.tensor(0.0), one, torch.tensor(1e4), 30 * one, one, 2 * one, 1.5 * one, 2 * one)
-    assert abs(float(free) - 1.5) < 1e-6                     # a_max from rest on an empty road
+    assert abs(float(free) - 1.5) < 1e-6  # a_max from rest on an empty road
     at_v0 = idm_acceleration(30 * one, 30 * one, torch.tensor(1e4), 30 * one, one, 2 * one, 1.5 * one, 2 * one)
-    assert abs(float(at_v0)) < 1e-3                          # no acceleration at the desired speed
+    assert abs(float(at_v0)) < 1e-3  # no acceleration at the desired speed
     close = idm_acceleration(10 * one, 0 * one, torch.tensor(5.0), 30 * one, one, 2 * one, 1.5 * one, 2 * one)
-    assert float(close) < -4                                 # brakes hard when closing in on a stopped car
+    assert float(close) < -4  # brakes hard when closing in on a stopped car
 
 
 def test_a_car_behind_a_stopped_car_stops_without_hitting_it():
     # one lane, so that it cannot pass
     traffic = lone_traffic([{"x": 200.0, "lane": 0, "v": 0.0}, {"x": 120.0, "lane": 0, "v": 25.0}], road=Road(lanes=1))
-    traffic.ego[0] = 0                                       # the stopped car holds still (a = b = 0)
+    traffic.ego[0] = 0  # the stopped car holds still (a = b = 0)
     zero = (torch.zeros(1), torch.zeros(1))
     gaps = []
     for _ in range(400):
         traffic.step(zero)
         gaps.append(float(traffic.x[0, 0] - traffic.x[0, 1] - (traffic.length[0, 0] + traffic.length[0, 1]) / 2))
-    assert float(traffic.v[0, 1]) < 0.05                     # it stopped
-    assert min(gaps) > 0.5                                   # never touched
-    assert gaps[-1] < 6.0                                    # and stopped near its minimum gap, not far behind
+    assert float(traffic.v[0, 1]) < 0.05  # it stopped
+    assert min(gaps) > 0.5  # never touched
+    assert gaps[-1] < 6.0  # and stopped near its minimum gap, not far behind
     assert float(traffic.x[0, 0]) == 200.0
 
 
@@ -44,7 +43,7 @@ def test_a_driver_behind_a_slow_car_changes_lane_when_the_next_lane_is_free():
     for _ in range(60):
         free.step()
         lanes.append(int(free.lane[0, 1]))
-    assert lanes[-1] in (1, 3)                                # changed lane
+    assert lanes[-1] in (1, 3)  # changed lane
     assert float(free.y[0, 1]) != free.road.lane_centre(2.0)  # and is moving over
 
 
@@ -62,32 +61,40 @@ def test_every_lane_change_in_dense_traffic_meets_mobil_safety():
         moved = alive & traffic.alive & (ids == traffic.car_id) & (traffic.lane != before[..., COL["lane"]])
         for env, slot in torch.nonzero(moved).tolist():
             me, lane = before[env, slot], traffic.lane[env, slot]
-            others = before[env][alive[env] & (before[env][:, COL["lane"]] == lane) & (before[env][:, COL["x"]] < me[COL["x"]])]
+            others = before[env][
+                alive[env] & (before[env][:, COL["lane"]] == lane) & (before[env][:, COL["x"]] < me[COL["x"]])
+            ]
             changes += 1
             if len(others) == 0:
                 continue
             f = others[others[:, COL["x"]].argmax()]
             gap = me[COL["x"]] - me[COL["length"]] / 2 - f[COL["x"]] - f[COL["length"]] / 2
-            acc = idm_acceleration(f[COL["v"]], me[COL["v"]], gap, *(f[COL[k]] for k in
-                                   ("desired_speed", "time_headway", "min_gap", "max_accel", "comfort_decel")))
+            acc = idm_acceleration(
+                f[COL["v"]],
+                me[COL["v"]],
+                gap,
+                *(f[COL[k]] for k in ("desired_speed", "time_headway", "min_gap", "max_accel", "comfort_decel")),
+            )
             assert gap > 0 and float(acc) >= -b_safe - 1e-3, (env, slot, float(gap), float(acc))
-    assert changes >= 10                                      # lane changes do happen in this traffic
+    assert changes >= 10  # lane changes do happen in this traffic
 
 
 def test_kinematics_straight_turn_and_inverse():
     x, y, psi, v = (torch.tensor([v]) for v in (0.0, 1.85, 0.0, 10.0))
     x1, y1, psi1, v1 = kinematic_step(x, y, psi, v, torch.tensor([2.0]), torch.tensor([0.0]), 0.1)
-    assert torch.allclose(x1, torch.tensor([1.0])) and torch.allclose(y1, y) and torch.allclose(v1, torch.tensor([10.2]))
+    assert (
+        torch.allclose(x1, torch.tensor([1.0])) and torch.allclose(y1, y) and torch.allclose(v1, torch.tensor([10.2]))
+    )
     _, _, psi2, _ = kinematic_step(x, y, psi, v, torch.tensor([0.0]), torch.tensor([0.05]), 0.1)
-    assert torch.allclose(psi2, torch.tensor([0.05]))         # ψ += b·v·dt
+    assert torch.allclose(psi2, torch.tensor([0.05]))  # ψ += b·v·dt
     _, _, _, v3 = kinematic_step(x, y, psi, v, torch.tensor([-200.0]), torch.tensor([0.0]), 0.1)
-    assert float(v3) == 0.0                                   # no reversing
+    assert float(v3) == 0.0  # no reversing
     # the actions recovered from a trajectory drive it again
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(50, generator=gen), 0.02 * torch.randn(50, generator=gen)
     states = [(x, y, psi, v)]
     for t in range(50):
-        states.append(kinematic_step(*states[-1], a[t:t + 1], b[t:t + 1], 0.1))
+        states.append(kinematic_step(*states[-1], a[t : t + 1], b[t : t + 1], 0.1))
     psis, vs = torch.cat([s[2] for s in states]), torch.cat([s[3] for s in states])
     a_hat, b_hat = actions_from_states(psis, vs, 0.1)
     assert torch.allclose(a_hat, a, atol=1e-4) and torch.allclose(b_hat, b, atol=1e-4)
@@ -99,10 +106,10 @@ def test_cars_enter_leave_and_traffic_is_dense_and_vectorised():
     for _ in range(200):
         traffic.step()
     alive = traffic.alive.sum(1)
-    assert (alive >= 60).all()                                # dense: at least 60 cars in each environment
-    assert (traffic.next_id > ids_before.amax(1) + 1).all()   # new cars came in
+    assert (alive >= 60).all()  # dense: at least 60 cars in each environment
+    assert (traffic.next_id > ids_before.amax(1) + 1).all()  # new cars came in
     assert not torch.isin(ids_before[ids_before >= 0], traffic.car_id).all()  # and some old ones left
-    assert not torch.equal(traffic.x[0], traffic.x[1])        # the environments are independent
+    assert not torch.equal(traffic.x[0], traffic.x[1])  # the environments are independent
     assert (traffic.x[traffic.alive] <= traffic.road.end + 5).all()
 
 
@@ -121,7 +128,7 @@ def test_straight_through_stop_keeps_values_and_passes_the_gradient():
     plain = kinematic_step(x, y, psi, v, a, torch.zeros(3), 0.1)
     through = kinematic_step(x, y, psi, v, a, torch.zeros(3), 0.1, straight_through=True)
     assert all(torch.equal(p, t) for p, t in zip(plain, through))
-    assert plain[3].tolist() == pytest.approx([0.0, 0.0, 5.1])   # the first two stop (clamped at zero)
-    g_plain, = torch.autograd.grad(plain[3].sum(), a)
-    g_through, = torch.autograd.grad(through[3].sum(), a)
+    assert plain[3].tolist() == pytest.approx([0.0, 0.0, 5.1])  # the first two stop (clamped at zero)
+    (g_plain,) = torch.autograd.grad(plain[3].sum(), a)
+    (g_through,) = torch.autograd.grad(through[3].sum(), a)
     assert g_plain[:2].tolist() == [0.0, 0.0] and g_through.tolist() == pytest.approx([0.1, 0.1, 0.1])

@@ -96,10 +96,20 @@ def record_cmd(cfg: RecordConfig, run) -> dict:
 @traffic.command("render")
 @click.argument("recording", type=click.Path())
 @click.option("--car", type=int, default=None, help="Row of the car table to replace [default: the first test car].")
-@click.option("--driver", type=click.Choice(["recorded", "none"]), default="recorded", show_default=True,
-              help="Who drives the ego car: the recorded driver's actions, or no action (a = b = 0).")
-@click.option("--mode", type=click.Choice(["replay", "reactive"]), default="replay", show_default=True,
-              help="replay: the others follow their recordings; reactive: they drive on by IDM/MOBIL.")
+@click.option(
+    "--driver",
+    type=click.Choice(["recorded", "none"]),
+    default="recorded",
+    show_default=True,
+    help="Who drives the ego car: the recorded driver's actions, or no action (a = b = 0).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["replay", "reactive"]),
+    default="replay",
+    show_default=True,
+    help="replay: the others follow their recordings; reactive: they drive on by IDM/MOBIL.",
+)
 @click.option("--steps", type=click.IntRange(1, 5000), default=300, show_default=True, help="Frames at most.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="GIF file to write.")
 def render_cmd(recording: str, car: int | None, driver: str, mode: str, steps: int, out: str) -> None:
@@ -114,8 +124,10 @@ def render_cmd(recording: str, car: int | None, driver: str, mode: str, steps: i
             raise DataError("the recording has no complete test car; record longer or give --car")
         car = int(test[0])
     if not 0 <= car < len(rec) or not bool((rec.complete() == car).any()):
-        raise DataError(f"--car {car} is not a complete recorded car (choose one of the {len(rec.complete())} in "
-                        "Recording.complete())")
+        raise DataError(
+            f"--car {car} is not a complete recorded car (choose one of the {len(rec.complete())} in "
+            "Recording.complete())"
+        )
     result = render_episode(rec, car, Path(out), driver, mode, steps)
     ending = next((k for k in ("collision", "offroad", "arrived", "timeout") if result[k]), "still driving")
     click.echo(f"car {car}, {driver} driver, {mode}: {ending} after {result['distance']:.0f} m; wrote {out}")
@@ -131,8 +143,10 @@ def time_cmd(envs: int, mode: str, steps: int, device: str) -> None:
     from ebmlab.world.traffic.timing import time_episodes
 
     result = time_episodes(envs, mode, steps, device)
-    click.echo(f"{result['ego_steps_per_s']:,.0f} ego steps/s ({envs} environments, {mode}, "
-               f"{result['cars_per_env']:.0f} cars each, {result['ms_per_step']:.2f} ms a step, {device})")
+    click.echo(
+        f"{result['ego_steps_per_s']:,.0f} ego steps/s ({envs} environments, {mode}, "
+        f"{result['cars_per_env']:.0f} cars each, {result['ms_per_step']:.2f} ms a step, {device})"
+    )
 
 
 @train_command(traffic, "ppo", PpoConfig, family="world")

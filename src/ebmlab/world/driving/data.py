@@ -77,14 +77,16 @@ class TrafficWindows:
     def __init__(self, rec: Recording, cars: torch.Tensor, future: int, frame: str = "ego") -> None:
         if frame not in FRAMES:
             from ebmlab.errors import ConfigError
+
             raise ConfigError(f"unknown frame of reference {frame!r}; choose one of {', '.join(FRAMES)}")
         self.rec, self.future, self.frame = rec, future, frame
         first, last = rec.cars["first"][cars], rec.cars["last"][cars]
-        starts = last - future - (first + CONDITIONING - 1)   # how many start frames each car offers
+        starts = last - future - (first + CONDITIONING - 1)  # how many start frames each car offers
         keep = starts > 0
         self.cars, self.first, self.starts = cars[keep], first[keep] + CONDITIONING - 1, starts[keep]
         if len(self.cars) == 0:
             from ebmlab.errors import DataError
+
             raise DataError(f"no car of the split is long enough for {CONDITIONING} + {future} frames; record longer")
         self.weights = self.starts.float()
 
@@ -112,12 +114,23 @@ class TrafficWindows:
             last = states.view(n, k, 4)[:, CONDITIONING - 1]
             cx, cy = reference_track(last, offsets)
             images, _ = views(self.rec, every, frames, centre=(cx.flatten(), cy.flatten()))
-            images[:, 2] = 0.0                          # the world model does not see the ego car
+            images[:, 2] = 0.0  # the world model does not see the ego car
             out["track"] = last[:, :3]
         c = self.rec.cars
         env, slot = c["env"][cars], c["slot"][cars]
         act_t = t[:, None] + torch.arange(self.future)
-        actions = torch.stack([self.rec.frames["a"][env[:, None], act_t, slot[:, None]],
-                               self.rec.frames["b"][env[:, None], act_t, slot[:, None]]], -1)
-        return {"images": images.view(n, k, *images.shape[1:]), "states": states.view(n, k, 4), "actions": actions,
-                "cars": cars, "t": t, **out}
+        actions = torch.stack(
+            [
+                self.rec.frames["a"][env[:, None], act_t, slot[:, None]],
+                self.rec.frames["b"][env[:, None], act_t, slot[:, None]],
+            ],
+            -1,
+        )
+        return {
+            "images": images.view(n, k, *images.shape[1:]),
+            "states": states.view(n, k, 4),
+            "actions": actions,
+            "cars": cars,
+            "t": t,
+            **out,
+        }

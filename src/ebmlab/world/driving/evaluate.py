@@ -72,22 +72,35 @@ def drive(rec: Recording, driver, cars: torch.Tensor, mode: str = "replay", fram
     while not episodes.done.all():
         images, states = episodes.observe()
         if len(tops) < frames and not bool(episodes.done[0]):
-            tops.append(top_down({k: v[:1] for k, v in episodes.ego().items()},
-                                 {k: v[:1] for k, v in episodes.others().items()}, rec.road)[0])
+            tops.append(
+                top_down(
+                    {k: v[:1] for k, v in episodes.ego().items()},
+                    {k: v[:1] for k, v in episodes.others().items()},
+                    rec.road,
+                )[0]
+            )
             views.append(view_rgb(images[:1])[0])
         a, b = driver(episodes, images, states)
         episodes.step(a, b)
     return episodes, (tops, views)
 
 
-def evaluate(rec: Recording, driver, run=None, mode: str = "replay", cars: int = 0, gif_name: str | None = None,
-             gif_frames: int = 300) -> dict:
+def evaluate(
+    rec: Recording,
+    driver,
+    run=None,
+    mode: str = "replay",
+    cars: int = 0,
+    gif_name: str | None = None,
+    gif_frames: int = 300,
+) -> dict:
     """PPUU's metrics of ``driver`` on the test split (its first ``cars``, 0: all), and a GIF of one episode."""
     test = rec.split("test")
     if cars:
         test = test[:cars]
     if len(test) == 0:
         from ebmlab.errors import DataError
+
         raise DataError("the recording's test split holds no complete car; record more traffic (--envs, --seconds)")
     episodes, (tops, views) = drive(rec, driver, test, mode, frames=gif_frames if gif_name else 0)
     if run is not None and gif_name and tops and run.is_main:
@@ -105,13 +118,37 @@ def evaluate(rec: Recording, driver, run=None, mode: str = "replay", cars: int =
 class EvalConfig(TrainConfig):
     """PPUU's evaluation of one driver on the test cars of a recording."""
 
-    recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
-    driver: str = field(default="none", metadata={"help": "none (no action), recorded (the human reference), mpc (gradient MPC through --model), or a `world traffic policy` run folder."})
-    model: str = field(default="", metadata={"help": "--driver mpc: the `world traffic model` run folder to plan through, or constant-velocity (no learning: every other car goes on at its current velocity)."})
+    recording: str = field(
+        default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."}
+    )
+    driver: str = field(
+        default="none",
+        metadata={
+            "help": "none (no action), recorded (the human reference), mpc (gradient MPC through --model), or a `world traffic policy` run folder."
+        },
+    )
+    model: str = field(
+        default="",
+        metadata={
+            "help": "--driver mpc: the `world traffic model` run folder to plan through, or constant-velocity (no learning: every other car goes on at its current velocity)."
+        },
+    )
     mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
     mpc_iterations: int = field(default=5, metadata={"help": "--driver mpc: Adam steps on the plan per decision."})
-    mask_speed: str = field(default="max", metadata={"help": "--driver mpc through a kinematic-ego model or the constant-velocity world: the speed sizing the proximity mask, the larger of the ego's at each step and at the plan's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).", "choices": ("own", "start", "max")})
-    mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol: the others do not react) or reactive.", "choices": ("replay", "reactive")})
+    mask_speed: str = field(
+        default="max",
+        metadata={
+            "help": "--driver mpc through a kinematic-ego model or the constant-velocity world: the speed sizing the proximity mask, the larger of the ego's at each step and at the plan's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).",
+            "choices": ("own", "start", "max"),
+        },
+    )
+    mode: str = field(
+        default="replay",
+        metadata={
+            "help": "replay (PPUU's protocol: the others do not react) or reactive.",
+            "choices": ("replay", "reactive"),
+        },
+    )
     cars: int = field(default=0, metadata={"help": "Test cars evaluated (0: the whole test split)."})
 
     def __post_init__(self) -> None:
@@ -135,8 +172,12 @@ def make_driver(name: str, cfg: EvalConfig | None = None, rec: Recording | None 
             from ebmlab.world.driving.data import Normalisation
             from ebmlab.world.driving.mpc import ConstantVelocityMpc
 
-            return ConstantVelocityMpc(Normalisation().fit(rec, rec.split("train")), cfg.mpc_horizon, cfg.mpc_iterations,
-                                       mask_speed=cfg.mask_speed)
+            return ConstantVelocityMpc(
+                Normalisation().fit(rec, rec.split("train")),
+                cfg.mpc_horizon,
+                cfg.mpc_iterations,
+                mask_speed=cfg.mask_speed,
+            )
         return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed)
     from ebmlab.world.driving.train_policy import load_policy
 
@@ -149,5 +190,4 @@ def run_eval(cfg: EvalConfig, run) -> dict:
     rec = find_recording(cfg.recording)
     driver = make_driver(cfg.driver, cfg, rec)
     name = cfg.driver if cfg.driver in ("none", "recorded", "mpc") else "policy"
-    return {**evaluate(rec, driver, run, cfg.mode, cfg.cars, gif_name=f"episode_{name}"),
-            "driver": cfg.driver}
+    return {**evaluate(rec, driver, run, cfg.mode, cfg.cars, gif_name=f"episode_{name}"), "driver": cfg.driver}

@@ -42,8 +42,17 @@ from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_
 from ebmlab.world.traffic.recording import CONDITIONING
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["MASK_SPEEDS", "shift_views", "ego_views", "track_views", "SampleBank", "build_bank", "kinematic_rollout", "kinematic_mpur_loss",
-           "kinematic_mper_loss"]
+__all__ = [
+    "MASK_SPEEDS",
+    "shift_views",
+    "ego_views",
+    "track_views",
+    "SampleBank",
+    "build_bank",
+    "kinematic_rollout",
+    "kinematic_mpur_loss",
+    "kinematic_mper_loss",
+]
 
 
 def shift_views(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -58,8 +67,15 @@ def shift_views(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> tor
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def ego_views(cars: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, y: torch.Tensor, length: torch.Tensor,
-              width: torch.Tensor, road: Road) -> torch.Tensor:
+def ego_views(
+    cars: torch.Tensor,
+    dx: torch.Tensor,
+    dy: torch.Tensor,
+    y: torch.Tensor,
+    length: torch.Tensor,
+    width: torch.Tensor,
+    road: Road,
+) -> torch.Tensor:
     """B×K×4×H×W ego-centred views of an ego car (dx, dy) m from the centre of ``cars`` (B×K×H×W: K predicted
     cars channels of reference-track views), at lateral position ``y``, of size (length, width) (all B)."""
     B, K = cars.shape[:2]
@@ -114,8 +130,14 @@ class SampleBank:
 
     def batch(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         i = torch.randint(len(self), (n,), generator=generator)
-        return {"views": self.views[i].float() / 255, "states": self.states[i], "track": self.track[i],
-                "size": self.size[i], "futures": self.futures[i].float() / 255, "recorded": self.recorded[i]}
+        return {
+            "views": self.views[i].float() / 255,
+            "states": self.states[i],
+            "track": self.track[i],
+            "size": self.size[i],
+            "futures": self.futures[i].float() / 255,
+            "recorded": self.recorded[i],
+        }
 
 
 def _to_u8(images: torch.Tensor) -> torch.Tensor:
@@ -123,8 +145,15 @@ def _to_u8(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: int, generator: torch.Generator,
-               chunk: int = 32, progress=iter) -> SampleBank:
+def build_bank(
+    model: TrafficModel,
+    windows: TrafficWindows,
+    n: int,
+    samples: int,
+    generator: torch.Generator,
+    chunk: int = 32,
+    progress=iter,
+) -> SampleBank:
     """Draw ``n`` windows of ``windows`` (frame ``track``, future = the horizon) and the model's futures of each:
     one with dropout off, ``samples`` with dropout masks, all under one z sequence from the prior. ``progress``
     wraps the iterable of chunks (a progress bar)."""
@@ -136,12 +165,13 @@ def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: in
     for start in progress(range(0, n, chunk)):
         m = min(chunk, n - start)
         w = windows.sample(m, generator)
-        z = (torch.randn(m, T, model.latent_dim, generator=generator) if model.latent_dim else None)
+        z = torch.randn(m, T, model.latent_dim, generator=generator) if model.latent_dim else None
         rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
         first, _, _ = model.unroll(w["images"][:, :C], w["states"][:, :C], w["actions"], z=z)
-        model.past.train()                              # the dropout masks: MPUR's epistemic uncertainty
-        rest, _, _ = model.unroll(rep(w["images"][:, :C]), rep(w["states"][:, :C]), rep(w["actions"]),
-                                  z=None if z is None else rep(z))
+        model.past.train()  # the dropout masks: MPUR's epistemic uncertainty
+        rest, _, _ = model.unroll(
+            rep(w["images"][:, :C]), rep(w["states"][:, :C]), rep(w["actions"]), z=None if z is None else rep(z)
+        )
         model.eval()
         futures = torch.cat([first[:, None], rest.view(m, samples, *rest.shape[1:])], 1)[:, :, :, 1]
         parts["futures"].append(_to_u8(futures))
@@ -154,8 +184,8 @@ def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: in
     # the spread of the cost over the dropout futures along the recorded drivers' own trajectories
     variances = []
     for start in range(0, len(bank), chunk):
-        b = {k: getattr(bank, k)[start:start + chunk] for k in ("track", "size", "recorded")}
-        b["futures"] = bank.futures[start:start + chunk].float() / 255
+        b = {k: getattr(bank, k)[start : start + chunk] for k in ("track", "size", "recorded")}
+        b["futures"] = bank.futures[start : start + chunk].float() / 255
         costs = _step_costs(b, b["recorded"], windows.rec.road)
         variances.append(costs[:, :, 1:].var(2).flatten())
     u = torch.cat(variances)
@@ -166,24 +196,40 @@ def build_bank(model: TrafficModel, windows: TrafficWindows, n: int, samples: in
 def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
     """B×T×K weighted costs of an ego car along ``states`` (B×T×4) against each of the K futures of ``batch``."""
     cx, cy = reference_track(batch["track"], torch.arange(1, states.shape[1] + 1))
-    return torch.stack([_seen(batch, t, s, cx, cy, s[:, 2:].norm(dim=-1), road)[1]
-                        for t, s in enumerate(states.unbind(1))], 1)
+    return torch.stack(
+        [_seen(batch, t, s, cx, cy, s[:, 2:].norm(dim=-1), road)[1] for t, s in enumerate(states.unbind(1))], 1
+    )
 
 
-def _seen(batch: dict, t: int, state: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, speed: torch.Tensor,
-          road: Road) -> tuple[torch.Tensor, torch.Tensor]:
+def _seen(
+    batch: dict, t: int, state: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, speed: torch.Tensor, road: Road
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ego views (B×K×4×H×W) of an ego car in ``state`` (B×4) at step ``t`` of the batch's K futures, the
     reference track at (cx, cy) (B×T each), and their weighted costs (B×K) with the mask sized by ``speed`` (B)."""
-    views = ego_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], state[:, 1],
-                      batch["size"][:, 0], batch["size"][:, 1], road)
+    views = ego_views(
+        batch["futures"][:, :, t],
+        state[:, 0] - cx[:, t],
+        state[:, 1] - cy[:, t],
+        state[:, 1],
+        batch["size"][:, 0],
+        batch["size"][:, 1],
+        road,
+    )
     return views, _weighted(image_costs(views, speed[:, None].expand(views.shape[:2])))
 
 
 MASK_SPEEDS = ("own", "start", "max")
 
 
-def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: torch.Tensor | None = None,
-                      mask_speed: str = "own", trained_steps: int | None = None) -> dict[str, torch.Tensor]:
+def kinematic_rollout(
+    policy,
+    batch: dict,
+    horizon: int,
+    road: Road,
+    actions: torch.Tensor | None = None,
+    mask_speed: str = "own",
+    trained_steps: int | None = None,
+) -> dict[str, torch.Tensor]:
     """π (or the given ``actions``, B×T×2) drives the ego car ``horizon`` steps by its kinematics from a batch's
     pasts (``states``, and ``views`` for π), seeing the first future's cars from where it is. Returns states
     B×T×4, actions B×T×2 and costs B×T×K (against every future).
@@ -216,7 +262,7 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     # the kinematics' own variables, carried (a stopped car keeps its heading); the gradient passes the stop
     x, y, psi, own = state[:, 0], state[:, 1], torch.atan2(state[:, 3], state[:, 2]), start_speed
     for t in range(horizon):
-        if t == trained and len(acting) == 2:   # π's own gradient stops here; its frozen copy drives on
+        if t == trained and len(acting) == 2:  # π's own gradient stops here; its frozen copy drives on
             acting, codes = acting[1:], codes[1:]
         a = acting[0].act(codes[0], states) if actions is None else actions[:, t]
         x, y, psi, own = kinematic_step(x, y, psi, own, a[:, 0], a[:, 1], road.dt, straight_through=True)
@@ -231,9 +277,18 @@ def kinematic_rollout(policy, batch: dict, horizon: int, road: Road, actions: to
     return {k: torch.stack(v, 1) for k, v in out.items()}
 
 
-def kinematic_mpur_loss(policy, bank: SampleBank, batch: dict, horizon: int, road: Road, gamma: float = 0.99,
-                        uncertainty_weight: float = 0.05, threshold: float = 0.5, mask_speed: str = "own",
-                        trained_steps: int | None = None):
+def kinematic_mpur_loss(
+    policy,
+    bank: SampleBank,
+    batch: dict,
+    horizon: int,
+    road: Road,
+    gamma: float = 0.99,
+    uncertainty_weight: float = 0.05,
+    threshold: float = 0.5,
+    mask_speed: str = "own",
+    trained_steps: int | None = None,
+):
     """MPUR through a kinematic ego: discounted cost of the first future + λ_u · Σ_t [u_t − τ]⁺, u_t the
     normalised variance of the cost over the dropout futures (``trained_steps``: :func:`kinematic_rollout`)."""
     out = kinematic_rollout(policy, batch, horizon, road, mask_speed=mask_speed, trained_steps=trained_steps)

@@ -46,6 +46,7 @@ def kinematic_state_step(state: torch.Tensor, action: torch.Tensor, dt: float = 
     x, y, psi, v = kinematic_step(state[:, 0], state[:, 1], psi, v, action[:, 0], action[:, 1], dt)
     return torch.stack([x, y, v * torch.cos(psi), v * torch.sin(psi)], -1)
 
+
 STATE_WEIGHT = 0.02  # the state error (in one-step changes, ~1) beside the image error (per pixel, ~0.01)
 
 
@@ -54,8 +55,15 @@ class FrameEncoder(nn.Module):
 
     def __init__(self, dim: int = 128, width: int = 16) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(4, width, 4, 2, 1), nn.ReLU(), nn.Conv2d(width, 2 * width, 4, 2, 1),
-                                  nn.ReLU(), nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(), nn.Flatten())
+        self.conv = nn.Sequential(
+            nn.Conv2d(4, width, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         with torch.no_grad():
             n = self.conv(torch.zeros(1, 4, HEIGHT, WIDTH)).shape[1]
         self.out = nn.Linear(n, dim)
@@ -76,9 +84,13 @@ class FrameDecoder(nn.Module):
         self.width = width
         self.inp = nn.Linear(dim, 2 * width * 15 * 3)
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, 2 * width, 3, 2, 1, output_padding=(0, 1)), nn.ReLU(),   # 29×6
-            nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=(1, 1)), nn.ReLU(),       # 58×12
-            nn.ConvTranspose2d(width, 8, 4, 2, 1, output_padding=(1, 0)), nn.ReLU())               # 117×24
+            nn.ConvTranspose2d(2 * width, 2 * width, 3, 2, 1, output_padding=(0, 1)),
+            nn.ReLU(),  # 29×6
+            nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=(1, 1)),
+            nn.ReLU(),  # 58×12
+            nn.ConvTranspose2d(width, 8, 4, 2, 1, output_padding=(1, 0)),
+            nn.ReLU(),
+        )  # 117×24
         self.change = nn.Sequential(nn.Conv2d(8 + 4, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 4, 3, 1, 1))
 
     def forward(self, h: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
@@ -89,19 +101,33 @@ class FrameDecoder(nn.Module):
 class TrafficModel(nn.Module):
     """f(frames, states, action, z) → next frame and state; ``latent_dim`` 0: deterministic."""
 
-    def __init__(self, latent_dim: int = 0, frame_dim: int = 128, hidden: int = 256, dropout: float = 0.1,
-                 width: int = 16, ego: str = "learned") -> None:
+    def __init__(
+        self,
+        latent_dim: int = 0,
+        frame_dim: int = 128,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        width: int = 16,
+        ego: str = "learned",
+    ) -> None:
         super().__init__()
         if ego not in EGO_MODELS:
             from ebmlab.errors import ConfigError
+
             raise ConfigError(f"unknown ego model {ego!r}; choose one of {', '.join(EGO_MODELS)}")
         self.latent_dim, self.hidden, self.frame_dim, self.ego = latent_dim, hidden, frame_dim, ego
         self.kinematic = ego == "kinematic"
         self.norm = Normalisation()
         self.encoder = FrameEncoder(frame_dim, width)
         seen = frame_dim if self.kinematic else frame_dim + 4
-        self.past = nn.Sequential(nn.Linear(CONDITIONING * seen, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.past = nn.Sequential(
+            nn.Linear(CONDITIONING * seen, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
         self.decoder = FrameDecoder(hidden, width)
         if not self.kinematic:
             self.action = nn.Linear(2, hidden)
@@ -109,8 +135,9 @@ class TrafficModel(nn.Module):
             self.state_head = nn.Sequential(nn.Linear(hidden + 6, hidden), nn.ReLU(), nn.Linear(hidden, 4))
         if latent_dim:
             self.z_in = nn.Linear(latent_dim, hidden)
-            self.posterior = nn.Sequential(nn.Linear(hidden + frame_dim + 4, hidden), nn.ReLU(),
-                                           nn.Linear(hidden, 2 * latent_dim))
+            self.posterior = nn.Sequential(
+                nn.Linear(hidden + frame_dim + 4, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim)
+            )
         # statistics of the MPUR uncertainty over training windows (set after training; used to normalise it)
         self.register_buffer("uncertainty_mean", torch.zeros(3))
         self.register_buffer("uncertainty_std", torch.ones(3))
@@ -122,8 +149,18 @@ class TrafficModel(nn.Module):
             return self.past(codes.flatten(1))
         return self.past(torch.cat([codes, self.norm.states(states)], -1).flatten(1))
 
-    def step(self, codes, states, last, action, z=None, next_code=None, next_state=None, z_dropout: float = 0.0,
-             generator=None):
+    def step(
+        self,
+        codes,
+        states,
+        last,
+        action,
+        z=None,
+        next_code=None,
+        next_state=None,
+        z_dropout: float = 0.0,
+        generator=None,
+    ):
         """One prediction from frame codes B×C×d, states B×C×4 and the last frame B×4×H×W. ``action`` B×2 in
         physical units. With a latent: z given, or inferred from (next_code, next_state) by the posterior
         (training), or drawn from the prior. Returns (image, state, kl)."""
@@ -136,11 +173,11 @@ class TrafficModel(nn.Module):
             if z is None and next_code is not None:
                 target = (next_state - states[:, -1] - self.norm.delta_mean) / self.norm.delta_std
                 mean, logvar = self.posterior(torch.cat([pre, next_code, target], -1)).chunk(2, -1)
-                logvar = logvar.clamp(-8.0, 4.0)     # keeps exp(logvar) finite while β is tiny
+                logvar = logvar.clamp(-8.0, 4.0)  # keeps exp(logvar) finite while β is tiny
                 mean = 5.0 * torch.tanh(mean / 5.0)  # and z within the prior's range
                 z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean)
                 kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(-1).mean()
-                if z_dropout > 0:   # z from the prior for a fraction of the samples
+                if z_dropout > 0:  # z from the prior for a fraction of the samples
                     prior = torch.rand(len(z), 1, generator=generator).to(z) < z_dropout
                     z = torch.where(prior, torch.randn(z.shape, generator=generator).to(z), z)
             elif z is None:
@@ -154,8 +191,17 @@ class TrafficModel(nn.Module):
         return image, state, kl
 
     # ------------------------------------------------------------------ unrolled
-    def unroll(self, images: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, future_images=None,
-               future_states=None, z_dropout: float = 0.0, generator=None, z=None):
+    def unroll(
+        self,
+        images: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        future_images=None,
+        future_states=None,
+        z_dropout: float = 0.0,
+        generator=None,
+        z=None,
+    ):
         """Predict T steps from CONDITIONING frames (images B×C×4×H×W, states B×C×4) under ``actions`` (B×T×2,
         physical units), feeding predictions back. With ``future_*`` (B×T×…), a stochastic model infers z from
         them (training); otherwise z is given (B×T×latent) or drawn from N(0, I). Returns images B×T×4×H×W,
@@ -167,8 +213,16 @@ class TrafficModel(nn.Module):
         last = images[:, -1]
         for t in range(actions.shape[1]):
             nxt = {} if future_codes is None else {"next_code": future_codes[:, t], "next_state": future_states[:, t]}
-            image, state, step_kl = self.step(codes, states, last, actions[:, t], z=None if z is None else z[:, t],
-                                              z_dropout=z_dropout, generator=generator, **nxt)
+            image, state, step_kl = self.step(
+                codes,
+                states,
+                last,
+                actions[:, t],
+                z=None if z is None else z[:, t],
+                z_dropout=z_dropout,
+                generator=generator,
+                **nxt,
+            )
             last = image
             kl = kl + step_kl
             out_i.append(image), out_s.append(state)
@@ -181,12 +235,19 @@ class TrafficModel(nn.Module):
         units of the states' one-step changes (+ β·KL)."""
         C = CONDITIONING
         images, states = window["images"], window["states"]
-        pred_i, pred_s, kl = self.unroll(images[:, :C], states[:, :C], window["actions"], images[:, C:],
-                                            states[:, C:], z_dropout=z_dropout, generator=generator)
+        pred_i, pred_s, kl = self.unroll(
+            images[:, :C],
+            states[:, :C],
+            window["actions"],
+            images[:, C:],
+            states[:, C:],
+            z_dropout=z_dropout,
+            generator=generator,
+        )
         image_loss = F.mse_loss(pred_i, images[:, C:])
         state_loss = (((pred_s - states[:, C:]) / self.norm.delta_std) ** 2).mean()  # in units of a step's change
         if self.kinematic:
-            state_loss = state_loss.detach()   # the kinematics' error: nothing to learn
+            state_loss = state_loss.detach()  # the kinematics' error: nothing to learn
         kl = kl / window["actions"].shape[1]
         total = image_loss + STATE_WEIGHT * state_loss + kl_weight * kl
         return total, {"image_mse": image_loss.detach(), "state_mse": state_loss.detach(), "kl": kl.detach()}

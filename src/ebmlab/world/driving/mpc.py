@@ -33,8 +33,16 @@ __all__ = ["MpcDriver", "ConstantVelocityMpc"]
 class MpcDriver(NoAction):
     name = "mpc"
 
-    def __init__(self, model: TrafficModel | None, horizon: int = 10, iterations: int = 5, lr: float = 0.1,
-                 gamma: float = 0.99, mask_speed: str = "own", norm=None) -> None:
+    def __init__(
+        self,
+        model: TrafficModel | None,
+        horizon: int = 10,
+        iterations: int = 5,
+        lr: float = 0.1,
+        gamma: float = 0.99,
+        mask_speed: str = "own",
+        norm=None,
+    ) -> None:
         """``model`` None: a subclass supplies the futures (:meth:`futures`) and ``norm``, the actions' scale."""
         self.model, self.horizon, self.iterations, self.lr, self.gamma = model, horizon, iterations, lr, gamma
         self.mask_speed, self.norm = mask_speed, norm if model is None else model.norm
@@ -49,7 +57,7 @@ class MpcDriver(NoAction):
         images, self.states = episodes.history()
         self.codes = self.model.encoder(images) if self.model is not None else None
         self.last = images[:, -1]
-        self.plan = torch.zeros(len(self.states), self.horizon, 2)   # normalised actions; 0 = the data's mean
+        self.plan = torch.zeros(len(self.states), self.horizon, 2)  # normalised actions; 0 = the data's mean
         self.views, self.road, self.size = images, episodes.road, torch.stack([episodes.length, episodes.width], -1)
 
     def _actions(self, plan: torch.Tensor) -> torch.Tensor:
@@ -97,8 +105,12 @@ class MpcDriver(NoAction):
 
         m = self.model
         zero = torch.zeros(len(self.states), self.horizon, m.latent_dim) if m.latent_dim else None
-        future, _, _ = m.unroll(track_views(self.views, self.states, self.road), self.states,
-                                torch.zeros(len(self.states), self.horizon, 2), z=zero)
+        future, _, _ = m.unroll(
+            track_views(self.views, self.states, self.road),
+            self.states,
+            torch.zeros(len(self.states), self.horizon, 2),
+            z=zero,
+        )
         return future[:, :, 1]
 
     def _kinematic(self, episodes, images, states):
@@ -107,14 +119,19 @@ class MpcDriver(NoAction):
         with torch.no_grad():
             self.views = torch.cat([self.views[:, 1:], images[:, None]], 1)
             self.states = torch.cat([self.states[:, 1:], states[:, None]], 1)
-        batch = {"states": self.states, "track": self.states[:, -1, :3], "size": self.size,
-                 "futures": self.futures(episodes)[:, None]}
+        batch = {
+            "states": self.states,
+            "track": self.states[:, -1, :3],
+            "size": self.size,
+            "futures": self.futures(episodes)[:, None],
+        }
         plan = self.plan.clone().requires_grad_()
         opt = torch.optim.Adam([plan], lr=self.lr)
         discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float32)
         for _ in range(self.iterations):
-            out = kinematic_rollout(None, batch, self.horizon, self.road, actions=self._actions(plan),
-                                    mask_speed=self.mask_speed)
+            out = kinematic_rollout(
+                None, batch, self.horizon, self.road, actions=self._actions(plan), mask_speed=self.mask_speed
+            )
             opt.zero_grad()
             (out["costs"][:, :, 0] * discount).sum().backward()
             opt.step()
@@ -126,8 +143,15 @@ class ConstantVelocityMpc(MpcDriver):
     (:func:`~ebmlab.world.traffic.episodes.driven_on`); the ego moves by its kinematics. ``norm``: the training
     split's :class:`~ebmlab.world.driving.data.Normalisation`, the plan's scale."""
 
-    def __init__(self, norm, horizon: int = 30, iterations: int = 5, lr: float = 0.1, gamma: float = 0.99,
-                 mask_speed: str = "max") -> None:
+    def __init__(
+        self,
+        norm,
+        horizon: int = 30,
+        iterations: int = 5,
+        lr: float = 0.1,
+        gamma: float = 0.99,
+        mask_speed: str = "max",
+    ) -> None:
         super().__init__(None, horizon, iterations, lr, gamma, mask_speed=mask_speed, norm=norm)
 
     @torch.no_grad()

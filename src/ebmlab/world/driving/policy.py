@@ -40,8 +40,13 @@ class DrivingPolicy(nn.Module):
         super().__init__()
         self.norm = Normalisation()
         self.encoder = FrameEncoder(frame_dim, width)
-        self.net = nn.Sequential(nn.Linear(CONDITIONING * (frame_dim + 4), hidden), nn.ReLU(),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.net = nn.Sequential(
+            nn.Linear(CONDITIONING * (frame_dim + 4), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2),
+        )
         self.register_buffer("low", torch.tensor(ACTION_LOW))
         self.register_buffer("high", torch.tensor(ACTION_HIGH))
 
@@ -64,8 +69,9 @@ def _costs(images: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     return sum(COST_WEIGHTS[k] * c[k] for k in COST_WEIGHTS)
 
 
-def dropout_uncertainty(model: TrafficModel, images, states, actions, samples: int = 10, generator=None,
-                        codes=None, z=None, last=None) -> torch.Tensor:
+def dropout_uncertainty(
+    model: TrafficModel, images, states, actions, samples: int = 10, generator=None, codes=None, z=None, last=None
+) -> torch.Tensor:
     """B×3: the variance over ``samples`` dropout masks of the model's next image, state and cost (one step)."""
     B = len(states)
     codes = model.encoder(images) if codes is None else codes
@@ -75,15 +81,24 @@ def dropout_uncertainty(model: TrafficModel, images, states, actions, samples: i
     model.past.train()
     if z is None and model.latent_dim:
         z = torch.randn(B, model.latent_dim, generator=generator).to(states)
-    image, state, _ = model.step(rep(codes), rep(states), rep(last), rep(actions[:, 0]), z=None if z is None else rep(z))
+    image, state, _ = model.step(
+        rep(codes), rep(states), rep(last), rep(actions[:, 0]), z=None if z is None else rep(z)
+    )
     model.train(was)
     cost = _costs(image, state).view(B, samples)
     image, state = image.view(B, samples, -1), model.norm.states(state).view(B, samples, -1)
     return torch.stack([image.var(1).mean(-1), state.var(1).mean(-1), cost.var(1)], -1)
 
 
-def rollout(model: TrafficModel, policy: DrivingPolicy, images: torch.Tensor, states: torch.Tensor, horizon: int,
-            generator=None, uncertainty_samples: int = 0) -> dict[str, torch.Tensor]:
+def rollout(
+    model: TrafficModel,
+    policy: DrivingPolicy,
+    images: torch.Tensor,
+    states: torch.Tensor,
+    horizon: int,
+    generator=None,
+    uncertainty_samples: int = 0,
+) -> dict[str, torch.Tensor]:
     """π drives the model ``horizon`` steps from recorded pasts (images B×C×…, states B×C×4), z ~ N(0, I).
     Returns predicted images B×T×…, states B×T×4, actions B×T×2 and (with ``uncertainty_samples``) the
     normalised dropout uncertainty B×T×3."""
@@ -115,17 +130,33 @@ def imitation_loss(policy: DrivingPolicy, window: dict) -> tuple[torch.Tensor, d
 def mper_loss(policy: DrivingPolicy, model: TrafficModel, window: dict, horizon: int, generator=None):
     C = CONDITIONING
     out = rollout(model, policy, window["images"][:, :C], window["states"][:, :C], horizon, generator)
-    real_s, real_i = window["states"][:, C:C + horizon], window["images"][:, C:C + horizon]
+    real_s, real_i = window["states"][:, C : C + horizon], window["images"][:, C : C + horizon]
     state = ((model.norm.states(out["states"]) - model.norm.states(real_s)) ** 2).mean()
     image = ((out["images"] - real_i) ** 2).mean()
     return state + image, {"state_mse": state.detach(), "image_mse": image.detach()}
 
 
-def mpur_loss(policy: DrivingPolicy, model: TrafficModel, window: dict, horizon: int, gamma: float = 0.99,
-              uncertainty_weight: float = 0.05, threshold: float = 0.5, samples: int = 10, generator=None):
+def mpur_loss(
+    policy: DrivingPolicy,
+    model: TrafficModel,
+    window: dict,
+    horizon: int,
+    gamma: float = 0.99,
+    uncertainty_weight: float = 0.05,
+    threshold: float = 0.5,
+    samples: int = 10,
+    generator=None,
+):
     C = CONDITIONING
-    out = rollout(model, policy, window["images"][:, :C], window["states"][:, :C], horizon, generator,
-                  uncertainty_samples=samples if uncertainty_weight > 0 else 0)
+    out = rollout(
+        model,
+        policy,
+        window["images"][:, :C],
+        window["states"][:, :C],
+        horizon,
+        generator,
+        uncertainty_samples=samples if uncertainty_weight > 0 else 0,
+    )
     discount = gamma ** torch.arange(horizon, dtype=torch.float32)
     costs = image_costs(out["images"], out["states"][..., 2:].norm(dim=-1))
     weighted = sum(COST_WEIGHTS[k] * costs[k] for k in COST_WEIGHTS)

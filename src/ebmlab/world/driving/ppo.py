@@ -19,12 +19,12 @@ import torch
 from ebmlab.errors import ConfigError
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.driving.evaluate import NoAction, evaluate
-from ebmlab.world.driving.record import find_recording
 from ebmlab.world.driving.model import FrameEncoder
+from ebmlab.world.driving.record import find_recording
 
 __all__ = ["PpoConfig", "train_ppo"]
 
-_STATE_SCALE = torch.tensor([400.0, 22.2, 30.0, 3.0])   # x, y, vx, vy to about unit range
+_STATE_SCALE = torch.tensor([400.0, 22.2, 30.0, 3.0])  # x, y, vx, vy to about unit range
 
 
 def _extractor_class():
@@ -38,8 +38,9 @@ def _extractor_class():
             self.encoder = FrameEncoder(features_dim)
 
         def forward(self, obs: dict) -> torch.Tensor:
-            return torch.cat([torch.relu(self.encoder(obs["image"].float() / 255)),
-                              obs["state"] / _STATE_SCALE.to(obs["state"])], -1)
+            return torch.cat(
+                [torch.relu(self.encoder(obs["image"].float() / 255)), obs["state"] / _STATE_SCALE.to(obs["state"])], -1
+            )
 
     return TrafficFeatures
 
@@ -48,8 +49,12 @@ def _extractor_class():
 class PpoConfig(TrainConfig):
     """stable-baselines3 PPO on the traffic environment, evaluated on the test cars like the world-model policies."""
 
-    recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
-    steps: int = field(default=200_000, metadata={"help": "Environment steps of training (the simulator's, in replay mode)."})
+    recording: str = field(
+        default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."}
+    )
+    steps: int = field(
+        default=200_000, metadata={"help": "Environment steps of training (the simulator's, in replay mode)."}
+    )
     n_envs: int = field(default=16, metadata={"help": "Episodes stepped at once."})
     n_steps: int = field(default=256, metadata={"help": "PPO: steps per environment per rollout."})
     lr: float = field(default=3e-4, metadata={"help": "PPO: Adam learning rate."})
@@ -88,11 +93,23 @@ def train_ppo(cfg: PpoConfig, run: Run) -> dict:
     from ebmlab.world.traffic.gym_env import TrafficVecEnv
 
     rec = find_recording(cfg.recording)
-    env = TrafficVecEnv(cfg.n_envs, rec, "replay", "train", progress_weight=cfg.progress_weight, seed=cfg.seed,
-                        unit_actions=True)
-    model = PPO("MultiInputPolicy", env, n_steps=cfg.n_steps, batch_size=256, n_epochs=4, learning_rate=cfg.lr,
-                gamma=0.99, gae_lambda=0.95, seed=cfg.seed, device="cpu", verbose=0,
-                policy_kwargs={"features_extractor_class": _extractor_class(), "net_arch": [128, 128]})
+    env = TrafficVecEnv(
+        cfg.n_envs, rec, "replay", "train", progress_weight=cfg.progress_weight, seed=cfg.seed, unit_actions=True
+    )
+    model = PPO(
+        "MultiInputPolicy",
+        env,
+        n_steps=cfg.n_steps,
+        batch_size=256,
+        n_epochs=4,
+        learning_rate=cfg.lr,
+        gamma=0.99,
+        gae_lambda=0.95,
+        seed=cfg.seed,
+        device="cpu",
+        verbose=0,
+        policy_kwargs={"features_extractor_class": _extractor_class(), "net_arch": [128, 128]},
+    )
     model.set_logger(configure(str(run.dir / "sb3"), ["csv"]))
     bar = run.progress(range(cfg.steps), total=cfg.steps, desc="ppo traffic")
     finished: list[dict] = []
@@ -109,11 +126,16 @@ def train_ppo(cfg: PpoConfig, run: Run) -> dict:
         def _on_rollout_end(self) -> None:
             if finished:
                 recent = finished[-200:]
-                run.log(self.num_timesteps, train_success=float(np.mean([i["arrived"] for i in recent])),
-                        train_distance=float(np.mean([i["distance"] for i in recent])))
+                run.log(
+                    self.num_timesteps,
+                    train_success=float(np.mean([i["arrived"] for i in recent])),
+                    train_distance=float(np.mean([i["distance"] for i in recent])),
+                )
 
     model.learn(cfg.steps, callback=_Log())
     bar.close()
     model.save(run.dir / "ppo.zip")
-    return {**evaluate(rec, Sb3Driver(model), run, "replay", cfg.eval_cars, gif_name="episode_ppo"),
-            "env_steps": int(model.num_timesteps)}
+    return {
+        **evaluate(rec, Sb3Driver(model), run, "replay", cfg.eval_cars, gif_name="episode_ppo"),
+        "env_steps": int(model.num_timesteps),
+    }

@@ -32,7 +32,10 @@ class RecordConfig(TrainConfig):
     seconds: float = field(default=300.0, metadata={"help": "Seconds recorded per simulation (10 frames a second)."})
     inflow: float = field(default=1800.0, metadata={"help": "Vehicles per hour per lane offered at the upstream end."})
     slots: int = field(default=192, metadata={"help": "Car slots per simulation (the most cars it holds)."})
-    gif_steps: int = field(default=300, metadata={"help": "Frames (one every 2 steps) of a recorded driver's episode shown as a GIF (0: none)."})
+    gif_steps: int = field(
+        default=300,
+        metadata={"help": "Frames (one every 2 steps) of a recorded driver's episode shown as a GIF (0: none)."},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,13 +54,22 @@ def find_recording(path: str | Path) -> Recording:
     path = Path(path)
     if path.is_dir():
         if not (path / RECORDING).exists():
-            raise DataError(f"{path} holds no {RECORDING}; give a recording file or a `world traffic record` run folder")
+            raise DataError(
+                f"{path} holds no {RECORDING}; give a recording file or a `world traffic record` run folder"
+            )
         path = path / RECORDING
     return load_recording(path)
 
 
-def render_episode(rec: Recording, car: int, path: Path, driver: str = "recorded", mode: str = "replay",
-                   steps: int = 300, stride: int = 2) -> dict:
+def render_episode(
+    rec: Recording,
+    car: int,
+    path: Path,
+    driver: str = "recorded",
+    mode: str = "replay",
+    steps: int = 300,
+    stride: int = 2,
+) -> dict:
     """One ego episode in place of recorded car ``car`` as a GIF of at most ``steps`` frames, one every ``stride``
     steps (shown at 10 frames a second); ``driver`` recorded (its own actions) or none (a = b = 0). Returns the
     episode's outcome."""
@@ -83,15 +95,21 @@ def run_record(cfg: RecordConfig, run: Run) -> dict:
     from ebmlab.world.traffic.render import fundamental_figure, time_space_diagram
     from ebmlab.world.traffic.stats import fundamental_diagram, overlapping_pairs, traffic_stats
 
-    rec = record_traffic(cfg.traffic(), cfg.envs, cfg.seconds, seed=cfg.seed, device=run.device,
-                         progress=lambda it: run.progress(it, total=len(it), desc="record"))
+    rec = record_traffic(
+        cfg.traffic(),
+        cfg.envs,
+        cfg.seconds,
+        seed=cfg.seed,
+        device=run.device,
+        progress=lambda it: run.progress(it, total=len(it), desc="record"),
+    )
     if run.is_main:
         rec.save(run.dir / RECORDING)
     stats = traffic_stats(rec) | {"overlapping_pairs": overlapping_pairs(rec)}
     run.save_figure("time_space", time_space_diagram(rec))
     density, flow = fundamental_diagram(rec)
     run.save_figure("fundamental_diagram", fundamental_figure(density, flow, stats))
-    shown = rec.split("test") if len(rec.split("test")) else rec.complete()   # a short recording may have no test car
+    shown = rec.split("test") if len(rec.split("test")) else rec.complete()  # a short recording may have no test car
     if cfg.gif_steps and len(shown) and run.is_main:
         outcome = render_episode(rec, int(shown[0]), run.dir / "episode_recorded.gif", steps=cfg.gif_steps)
         stats["gif_car"] = int(shown[0])

@@ -12,8 +12,16 @@ from ebmlab.runtime import Run, RunningMean
 __all__ = ["adam_steps"]
 
 
-def adam_steps(run: Run, name: str, module: nn.Module, opt: torch.optim.Optimizer, steps: int,
-               generator: torch.Generator, loss: Callable[[], tuple[torch.Tensor, dict]], desc: str) -> None:
+def adam_steps(
+    run: Run,
+    name: str,
+    module: nn.Module,
+    opt: torch.optim.Optimizer,
+    steps: int,
+    generator: torch.Generator,
+    loss: Callable[[], tuple[torch.Tensor, dict]],
+    desc: str,
+) -> None:
     """Take ``steps`` Adam steps on ``loss()`` (which draws its own batch from ``generator``), gradients clipped
     at norm 10; log means every ``log_every`` steps; checkpoint ``module`` (as ``name``), the optimiser and the
     generator, so that a resumed run draws the batches an uninterrupted one would have."""

@@ -32,17 +32,29 @@ __all__ = ["ModelConfig", "train_model", "load_model", "horizon_errors"]
 class ModelConfig(TrainConfig):
     """PPUU's forward model: deterministic (latent_dim 0) or stochastic (a latent z, its posterior, z-dropout)."""
 
-    recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
-    ego: str = field(default="learned", metadata={"help": "learned (PPUU: the network predicts the ego's next state and view too) or kinematic (the ego moves by its known kinematics; the network predicts the others, in views that do not follow the ego: Sobal et al. 2022).", "choices": EGO_MODELS})
+    recording: str = field(
+        default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."}
+    )
+    ego: str = field(
+        default="learned",
+        metadata={
+            "help": "learned (PPUU: the network predicts the ego's next state and view too) or kinematic (the ego moves by its known kinematics; the network predicts the others, in views that do not follow the ego: Sobal et al. 2022).",
+            "choices": EGO_MODELS,
+        },
+    )
     latent_dim: int = field(default=32, metadata={"help": "Size of z (0: a deterministic model)."})
     kl_weight: float = field(default=1e-6, metadata={"help": "β, the weight of KL(q(z|past, next) ‖ N(0, I))."})
     z_dropout: float = field(default=0.5, metadata={"help": "Fraction of samples whose z comes from the prior."})
-    dropout: float = field(default=0.1, metadata={"help": "Dropout in the model (its masks measure MPUR's uncertainty)."})
+    dropout: float = field(
+        default=0.1, metadata={"help": "Dropout in the model (its masks measure MPUR's uncertainty)."}
+    )
     future: int = field(default=20, metadata={"help": "Predicted frames per training unroll (PPUU: 20)."})
     steps: int = field(default=1500, metadata={"help": "Adam steps."})
     batch_size: int = field(default=16, metadata={"help": "Windows per step."})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
-    show_steps: int = field(default=30, metadata={"help": "Steps of the predicted-vs-real figures and the error curve."})
+    show_steps: int = field(
+        default=30, metadata={"help": "Steps of the predicted-vs-real figures and the error curve."}
+    )
     eval_windows: int = field(default=64, metadata={"help": "Validation windows of the error-against-horizon curve."})
 
     def __post_init__(self) -> None:
@@ -51,7 +63,10 @@ class ModelConfig(TrainConfig):
         check(self.latent_dim >= 0, "--latent-dim must be >= 0")
         check(0 <= self.z_dropout <= 1, "--z-dropout must be in [0, 1]")
         check(0 <= self.dropout < 1, "--dropout must be in [0, 1)")
-        check(self.future >= 1 and self.steps >= 1 and self.batch_size >= 1, "--future, --steps, --batch-size must be >= 1")
+        check(
+            self.future >= 1 and self.steps >= 1 and self.batch_size >= 1,
+            "--future, --steps, --batch-size must be >= 1",
+        )
         check(self.show_steps >= 1 and self.eval_windows >= 1, "--show-steps and --eval-windows must be >= 1")
 
 
@@ -111,11 +126,18 @@ def train_model(cfg: ModelConfig, run: Run) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     model.train()
-    adam_steps(run, "model", model, opt, cfg.steps, g,
-               lambda: model.loss(windows.sample(cfg.batch_size, g), cfg.z_dropout, cfg.kl_weight, generator=g),
-               "traffic model")
+    adam_steps(
+        run,
+        "model",
+        model,
+        opt,
+        cfg.steps,
+        g,
+        lambda: model.loss(windows.sample(cfg.batch_size, g), cfg.z_dropout, cfg.kl_weight, generator=g),
+        "traffic model",
+    )
     model.eval()
-    if not model.kinematic:   # a kinematic ego's policies measure their uncertainty on their own samples
+    if not model.kinematic:  # a kinematic ego's policies measure their uncertainty on their own samples
         _fit_uncertainty(model, windows, g)
     run.export_weights("model", model.state_dict())
 
@@ -125,16 +147,20 @@ def train_model(cfg: ModelConfig, run: Run) -> dict:
     errors = horizon_errors(model, val, eval_g)
     with torch.no_grad():
         shown = {k: v[:3] for k, v in val.items()}
-        pred, _, _ = model.unroll(shown["images"][:, :CONDITIONING], shown["states"][:, :CONDITIONING],
-                                     shown["actions"], generator=eval_g)
+        pred, _, _ = model.unroll(
+            shown["images"][:, :CONDITIONING], shown["states"][:, :CONDITIONING], shown["actions"], generator=eval_g
+        )
     run.save_figure("predicted_vs_real", _prediction_figure(shown["images"][:, CONDITIONING:], pred))
     _prediction_gif(run, shown["images"][0, CONDITIONING:], pred[0])
     run.save_figure("error_vs_horizon", _horizon_figure(errors, "stochastic" if cfg.latent_dim else "deterministic"))
-    metrics = {"image_mse_1": float(errors["image_mse"][0]), "image_mse_10": float(errors["image_mse"][min(9, cfg.show_steps - 1)]),
-               f"image_mse_{cfg.show_steps}": float(errors["image_mse"][-1]),
-               "position_error_m_10": float(errors["position_m"][min(9, cfg.show_steps - 1)]),
-               f"position_error_m_{cfg.show_steps}": float(errors["position_m"][-1]),
-               "train_windows": len(windows)}
+    metrics = {
+        "image_mse_1": float(errors["image_mse"][0]),
+        "image_mse_10": float(errors["image_mse"][min(9, cfg.show_steps - 1)]),
+        f"image_mse_{cfg.show_steps}": float(errors["image_mse"][-1]),
+        "position_error_m_10": float(errors["position_m"][min(9, cfg.show_steps - 1)]),
+        f"position_error_m_{cfg.show_steps}": float(errors["position_m"][-1]),
+        "train_windows": len(windows),
+    }
     if run.is_main:
         np.savez(run.dir / "horizon_errors.npz", **errors)
     return metrics
@@ -147,8 +173,9 @@ def _fit_uncertainty(model: TrafficModel, windows: TrafficWindows, g: torch.Gene
     from ebmlab.world.driving.policy import dropout_uncertainty
 
     w = windows.sample(n, g)
-    u = dropout_uncertainty(model, w["images"][:, :CONDITIONING], w["states"][:, :CONDITIONING], w["actions"][:, :1],
-                            generator=g)
+    u = dropout_uncertainty(
+        model, w["images"][:, :CONDITIONING], w["states"][:, :CONDITIONING], w["actions"][:, :1], generator=g
+    )
     model.uncertainty_mean.copy_(u.mean(0))
     model.uncertainty_std.copy_(u.std(0).clamp_min(1e-6))
 
@@ -170,5 +197,8 @@ def _prediction_gif(run: Run, real: torch.Tensor, pred: torch.Tensor) -> None:
     from ebmlab.world.traffic.render import stack_images, view_rgb, write_gif
 
     if run.is_main:
-        write_gif(run.dir / "predicted_vs_real.gif", [stack_images([view_rgb(r), view_rgb(p)], 0)
-                                                      for r, p in zip(real, pred)], fps=5)
+        write_gif(
+            run.dir / "predicted_vs_real.gif",
+            [stack_images([view_rgb(r), view_rgb(p)], 0) for r, p in zip(real, pred)],
+            fps=5,
+        )

@@ -28,27 +28,61 @@ __all__ = ["PolicyConfig", "train_policy", "load_policy"]
 class PolicyConfig(TrainConfig):
     """A driving policy learnt from recordings: 1-step imitation, MPER or MPUR (PPUU's defaults)."""
 
-    recording: str = field(default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."})
-    kind: str = field(default="mpur", metadata={"help": "imitation (1 step), mper (through the model, stay near the recorded future) or mpur (through the model, costs + uncertainty).", "choices": KINDS})
-    model: str = field(default="", metadata={"help": "mper/mpur: the `world traffic model` run folder to train through."})
-    horizon: int = field(default=30, metadata={"help": "Steps unrolled through the model (PPUU: 30 for MPUR, 20 for MPER)."})
+    recording: str = field(
+        default="", metadata={"help": "Recording: a traffic.safetensors file or a `world traffic record` run folder."}
+    )
+    kind: str = field(
+        default="mpur",
+        metadata={
+            "help": "imitation (1 step), mper (through the model, stay near the recorded future) or mpur (through the model, costs + uncertainty).",
+            "choices": KINDS,
+        },
+    )
+    model: str = field(
+        default="", metadata={"help": "mper/mpur: the `world traffic model` run folder to train through."}
+    )
+    horizon: int = field(
+        default=30, metadata={"help": "Steps unrolled through the model (PPUU: 30 for MPUR, 20 for MPER)."}
+    )
     gamma: float = field(default=0.99, metadata={"help": "mpur: discount of the per-step cost."})
-    uncertainty_weight: float = field(default=0.05, metadata={"help": "mpur: λ_u, weight of the hinged uncertainty (0: none)."})
-    uncertainty_threshold: float = field(default=0.5, metadata={"help": "mpur: τ, where the normalised uncertainty starts to cost."})
-    dropout_samples: int = field(default=10, metadata={"help": "mpur: dropout masks whose spread is the uncertainty (PPUU: 10)."})
-    mask_speed: str = field(default="max", metadata={"help": "mpur through a kinematic-ego model: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).", "choices": ("own", "start", "max")})
-    bank_windows: int = field(default=1024, metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."})
+    uncertainty_weight: float = field(
+        default=0.05, metadata={"help": "mpur: λ_u, weight of the hinged uncertainty (0: none)."}
+    )
+    uncertainty_threshold: float = field(
+        default=0.5, metadata={"help": "mpur: τ, where the normalised uncertainty starts to cost."}
+    )
+    dropout_samples: int = field(
+        default=10, metadata={"help": "mpur: dropout masks whose spread is the uncertainty (PPUU: 10)."}
+    )
+    mask_speed: str = field(
+        default="max",
+        metadata={
+            "help": "mpur through a kinematic-ego model: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).",
+            "choices": ("own", "start", "max"),
+        },
+    )
+    bank_windows: int = field(
+        default=1024,
+        metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."},
+    )
     steps: int = field(default=1000, metadata={"help": "Adam steps."})
     batch_size: int = field(default=16, metadata={"help": "Recorded pasts per step."})
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate."})
     eval_cars: int = field(default=0, metadata={"help": "Test cars evaluated at the end (0: all of the test split)."})
-    eval_mode: str = field(default="replay", metadata={"help": "replay (PPUU's protocol) or reactive.", "choices": ("replay", "reactive")})
+    eval_mode: str = field(
+        default="replay", metadata={"help": "replay (PPUU's protocol) or reactive.", "choices": ("replay", "reactive")}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(bool(self.recording), "--recording is required (a file or a `world traffic record` run folder)")
-        check(self.kind == "imitation" or bool(self.model), f"--kind {self.kind} trains through a model: give --model RUN")
-        check(self.horizon >= 1 and self.steps >= 1 and self.batch_size >= 1, "--horizon, --steps, --batch-size must be >= 1")
+        check(
+            self.kind == "imitation" or bool(self.model), f"--kind {self.kind} trains through a model: give --model RUN"
+        )
+        check(
+            self.horizon >= 1 and self.steps >= 1 and self.batch_size >= 1,
+            "--horizon, --steps, --batch-size must be >= 1",
+        )
         check(0 < self.gamma <= 1, "--gamma must be in (0, 1]")
         check(self.dropout_samples >= 2, "--dropout-samples must be >= 2")
         check(self.eval_cars >= 0, "--eval-cars must be >= 0")
@@ -93,8 +127,17 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
                 return imitation_loss(policy, window)
             if cfg.kind == "mper":
                 return mper_loss(policy, model, window, cfg.horizon, g)
-            return mpur_loss(policy, model, window, cfg.horizon, cfg.gamma, cfg.uncertainty_weight,
-                             cfg.uncertainty_threshold, cfg.dropout_samples, g)
+            return mpur_loss(
+                policy,
+                model,
+                window,
+                cfg.horizon,
+                cfg.gamma,
+                cfg.uncertainty_weight,
+                cfg.uncertainty_threshold,
+                cfg.dropout_samples,
+                g,
+            )
 
     adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}")
     policy.eval()
@@ -108,14 +151,29 @@ def _kinematic_loss(cfg: PolicyConfig, run: Run, rec, model, policy, g: torch.Ge
     from ebmlab.world.driving.kinematic_ego import build_bank, kinematic_mper_loss, kinematic_mpur_loss
 
     windows = TrafficWindows(rec, rec.split("train"), cfg.horizon, frame="track")
-    bank = build_bank(model, windows, cfg.bank_windows, cfg.dropout_samples, torch.Generator().manual_seed(cfg.seed + 1),
-                      progress=lambda chunks: run.progress(chunks, total=len(chunks), desc="futures drawn"))
+    bank = build_bank(
+        model,
+        windows,
+        cfg.bank_windows,
+        cfg.dropout_samples,
+        torch.Generator().manual_seed(cfg.seed + 1),
+        progress=lambda chunks: run.progress(chunks, total=len(chunks), desc="futures drawn"),
+    )
 
     def loss():
         batch = bank.batch(cfg.batch_size, g)
         if cfg.kind == "mper":
             return kinematic_mper_loss(policy, batch, cfg.horizon, rec.road)
-        return kinematic_mpur_loss(policy, bank, batch, cfg.horizon, rec.road, cfg.gamma, cfg.uncertainty_weight,
-                                   cfg.uncertainty_threshold, cfg.mask_speed)
+        return kinematic_mpur_loss(
+            policy,
+            bank,
+            batch,
+            cfg.horizon,
+            rec.road,
+            cfg.gamma,
+            cfg.uncertainty_weight,
+            cfg.uncertainty_threshold,
+            cfg.mask_speed,
+        )
 
     return loss

@@ -29,17 +29,17 @@ NO_LEADER_GAP = 1e4  # metres: a free road ahead
 class DriverMix:
     """The ranges each driver's parameters are drawn from (uniformly), and MOBIL's shared constants."""
 
-    desired_speed: tuple[float, float] = (24.0, 33.0)   # v0, m/s (86–119 km/h)
-    time_headway: tuple[float, float] = (1.0, 1.8)      # T, s
-    min_gap: tuple[float, float] = (1.5, 3.0)           # s0, m
-    max_accel: tuple[float, float] = (1.0, 2.0)         # a_max, m/s²
-    comfort_decel: tuple[float, float] = (1.5, 2.5)     # b, m/s²
-    politeness: tuple[float, float] = (0.1, 0.5)        # p
-    length: tuple[float, float] = (4.2, 5.2)            # m
-    width: tuple[float, float] = (1.7, 2.0)             # m
-    safe_decel: float = 4.0                             # b_safe, m/s²
-    change_threshold: float = 0.2                       # Δa_th, m/s²
-    accel_noise: float = 0.3                            # m/s², white noise on each step's acceleration
+    desired_speed: tuple[float, float] = (24.0, 33.0)  # v0, m/s (86–119 km/h)
+    time_headway: tuple[float, float] = (1.0, 1.8)  # T, s
+    min_gap: tuple[float, float] = (1.5, 3.0)  # s0, m
+    max_accel: tuple[float, float] = (1.0, 2.0)  # a_max, m/s²
+    comfort_decel: tuple[float, float] = (1.5, 2.5)  # b, m/s²
+    politeness: tuple[float, float] = (0.1, 0.5)  # p
+    length: tuple[float, float] = (4.2, 5.2)  # m
+    width: tuple[float, float] = (1.7, 2.0)  # m
+    safe_decel: float = 4.0  # b_safe, m/s²
+    change_threshold: float = 0.2  # Δa_th, m/s²
+    accel_noise: float = 0.3  # m/s², white noise on each step's acceleration
 
     FIELDS = ("desired_speed", "time_headway", "min_gap", "max_accel", "comfort_decel", "politeness", "length", "width")
 
@@ -55,8 +55,10 @@ def idm_acceleration(v, v_lead, gap, v0, T, s0, a_max, b):
     return a_max * (1.0 - (v / v0) ** 4 - (s_star / gap.clamp_min(0.1)) ** 2)
 
 
-def mobil_incentive(self_new, self_old, new_follower_new, new_follower_old, old_follower_new, old_follower_old,
-                    politeness):
+def mobil_incentive(
+    self_new, self_old, new_follower_new, new_follower_old, old_follower_new, old_follower_old, politeness
+):
     """MOBIL's incentive ã_c − a_c + p · [(ã_n − a_n) + (ã_o − a_o)] (compare with Δa_th)."""
-    return (self_new - self_old) + politeness * ((new_follower_new - new_follower_old)
-                                                  + (old_follower_new - old_follower_old))
+    return (self_new - self_old) + politeness * (
+        (new_follower_new - new_follower_old) + (old_follower_new - old_follower_old)
+    )

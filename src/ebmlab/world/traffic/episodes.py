@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import torch
 
+from ebmlab.world.traffic.drivers import DriverMix
 from ebmlab.world.traffic.kinematics import clip_action, kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, WIDTH, rasterise
 from ebmlab.world.traffic.recording import CONDITIONING, Recording
 from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
-from ebmlab.world.traffic.drivers import DriverMix
 
 __all__ = ["Episodes", "views", "driven_on", "ego_state", "collisions", "boxes_overlap", "MODES"]
 
@@ -37,8 +37,9 @@ def ego_state(x, y, psi, v) -> torch.Tensor:
 
 def boxes_overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
     """Whether boxes a and b (x, y, length, width; broadcastable tensors), aligned with the road, overlap."""
-    return (((a["x"] - b["x"]).abs() < (a["length"] + b["length"]) / 2)
-            & ((a["y"] - b["y"]).abs() < (a["width"] + b["width"]) / 2))
+    return ((a["x"] - b["x"]).abs() < (a["length"] + b["length"]) / 2) & (
+        (a["y"] - b["y"]).abs() < (a["width"] + b["width"]) / 2
+    )
 
 
 def collisions(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,9 +58,15 @@ def _frame(rec: Recording, env: torch.Tensor, t: torch.Tensor, own_slot: torch.T
     present = cid >= 0
     present[torch.arange(len(env)), own_slot] = False
     size = _sizes(rec)
-    return {"x": f["x"][env, t], "y": f["y"][env, t], "v": f["v"][env, t], "psi": f["psi"][env, t], "present": present,
-            "length": size["length"][env[:, None], cid.long().clamp_min(0)],
-            "width": size["width"][env[:, None], cid.long().clamp_min(0)]}
+    return {
+        "x": f["x"][env, t],
+        "y": f["y"][env, t],
+        "v": f["v"][env, t],
+        "psi": f["psi"][env, t],
+        "present": present,
+        "length": size["length"][env[:, None], cid.long().clamp_min(0)],
+        "width": size["width"][env[:, None], cid.long().clamp_min(0)],
+    }
 
 
 def _sizes(rec: Recording) -> dict[str, torch.Tensor]:
@@ -83,8 +90,12 @@ def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor, centre=None)
     ``centre`` (x, y: B each), the views are centred there instead of on each car."""
     env, slot = rec.cars["env"][cars], rec.cars["slot"][cars]
     f = rec.frames
-    ego = {"x": f["x"][env, frames, slot], "y": f["y"][env, frames, slot],
-           "length": rec.cars["length"][cars], "width": rec.cars["width"][cars]}
+    ego = {
+        "x": f["x"][env, frames, slot],
+        "y": f["y"][env, frames, slot],
+        "length": rec.cars["length"][cars],
+        "width": rec.cars["width"][cars],
+    }
     image = rasterise(ego, _frame(rec, env, frames, slot), rec.road, centre=centre)
     return image, ego_state(ego["x"], ego["y"], f["psi"][env, frames, slot], f["v"][env, frames, slot])
 
@@ -100,7 +111,7 @@ def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tenso
     moved["x"] = rep(others["x"]) + rep(others["v"] * torch.cos(others["psi"])) * ahead
     moved["y"] = rep(others["y"]) + rep(others["v"] * torch.sin(others["psi"])) * ahead
     x, y = cx.flatten(), cy.flatten()
-    nobody = torch.zeros_like(x)                        # views of the others only: no ego car drawn
+    nobody = torch.zeros_like(x)  # views of the others only: no ego car drawn
     image = rasterise({"x": x, "y": y, "length": nobody, "width": nobody}, moved, road, centre=(x, y))
     return image[:, 1].view(B, T, HEIGHT, WIDTH)
 
@@ -108,10 +119,18 @@ def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tenso
 class Episodes:
     """Episodes of ego cars replacing recorded cars ``cars`` (rows of the car table), all stepped at once."""
 
-    def __init__(self, rec: Recording, cars: torch.Tensor, mode: str = "replay", max_steps: int | None = None,
-                 device: str | torch.device = "cpu", seed: int = 0) -> None:
+    def __init__(
+        self,
+        rec: Recording,
+        cars: torch.Tensor,
+        mode: str = "replay",
+        max_steps: int | None = None,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
         if mode not in MODES:
             from ebmlab.errors import ConfigError
+
             raise ConfigError(f"unknown mode {mode!r}; choose replay or reactive")
         self.rec, self.mode, self.road = rec, mode, rec.road
         self.max_steps = max_steps or rec.shape[1]
@@ -121,8 +140,11 @@ class Episodes:
         self.x, self.y, self.psi, self.v, self.x0, self.length, self.width = (zeros() for _ in range(7))
         self.done = zeros(torch.bool)
         self.outcome = {k: zeros(torch.bool) for k in ("collision", "hit_from_behind", "offroad", "arrived", "timeout")}
-        self.traffic = Traffic(rec.config, B, seed=rec.seed + 1 + seed, device=device, warmup=False) \
-            if mode == "reactive" else None
+        self.traffic = (
+            Traffic(rec.config, B, seed=rec.seed + 1 + seed, device=device, warmup=False)
+            if mode == "reactive"
+            else None
+        )
         self.reset(torch.arange(B), torch.as_tensor(cars, dtype=torch.long))
 
     def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
@@ -158,8 +180,16 @@ class Episodes:
         for name in DriverMix.FIELDS:
             rows[..., COL[name]] = rec.cars[name][table.clamp_min(0)]
         clock = rec.bottleneck["t0"][env] + t * self.road.dt
-        self.traffic.load(index, rows, cid >= 0, cid, clock, rec.bottleneck["period"][env],
-                          rec.bottleneck["phase"][env], self.slot[index])
+        self.traffic.load(
+            index,
+            rows,
+            cid >= 0,
+            cid,
+            clock,
+            rec.bottleneck["period"][env],
+            rec.bottleneck["phase"][env],
+            self.slot[index],
+        )
 
     # ------------------------------------------------------------------ what the ego sees
     def ego(self) -> dict[str, torch.Tensor]:
@@ -174,8 +204,15 @@ class Episodes:
                 tr = self.traffic
                 present = tr.alive.clone()
                 present[torch.arange(len(self.cars)), self.slot] = False
-                self._others = {"x": tr.x, "y": tr.y, "v": tr.v, "psi": tr.psi, "length": tr.length,
-                                "width": tr.width, "present": present}
+                self._others = {
+                    "x": tr.x,
+                    "y": tr.y,
+                    "v": tr.v,
+                    "psi": tr.psi,
+                    "length": tr.length,
+                    "width": tr.width,
+                    "present": present,
+                }
         return self._others
 
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,12 +243,17 @@ class Episodes:
         if self.traffic is not None:
             self.traffic.step((a, b))
             ar = torch.arange(len(self.cars))
-            moved = (self.traffic.x[ar, self.slot], self.traffic.y[ar, self.slot], self.traffic.psi[ar, self.slot],
-                     self.traffic.v[ar, self.slot])
+            moved = (
+                self.traffic.x[ar, self.slot],
+                self.traffic.y[ar, self.slot],
+                self.traffic.psi[ar, self.slot],
+                self.traffic.v[ar, self.slot],
+            )
         else:
             moved = kinematic_step(self.x, self.y, self.psi, self.v, a, b, self.road.dt)
-        self.x, self.y, self.psi, self.v = (torch.where(running, new, old)
-                                            for new, old in zip(moved, (self.x, self.y, self.psi, self.v)))
+        self.x, self.y, self.psi, self.v = (
+            torch.where(running, new, old) for new, old in zip(moved, (self.x, self.y, self.psi, self.v))
+        )
         self.t = torch.where(running, self.t + 1, self.t)
         self._others = None
         self.steps = torch.where(running, self.steps + 1, self.steps)
@@ -219,9 +261,16 @@ class Episodes:
         hit = hit & running
         off = ((self.y < 0) | (self.y > self.road.width)) & running & ~hit
         arrived = (self.x >= self.road.length) & running & ~hit & ~off
-        out_of_time = ((self.t >= self.rec.shape[1] - 1) | (self.steps >= self.max_steps)) & running & ~hit & ~off & ~arrived
-        for key, event in (("collision", hit), ("hit_from_behind", hit & from_behind), ("offroad", off),
-                           ("arrived", arrived), ("timeout", out_of_time)):
+        out_of_time = (
+            ((self.t >= self.rec.shape[1] - 1) | (self.steps >= self.max_steps)) & running & ~hit & ~off & ~arrived
+        )
+        for key, event in (
+            ("collision", hit),
+            ("hit_from_behind", hit & from_behind),
+            ("offroad", off),
+            ("arrived", arrived),
+            ("timeout", out_of_time),
+        ):
             self.outcome[key] |= event
         self.done |= hit | off | arrived | out_of_time
         return self.done
@@ -231,8 +280,12 @@ class Episodes:
         travelled, collision and off-road rates; and the share of episodes ended by a car behind running into
         the ego car (part of the collisions)."""
         o = self.outcome
-        return {"success_rate": o["arrived"].float().mean().item(), "mean_distance": self.distance.mean().item(),
-                "collision_rate": o["collision"].float().mean().item(),
-                "hit_from_behind_rate": o["hit_from_behind"].float().mean().item(),
-                "offroad_rate": o["offroad"].float().mean().item(), "timeout_rate": o["timeout"].float().mean().item(),
-                "episodes": len(self.cars)}
+        return {
+            "success_rate": o["arrived"].float().mean().item(),
+            "mean_distance": self.distance.mean().item(),
+            "collision_rate": o["collision"].float().mean().item(),
+            "hit_from_behind_rate": o["hit_from_behind"].float().mean().item(),
+            "offroad_rate": o["offroad"].float().mean().item(),
+            "timeout_rate": o["timeout"].float().mean().item(),
+            "episodes": len(self.cars),
+        }

@@ -37,7 +37,16 @@ from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, WIDTH
 from ebmlab.world.traffic.recording import Recording, load_recording, record_traffic
 from ebmlab.world.traffic.simulator import TrafficConfig
 
-__all__ = ["TrafficDrivingEnv", "TrafficVecEnv", "ENV_ID", "from_unit", "as_observation", "default_recording", "observation_space", "action_space"]
+__all__ = [
+    "TrafficDrivingEnv",
+    "TrafficVecEnv",
+    "ENV_ID",
+    "from_unit",
+    "as_observation",
+    "default_recording",
+    "observation_space",
+    "action_space",
+]
 
 ENV_ID = "ebmlab/TrafficDriving-v0"
 _DEFAULT: dict[int, Recording] = {}
@@ -57,8 +66,12 @@ def _as_recording(recording) -> Recording:
 
 
 def observation_space() -> spaces.Dict:
-    return spaces.Dict({"image": spaces.Box(0, 255, (len(CHANNELS), HEIGHT, WIDTH), np.uint8),
-                        "state": spaces.Box(-np.inf, np.inf, (4,), np.float32)})
+    return spaces.Dict(
+        {
+            "image": spaces.Box(0, 255, (len(CHANNELS), HEIGHT, WIDTH), np.uint8),
+            "state": spaces.Box(-np.inf, np.inf, (4,), np.float32),
+        }
+    )
 
 
 def action_space() -> spaces.Box:
@@ -88,12 +101,20 @@ class TrafficDrivingEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, recording: str | Path | Recording | None = None, mode: str = "replay", split: str = "train",
-                 max_steps: int = 1000, progress_weight: float = 0.1, render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        recording: str | Path | Recording | None = None,
+        mode: str = "replay",
+        split: str = "train",
+        max_steps: int = 1000,
+        progress_weight: float = 0.1,
+        render_mode: str | None = None,
+    ) -> None:
         self.rec = _as_recording(recording)
         self.cars = self.rec.split(split)
         if len(self.cars) == 0:
             from ebmlab.errors import DataError
+
             raise DataError(f"the recording has no complete cars in its {split} split; record longer")
         self.mode, self.max_steps, self.progress_weight = mode, max_steps, progress_weight
         self.render_mode = render_mode
@@ -106,8 +127,9 @@ class TrafficDrivingEnv(gym.Env):
         car = self.cars[int(self.np_random.integers(len(self.cars)))]
         if options and "car" in options:
             car = torch.tensor(int(options["car"]))
-        self.episodes = Episodes(self.rec, car[None], self.mode, self.max_steps,
-                                 seed=int(self.np_random.integers(2**31)))
+        self.episodes = Episodes(
+            self.rec, car[None], self.mode, self.max_steps, seed=int(self.np_random.integers(2**31))
+        )
         self._images, states = self.episodes.observe()
         return {k: v[0] for k, v in as_observation(self._images, states).items()}, {}
 
@@ -143,9 +165,17 @@ _register()
 class TrafficVecEnv(VecEnv):
     """``n_envs`` ego episodes stepped as one batch, each restarted on a random car of the split as it ends."""
 
-    def __init__(self, n_envs: int, recording: str | Path | Recording | None = None, mode: str = "replay",
-                 split: str = "train", max_steps: int = 1000, progress_weight: float = 0.1, seed: int = 0,
-                 unit_actions: bool = False) -> None:
+    def __init__(
+        self,
+        n_envs: int,
+        recording: str | Path | Recording | None = None,
+        mode: str = "replay",
+        split: str = "train",
+        max_steps: int = 1000,
+        progress_weight: float = 0.1,
+        seed: int = 0,
+        unit_actions: bool = False,
+    ) -> None:
         self.render_mode = None
         self.unit_actions = unit_actions
         space = spaces.Box(-1.0, 1.0, (2,), np.float32) if unit_actions else action_space()
@@ -184,8 +214,10 @@ class TrafficVecEnv(VecEnv):
         if len(index):
             for i in index.tolist():
                 infos[i] = {k: bool(v[i]) for k, v in ep.outcome.items()} | {
-                    "distance": float(ep.distance[i]), "terminal_observation": {k: v[i] for k, v in obs.items()},
-                    "TimeLimit.truncated": bool(ep.outcome["timeout"][i])}
+                    "distance": float(ep.distance[i]),
+                    "terminal_observation": {k: v[i] for k, v in obs.items()},
+                    "TimeLimit.truncated": bool(ep.outcome["timeout"][i]),
+                }
             ep.reset(index, self._draw(len(index)))
             fresh = as_observation(*ep.observe())
             for k in obs:

@@ -42,8 +42,9 @@ def lane_mask(length: torch.Tensor) -> torch.Tensor:
     return along[..., :, None] * across[..., None, :]
 
 
-def image_costs(images: torch.Tensor, speed: torch.Tensor, length: torch.Tensor | float = 4.7,
-                width: torch.Tensor | float = 1.85) -> dict[str, torch.Tensor]:
+def image_costs(
+    images: torch.Tensor, speed: torch.Tensor, length: torch.Tensor | float = 4.7, width: torch.Tensor | float = 1.85
+) -> dict[str, torch.Tensor]:
     """Proximity, lane and off-road costs of images …×4×H×W for an ego car at ``speed`` (…), size (length, width)."""
     length = torch.as_tensor(length, dtype=images.dtype, device=images.device).expand_as(speed)
     width = torch.as_tensor(width, dtype=images.dtype, device=images.device).expand_as(speed)

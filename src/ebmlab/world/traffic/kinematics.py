@@ -16,7 +16,7 @@ import torch
 
 __all__ = ["ACTION_LOW", "ACTION_HIGH", "clip_action", "kinematic_step", "actions_from_states"]
 
-ACTION_LOW = (-8.0, -0.15)   # (a m/s², b 1/m): hard braking, a turning radius of about 7 m
+ACTION_LOW = (-8.0, -0.15)  # (a m/s², b 1/m): hard braking, a turning radius of about 7 m
 ACTION_HIGH = (4.0, 0.15)
 
 

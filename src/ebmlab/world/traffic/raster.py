@@ -23,13 +23,22 @@ import torch
 
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["HEIGHT", "WIDTH", "SCALE", "CHANNELS", "rasterise", "road_channels", "ego_channel", "interval_coverage",
-           "pixel_offsets"]
+__all__ = [
+    "HEIGHT",
+    "WIDTH",
+    "SCALE",
+    "CHANNELS",
+    "rasterise",
+    "road_channels",
+    "ego_channel",
+    "interval_coverage",
+    "pixel_offsets",
+]
 
 HEIGHT, WIDTH = 117, 24
-SCALE = WIDTH / (4 * 3.7)          # pixels per metre
+SCALE = WIDTH / (4 * 3.7)  # pixels per metre
 CHANNELS = ("lanes", "cars", "ego", "offroad")
-MARKING = 0.3                       # m, width of a painted line
+MARKING = 0.3  # m, width of a painted line
 
 
 def interval_coverage(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
@@ -50,8 +59,10 @@ def _boxes(dx, dy, length, width):
     """Row and column coverage (…×H, …×W) of boxes centred (dx, dy) m from the ego car."""
     u = HEIGHT / 2 - dx * SCALE
     w = WIDTH / 2 + dy * SCALE
-    return (interval_coverage(u - length * SCALE / 2, u + length * SCALE / 2, HEIGHT),
-            interval_coverage(w - width * SCALE / 2, w + width * SCALE / 2, WIDTH))
+    return (
+        interval_coverage(u - length * SCALE / 2, u + length * SCALE / 2, HEIGHT),
+        interval_coverage(w - width * SCALE / 2, w + width * SCALE / 2, WIDTH),
+    )
 
 
 def road_channels(y0: torch.Tensor, road: Road) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,8 +80,13 @@ def ego_channel(dx: torch.Tensor, dy: torch.Tensor, length: torch.Tensor, width:
     return rows[:, :, None] * cols[:, None, :]
 
 
-def rasterise(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor], road: Road, max_cars: int = 48,
-              centre: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def rasterise(
+    ego: dict[str, torch.Tensor],
+    others: dict[str, torch.Tensor],
+    road: Road,
+    max_cars: int = 48,
+    centre: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """B×4×H×W images of ``ego`` (x, y, length, width: B each) among ``others`` (x, y, length, width,
     present: B×N; ``present`` False for empty slots and for the ego's own), centred on the ego car or on
     ``centre`` (x, y: B each; the ego car is then drawn where it is in that view)."""
@@ -83,8 +99,8 @@ def rasterise(ego: dict[str, torch.Tensor], others: dict[str, torch.Tensor], roa
     near = torch.where(in_view, dx.abs(), torch.full_like(dx, 1e9)).topk(k, dim=1, largest=False)
     pick = lambda t: t.gather(1, near.indices)  # noqa: E731
     rows, cols = _boxes(pick(dx), pick(dy), pick(others["length"]), pick(others["width"]))
-    cols = cols * (near.values < 1e9)[..., None]                                   # padding picks: nothing
-    out[:, 1] = torch.bmm(rows.transpose(1, 2), cols).clamp_(max=1.0)               # B×H×W
+    cols = cols * (near.values < 1e9)[..., None]  # padding picks: nothing
+    out[:, 1] = torch.bmm(rows.transpose(1, 2), cols).clamp_(max=1.0)  # B×H×W
     out[:, 2] = ego_channel(ego["x"] - x0, ego["y"] - y0, ego["length"], ego["width"])
     lanes, offroad = road_channels(y0, road)
     out[:, 0], out[:, 3] = lanes[:, None, :], offroad[:, None, :]

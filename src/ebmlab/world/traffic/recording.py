@@ -31,7 +31,7 @@ __all__ = ["Recording", "record_traffic", "load_recording", "SPLITS", "CONDITION
 
 SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 SPLIT_SEED = 0
-CONDITIONING = 20            # frames a model sees before the ego car takes a recorded car's place
+CONDITIONING = 20  # frames a model sees before the ego car takes a recorded car's place
 FRAME_KEYS = ("x", "y", "psi", "v", "a", "b")
 FORMAT = "ebmlab-traffic-1"
 
@@ -45,7 +45,7 @@ class Recording:
     cars: dict[str, torch.Tensor]
     config: TrafficConfig
     seed: int
-    bottleneck: dict[str, torch.Tensor]   # period, phase (E×lanes) and t0 (E): the simulations' downstream state
+    bottleneck: dict[str, torch.Tensor]  # period, phase (E×lanes) and t0 (E): the simulations' downstream state
 
     @property
     def road(self) -> Road:
@@ -80,7 +80,7 @@ class Recording:
     def trajectory(self, car: int) -> dict[str, torch.Tensor]:
         """One car's frames from its first to its last: x, y, psi, v, a, b (each of length last − first + 1)."""
         e, slot, first, last = (int(self.cars[k][car]) for k in ("env", "slot", "first", "last"))
-        return {k: self.frames[k][e, first:last + 1, slot] for k in FRAME_KEYS}
+        return {k: self.frames[k][e, first : last + 1, slot] for k in FRAME_KEYS}
 
     # ------------------------------------------------------------------ file
     def save(self, path: str | Path) -> Path:
@@ -103,34 +103,47 @@ def load_recording(path: str | Path) -> Recording:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"recording {path} does not exist; make one with `ebmlab world traffic record --out DIR`") from None
+        raise DataError(
+            f"recording {path} does not exist; make one with `ebmlab world traffic record --out DIR`"
+        ) from None
     except IsADirectoryError:
         raise DataError(f"recording {path} is a folder; give the .safetensors file") from None
     try:
         tensors = load(raw)
         header_len = int.from_bytes(raw[:8], "little")
-        meta = json.loads(raw[8:8 + header_len]).get("__metadata__", {})
+        meta = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {})
     except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError):
-        raise DataError(f"{path} is not a traffic recording (not a readable safetensors file); record it again") from None
+        raise DataError(
+            f"{path} is not a traffic recording (not a readable safetensors file); record it again"
+        ) from None
     if meta.get("format") != FORMAT:
-        raise DataError(f"{path} is not a traffic recording of this version (format {meta.get('format')!r}, "
-                        f"expected {FORMAT!r}); record it again")
+        raise DataError(
+            f"{path} is not a traffic recording of this version (format {meta.get('format')!r}, "
+            f"expected {FORMAT!r}); record it again"
+        )
     cfg = json.loads(meta["config"])
-    config = TrafficConfig(**{**cfg, "road": Road(**cfg["road"]), "drivers": DriverMix(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["drivers"].items()}),
-        "bottleneck_period": tuple(cfg["bottleneck_period"])})
-    group = lambda prefix: {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}  # noqa: E731
+    config = TrafficConfig(
+        **{
+            **cfg,
+            "road": Road(**cfg["road"]),
+            "drivers": DriverMix(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["drivers"].items()}),
+            "bottleneck_period": tuple(cfg["bottleneck_period"]),
+        }
+    )
+    group = lambda prefix: {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}  # noqa: E731
     frames, cars = group("frames"), group("cars")
     missing = sorted(set(FRAME_KEYS + ("car_id",)) - set(frames)) + sorted(
-        {"env", "slot", "first", "last", "crossed"} - set(cars))
+        {"env", "slot", "first", "last", "crossed"} - set(cars)
+    )
     if missing:
         raise DataError(f"{path} lacks {', '.join(missing)}; it is damaged: record it again")
     return Recording(frames, cars, config, int(meta["seed"]), group("bottleneck"))
 
 
 @torch.no_grad()
-def record_traffic(config: TrafficConfig, envs: int, seconds: float, seed: int = 0, device="cpu",
-                   progress=None) -> Recording:
+def record_traffic(
+    config: TrafficConfig, envs: int, seconds: float, seed: int = 0, device="cpu", progress=None
+) -> Recording:
     """Simulate ``envs`` environments for ``seconds`` after the warm-up and keep every car's frames.
 
     ``progress`` wraps the range of steps (e.g. a tqdm bar)."""
@@ -147,7 +160,7 @@ def record_traffic(config: TrafficConfig, envs: int, seconds: float, seed: int =
         for k in ("x", "y", "psi", "v"):
             keep[k][:, t] = snap[k].cpu()
         car_id[:, t] = torch.where(snap["alive"], snap["car_id"], -1).int().cpu()
-        params[:, t] = traffic.cars[..., COL[DriverMix.FIELDS[0]]:].cpu()
+        params[:, t] = traffic.cars[..., COL[DriverMix.FIELDS[0]] :].cpu()
         traffic.step()
         keep["a"][:, t], keep["b"][:, t] = traffic.accel.cpu(), traffic.curv.cpu()
     cars = _car_table(car_id, keep["x"], params, config.road)
@@ -169,11 +182,18 @@ def _car_table(car_id: torch.Tensor, x: torch.Tensor, params: torch.Tensor, road
     env = torch.zeros(len(uniq), dtype=torch.long).scatter(0, inverse, e)
     past = x[e, t, n] >= road.length
     crossed = torch.full((len(uniq),), T, dtype=torch.long).scatter_reduce(
-        0, inverse, torch.where(past, t, torch.full_like(t, T)), "amin")
-    started_inside = first > 0     # a car already there when the recording began has no clean start
+        0, inverse, torch.where(past, t, torch.full_like(t, T)), "amin"
+    )
+    started_inside = first > 0  # a car already there when the recording began has no clean start
     crossed = torch.where((crossed < T) & started_inside, crossed, -1)
-    table = {"env": env, "id": uniq - env * (int(ids.max()) + 1 if len(ids) else 1), "slot": slot, "first": first,
-             "last": last, "crossed": crossed}
+    table = {
+        "env": env,
+        "id": uniq - env * (int(ids.max()) + 1 if len(ids) else 1),
+        "slot": slot,
+        "first": first,
+        "last": last,
+        "crossed": crossed,
+    }
     driver = params[env, first, slot]
     for i, name in enumerate(DriverMix.FIELDS):
         table[name] = driver[:, i]

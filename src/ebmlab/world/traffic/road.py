@@ -19,9 +19,9 @@ __all__ = ["Road"]
 class Road:
     lanes: int = 6
     lane_width: float = 3.7
-    length: float = 400.0     # the segment an ego car must drive through
-    runout: float = 120.0     # road past the segment: the bottleneck, then the exit
-    dt: float = 0.1           # 10 Hz, as NGSIM and PPUU
+    length: float = 400.0  # the segment an ego car must drive through
+    runout: float = 120.0  # road past the segment: the bottleneck, then the exit
+    dt: float = 0.1  # 10 Hz, as NGSIM and PPUU
 
     @property
     def width(self) -> float:

@@ -47,7 +47,7 @@ _X, _Y, _PSI, _V, _LANE, _SINCE = range(6)
 _V0, _T, _S0, _AMAX, _B, _POLITE, _LEN, _WID = (COL[n] for n in DriverMix.FIELDS)
 _LANE_KEY = 1e4  # sort key = lane · _LANE_KEY + x; larger than any position
 _DEAD_KEY = 1e6
-_EVERY = 5       # MOBIL decisions and entries run once every this many steps
+_EVERY = 5  # MOBIL decisions and entries run once every this many steps
 _MAX_HEADING = 0.2  # rad: a driver changing lanes steers at most this far off the road's direction
 
 
@@ -57,22 +57,30 @@ class TrafficConfig:
 
     road: Road = field(default_factory=Road)
     drivers: DriverMix = field(default_factory=DriverMix)
-    slots: int = 192                   # car slots per environment (at most this many cars)
-    inflow: float = 1800.0             # vehicles per hour per lane offered at the upstream end
-    bottleneck_low: float = 1.5        # m/s: the slowest the downstream bottleneck lets a lane go
-    bottleneck_high: float = 22.0      # m/s: the fastest
+    slots: int = 192  # car slots per environment (at most this many cars)
+    inflow: float = 1800.0  # vehicles per hour per lane offered at the upstream end
+    bottleneck_low: float = 1.5  # m/s: the slowest the downstream bottleneck lets a lane go
+    bottleneck_high: float = 22.0  # m/s: the fastest
     bottleneck_period: tuple[float, float] = (50.0, 110.0)  # s, drawn per lane and environment
-    lane_change_rate: float = 0.25     # MOBIL decisions per driver per second
+    lane_change_rate: float = 0.25  # MOBIL decisions per driver per second
     lane_change_cooldown: float = 4.0  # s between two changes of one driver
-    lateral_speed: float = 1.2         # m/s: the most a driver moves sideways while changing lanes
-    init_density: float = 45.0         # vehicles per km per lane when a simulation starts
-    warmup: float = 60.0               # s simulated before anything is shown or recorded
+    lateral_speed: float = 1.2  # m/s: the most a driver moves sideways while changing lanes
+    init_density: float = 45.0  # vehicles per km per lane when a simulation starts
+    warmup: float = 60.0  # s simulated before anything is shown or recorded
 
 
 def _idm(car: torch.Tensor, v_lead: torch.Tensor, gap: torch.Tensor, v0: torch.Tensor | None = None) -> torch.Tensor:
     """IDM for rows of the car tensor (…×F) behind a leader at speed ``v_lead``, ``gap`` ahead."""
-    return idm_acceleration(car[..., _V], v_lead, gap, car[..., _V0] if v0 is None else v0, car[..., _T],
-                            car[..., _S0], car[..., _AMAX], car[..., _B])
+    return idm_acceleration(
+        car[..., _V],
+        v_lead,
+        gap,
+        car[..., _V0] if v0 is None else v0,
+        car[..., _T],
+        car[..., _S0],
+        car[..., _AMAX],
+        car[..., _B],
+    )
 
 
 class Traffic:
@@ -82,8 +90,9 @@ class Traffic:
     ``ego`` B (the ego car's slot, −1: none); ``accel``/``curv`` are every car's
     last actions (a, b)."""
 
-    def __init__(self, config: TrafficConfig, batch: int, seed: int = 0, device: str | torch.device = "cpu",
-                 warmup: bool = True) -> None:
+    def __init__(
+        self, config: TrafficConfig, batch: int, seed: int = 0, device: str | torch.device = "cpu", warmup: bool = True
+    ) -> None:
         self.config, self.road, self.batch = config, config.road, batch
         self.device = torch.device(device)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -98,7 +107,7 @@ class Traffic:
         self.ego = torch.full((B,), -1, dtype=torch.long, device=self.device)
         self.steps = 0
         self._order = torch.arange(2 * N, device=self.device).expand(B, 2 * N).contiguous()  # last step's sort order
-        self.clock = torch.zeros(B, device=self.device)   # seconds simulated, per environment
+        self.clock = torch.zeros(B, device=self.device)  # seconds simulated, per environment
         lo, hi = config.bottleneck_period
         self.period = lo + (hi - lo) * self._rand(B, L)
         self.phase = 2 * math.pi * self._rand(B, L)
@@ -160,7 +169,9 @@ class Traffic:
         k = torch.arange(per_lane, device=self.device).repeat(road.lanes).expand(B, -1)
         x = (k + 0.5) * spacing + (self._rand(*k.shape) - 0.5) * 0.4 * spacing
         rows = self._new_cars(lanes, x, torch.full(k.shape, 10.0, device=self.device))
-        self._place(torch.arange(k.shape[1], device=self.device).expand(B, -1), rows, torch.ones_like(k, dtype=torch.bool))
+        self._place(
+            torch.arange(k.shape[1], device=self.device).expand(B, -1), rows, torch.ones_like(k, dtype=torch.bool)
+        )
 
     def _enter(self) -> None:
         c, road, L = self.config, self.road, self.config.road.lanes
@@ -170,7 +181,8 @@ class Traffic:
         lane_rear = torch.full((B, L), math.inf, device=self.device).scatter_reduce(1, lane, rear, "amin")
         last = self.alive & (rear == lane_rear.gather(1, lane))
         lane_v = torch.full((B, L), 25.0, device=self.device).scatter_reduce(
-            1, lane, torch.where(last, self.v, torch.full_like(self.v, 25.0)), "amin")
+            1, lane, torch.where(last, self.v, torch.full_like(self.v, 25.0)), "amin"
+        )
         wants = self._rand(B, L) < c.inflow / 3600.0 * road.dt * _EVERY
         room = lane_rear - 2.6 > 2.0 + lane_v * 1.0  # the new car's front at 2.6 m: s0 + v·T with T = 1 s
         free_count = (~self.alive).long().cumsum(1)
@@ -178,7 +190,9 @@ class Traffic:
         enter = wants & room & (slots < N)
         if enter.any():
             lanes = torch.arange(L, device=self.device).expand(B, L)
-            self._place(slots.clamp(max=N - 1), self._new_cars(lanes, torch.zeros(B, L, device=self.device), lane_v), enter)
+            self._place(
+                slots.clamp(max=N - 1), self._new_cars(lanes, torch.zeros(B, L, device=self.device), lane_v), enter
+            )
 
     # ------------------------------------------------------------------ step
     @torch.no_grad()
@@ -195,13 +209,18 @@ class Traffic:
         side_hi = road.lane_of(self.y + self.width / 2).float()
         ghost = torch.where(side_lo != lane, side_lo, side_hi)
         dead = torch.full_like(self.x, _DEAD_KEY)
-        key = torch.cat([torch.where(alive, lane * _LANE_KEY + self.x, dead),
-                         torch.where(alive & (ghost != lane), ghost * _LANE_KEY + self.x, dead)], 1)
+        key = torch.cat(
+            [
+                torch.where(alive, lane * _LANE_KEY + self.x, dead),
+                torch.where(alive & (ghost != lane), ghost * _LANE_KEY + self.x, dead),
+            ],
+            1,
+        )
         # sort in the last step's order: nearly sorted already, which sorts several times faster
         key, within = key.gather(1, self._order).sort(dim=1)
         order = self._order = self._order.gather(1, within)
         M = 2 * N
-        s = cars.gather(1, (order % N)[..., None].expand(B, M, F))       # cars in sorted order (with ghosts)
+        s = cars.gather(1, (order % N)[..., None].expand(B, M, F))  # cars in sorted order (with ghosts)
         slane = torch.where(key < _DEAD_KEY, torch.cat([lane, ghost], 1).gather(1, order), torch.full_like(key, -1.0))
         x, v, half = s[..., _X], s[..., _V], s[..., _LEN] / 2
 
@@ -252,14 +271,20 @@ class Traffic:
     def _mobil(self, s, key, slane, acc_sorted, order, ego_mask) -> None:
         """MOBIL for a rotating few slots: set their lane to the best safe, paying neighbour lane."""
         c, road, d = self.config, self.road, self.config.drivers
-        B, M, F = s.shape          # M sorted entries: the N cars and their ghosts
+        B, M, F = s.shape  # M sorted entries: the N cars and their ghosts
         N = self.cars.shape[1]
         K = self._mobil_per_step
         slots = ((self.steps // _EVERY * K + torch.arange(K, device=self.device)) % N).expand(B, K)
         me = self.cars.gather(1, slots[..., None].expand(B, K, F))
         settled = (me[..., _Y] - road.lane_centre(me[..., _LANE])).abs() < 0.3
-        deciding = self.alive.gather(1, slots) & ~ego_mask.gather(1, slots) & settled \
-            & (me[..., _SINCE] > c.lane_change_cooldown) & (me[..., _X] > 10.0) & (me[..., _X] < road.length + 20)
+        deciding = (
+            self.alive.gather(1, slots)
+            & ~ego_mask.gather(1, slots)
+            & settled
+            & (me[..., _SINCE] > c.lane_change_cooldown)
+            & (me[..., _X] > 10.0)
+            & (me[..., _X] < road.length + 20)
+        )
         if not deciding.any():
             return
         rank = torch.empty_like(order).scatter_(1, order, torch.arange(M, device=self.device).expand(B, M))
@@ -271,7 +296,7 @@ class Traffic:
         for side in sides:
             found = torch.searchsorted(key, (my_lane + side) * _LANE_KEY + me[..., _X])
             idx += [found, found - 1]
-        idx = torch.stack(idx, 0)                                  # 6×B×K
+        idx = torch.stack(idx, 0)  # 6×B×K
         valid_idx = (idx >= 0) & (idx < M)
         idx = idx.clamp(0, M - 1)
         flat = idx.permute(1, 0, 2).reshape(B, 6 * K)
@@ -301,7 +326,14 @@ class Traffic:
             safe = (nf_new >= -d.safe_decel) & (front > me[..., _S0]) & (back > 2.0)
             gain = mobil_incentive(self_new, acc_self, nf_new, nf_old, of_term, zero, me[..., _POLITE])
             new_lane = my_lane + side
-            ok = deciding & (new_lane >= 0) & (new_lane < road.lanes) & safe & (gain > d.change_threshold) & (gain > best)
+            ok = (
+                deciding
+                & (new_lane >= 0)
+                & (new_lane < road.lanes)
+                & safe
+                & (gain > d.change_threshold)
+                & (gain > best)
+            )
             best = torch.where(ok, gain, best)
             target = torch.where(ok, new_lane, target)
         changed = target != me[..., _LANE]
@@ -310,8 +342,17 @@ class Traffic:
         self.cars.scatter_(1, slots[..., None].expand(B, K, F), me)
 
     # ------------------------------------------------------------------ load
-    def load(self, env: torch.Tensor, rows: torch.Tensor, alive: torch.Tensor, car_id: torch.Tensor,
-             clock: torch.Tensor, period: torch.Tensor, phase: torch.Tensor, ego: torch.Tensor) -> None:
+    def load(
+        self,
+        env: torch.Tensor,
+        rows: torch.Tensor,
+        alive: torch.Tensor,
+        car_id: torch.Tensor,
+        clock: torch.Tensor,
+        period: torch.Tensor,
+        phase: torch.Tensor,
+        ego: torch.Tensor,
+    ) -> None:
         """Set environments ``env`` (k) to given cars (rows k×N×F, alive and car_id k×N), bottleneck state
         (clock k, period and phase k×lanes) and ego slot (k; −1: none): e.g. a recorded frame, to drive on
         from it reactively."""
@@ -319,11 +360,25 @@ class Traffic:
         self.alive[env] = alive.to(self.device)
         self.car_id[env] = car_id.to(self.device).long()
         self.next_id[env] = self.car_id[env].amax(1).clamp_min(0) + 1_000_000  # new cars: ids apart from recorded
-        self.clock[env], self.period[env], self.phase[env] = clock.to(self.clock), period.to(self.period), phase.to(self.phase)
+        self.clock[env], self.period[env], self.phase[env] = (
+            clock.to(self.clock),
+            period.to(self.period),
+            phase.to(self.phase),
+        )
         self.ego[env] = ego.to(self.device)
 
     # ------------------------------------------------------------------ views
     def snapshot(self) -> dict[str, torch.Tensor]:
         """The state of every slot now (B×N tensors): alive, car_id, x, y, psi, v, length, width, a, b."""
-        return {"alive": self.alive, "car_id": self.car_id, "x": self.x, "y": self.y, "psi": self.psi, "v": self.v,
-                "length": self.length, "width": self.width, "a": self.accel, "b": self.curv}
+        return {
+            "alive": self.alive,
+            "car_id": self.car_id,
+            "x": self.x,
+            "y": self.y,
+            "psi": self.psi,
+            "v": self.v,
+            "length": self.length,
+            "width": self.width,
+            "a": self.accel,
+            "b": self.curv,
+        }

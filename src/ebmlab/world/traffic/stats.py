@@ -16,7 +16,7 @@ from ebmlab.world.traffic.recording import Recording
 
 __all__ = ["traffic_stats", "fundamental_diagram", "overlapping_pairs", "STOP_AND_GO_SPEED"]
 
-STOP_AND_GO_SPEED = 15 / 3.6   # m/s: below 15 km/h a car is stopped or crawling in a wave
+STOP_AND_GO_SPEED = 15 / 3.6  # m/s: below 15 km/h a car is stopped or crawling in a wave
 
 
 def _in_segment(rec: Recording) -> torch.Tensor:
@@ -30,18 +30,23 @@ def traffic_stats(rec: Recording) -> dict[str, float]:
     road, f = rec.road, rec.frames
     inside = _in_segment(rec)
     E, T, N = inside.shape
-    car_time = inside.sum().item() * road.dt                  # vehicle-seconds in the segment
+    car_time = inside.sum().item() * road.dt  # vehicle-seconds in the segment
     span = road.length / 1000 * road.lanes * E * T * road.dt  # lane-km × s
     v = f["v"][inside]
-    return {"density_veh_per_km_lane": car_time / span,
-            "mean_speed_mps": v.mean().item(),
-            "stop_and_go_share": (v < STOP_AND_GO_SPEED).float().mean().item(),
-            "flow_veh_per_h_lane": (v.sum().item() * road.dt / 1000) / span * 3600,
-            "cars_per_env": (f["car_id"] >= 0).sum((0, 2)).float().mean().item() / E,
-            "recorded_cars": len(rec), "test_cars": len(rec.split("test"))}
+    return {
+        "density_veh_per_km_lane": car_time / span,
+        "mean_speed_mps": v.mean().item(),
+        "stop_and_go_share": (v < STOP_AND_GO_SPEED).float().mean().item(),
+        "flow_veh_per_h_lane": (v.sum().item() * road.dt / 1000) / span * 3600,
+        "cars_per_env": (f["car_id"] >= 0).sum((0, 2)).float().mean().item() / E,
+        "recorded_cars": len(rec),
+        "test_cars": len(rec.split("test")),
+    }
 
 
-def fundamental_diagram(rec: Recording, cell_m: float = 100.0, cell_s: float = 30.0) -> tuple[torch.Tensor, torch.Tensor]:
+def fundamental_diagram(
+    rec: Recording, cell_m: float = 100.0, cell_s: float = 30.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Density (veh/km/lane) and flow (veh/h/lane) of every (environment, lane, cell_m × cell_s) cell."""
     road, f = rec.road, rec.frames
     inside = _in_segment(rec)
@@ -54,8 +59,8 @@ def fundamental_diagram(rec: Recording, cell_m: float = 100.0, cell_s: float = 3
     cells = E * road.lanes * n_x * n_t
     time = torch.zeros(cells).index_add_(0, cell[inside], torch.full((int(inside.sum()),), road.dt))
     dist = torch.zeros(cells).index_add_(0, cell[inside], f["v"][inside] * road.dt)
-    area = cell_m / 1000 * cell_s / 3600                            # km × h
-    full = torch.arange(cells) % n_t < (T * road.dt // cell_s)     # whole cells only
+    area = cell_m / 1000 * cell_s / 3600  # km × h
+    full = torch.arange(cells) % n_t < (T * road.dt // cell_s)  # whole cells only
     return (time / 3600 / area)[full], (dist / 1000 / area)[full]
 
 

@@ -14,8 +14,9 @@ from ebmlab.world.traffic.simulator import TrafficConfig
 __all__ = ["time_episodes"]
 
 
-def time_episodes(envs: int, mode: str = "reactive", steps: int = 200, device: str = "cpu", repeats: int = 5,
-                  recording=None) -> dict[str, float]:
+def time_episodes(
+    envs: int, mode: str = "reactive", steps: int = 200, device: str = "cpu", repeats: int = 5, recording=None
+) -> dict[str, float]:
     """Median over ``repeats`` rounds of ``steps`` steps of ``envs`` episodes: each step moves every car
     (reactive) or reads the recorded frame (replay), moves the ego cars by their recorded actions, checks the
     events and rasterises every ego view. Episodes run on ``max_steps`` beyond their end (no restarts)."""
@@ -38,5 +39,9 @@ def time_episodes(envs: int, mode: str = "reactive", steps: int = 200, device: s
         go(steps)
         rounds.append((time.perf_counter() - start) / steps)
     per_step = statistics.median(rounds)
-    return {"ego_steps_per_s": envs / per_step, "ms_per_step": per_step * 1e3,
-            "cars_per_env": float(ep.others()["present"].sum(1).float().mean()) + 1, "rounds_ms": [r * 1e3 for r in rounds]}
+    return {
+        "ego_steps_per_s": envs / per_step,
+        "ms_per_step": per_step * 1e3,
+        "cars_per_env": float(ep.others()["present"].sum(1).float().mean()) + 1,
+        "rounds_ms": [r * 1e3 for r in rounds],
+    }
