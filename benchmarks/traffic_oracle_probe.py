@@ -72,7 +72,7 @@ from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E40
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
-from ebmlab.world.traffic.episodes import Episodes, _frame, driven_on, views  # noqa: E402
+from ebmlab.world.traffic.episodes import Episodes, _frame, driven_on, moved_on, views  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
@@ -234,20 +234,25 @@ def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorde
 class DaggerDriver(PolicyDriver):
     """DAgger (Ross, Gordon & Bagnell 2011) with the constant-velocity planner as the expert: at every step the
     planner says what it would do (the label), and each car follows the planner with probability ``beta``,
-    otherwise π; the views, states and labels along the way are kept (uint8 views) for regression."""
+    otherwise π; the views, states and labels along the way are kept (uint8 views) for regression. With
+    ``first_iterations``, the planner's first decision of an episode gets that many Adam steps (a converged
+    first plan for short episodes), the later ones their usual number, warm-started."""
 
-    def __init__(self, policy, planner, beta: float, g: torch.Generator) -> None:
+    def __init__(self, policy, planner, beta: float, g: torch.Generator, first_iterations: int | None = None) -> None:
         super().__init__(policy)
         self.planner, self.beta, self.g = planner, beta, g
+        self.first_iterations, self.iterations = first_iterations or planner.iterations, planner.iterations
 
     def start(self, episodes) -> None:
         super().start(episodes)
         self.planner.start(episodes)
+        self.planner.iterations = self.first_iterations
         images, states = episodes.history()
         self.frames, self.state_log, self.labels, self.alive = [_to_u8(images)], [states], [], []
 
     def __call__(self, episodes, images, states):
         a_star, b_star = self.planner(episodes, images, states)
+        self.planner.iterations = self.iterations
         a_pi, b_pi = super().__call__(episodes, images, states)
         expert = torch.rand(len(states), generator=self.g) < self.beta
         self.frames.append(_to_u8(images)[:, None])
@@ -288,13 +293,7 @@ class ConstantVelocityWorld(Episodes):
 
     def others(self) -> dict:
         if self._others is None:
-            ahead = ((self.t - self.start).float() * self.road.dt)[:, None]
-            now = self.now
-            self._others = {
-                **now,
-                "x": now["x"] + now["v"] * torch.cos(now["psi"]) * ahead,
-                "y": now["y"] + now["v"] * torch.sin(now["psi"]) * ahead,
-            }
+            self._others = moved_on(self.now, ((self.t - self.start).float() * self.road.dt)[:, None])
         return self._others
 
 
@@ -334,17 +333,11 @@ def dagger(
     for r in range(rounds):
         beta = 0.5**r
         chosen = train[torch.randperm(len(train), generator=g)[:cars]]
-        driver = DaggerDriver(policy.eval(), ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed), beta, g)
-        if world == "replay":
-            episodes, _ = drive(rec, driver, chosen)
-        else:
-            episodes = world_episodes(rec, chosen, episode_steps, g)
-            driver.start(episodes)
-            driver.planner.iterations = 30  # a short episode: its first plan converged, then warm starts
-            while not episodes.done.all():
-                images, states = episodes.observe()
-                episodes.step(*driver(episodes, images, states))
-                driver.planner.iterations = 5
+        planner = ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
+        in_world = world != "replay"  # short episodes: their first plan converged (30 Adam steps), then warm starts
+        driver = DaggerDriver(policy.eval(), planner, beta, g, first_iterations=30 if in_world else None)
+        world_eps = world_episodes(rec, chosen, episode_steps, g) if in_world else None
+        episodes, _ = drive(rec, driver, chosen, episodes=world_eps)
         sets.append(driver.data())
         gathered = episodes.summary()
         labels = policy.norm.actions(sets[-1]["labels"][sets[-1]["car"], sets[-1]["step"]])

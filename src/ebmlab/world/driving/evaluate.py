@@ -61,12 +61,12 @@ class PolicyDriver(NoAction):
         return a[:, 0], a[:, 1]
 
 
-def drive(rec: Recording, driver, cars: torch.Tensor, mode: str = "replay", frames: int = 0):
-    """Run ``driver`` on episodes replacing ``cars``; returns the episodes and, with ``frames``, the first
-    episode's top-down and ego views for a GIF."""
+def drive(rec: Recording, driver, cars: torch.Tensor, mode: str = "replay", frames: int = 0, episodes=None):
+    """Run ``driver`` on episodes replacing ``cars`` (or on the given ``episodes``, e.g. in a world model);
+    returns the episodes and, with ``frames``, the first episode's top-down and ego views for a GIF."""
     from ebmlab.world.traffic.render import top_down, view_rgb
 
-    episodes = Episodes(rec, cars, mode)
+    episodes = Episodes(rec, cars, mode) if episodes is None else episodes
     driver.start(episodes)
     tops, views = [], []
     while not episodes.done.all():

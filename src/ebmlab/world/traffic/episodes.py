@@ -25,7 +25,7 @@ from ebmlab.world.traffic.recording import CONDITIONING, Recording
 from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
 
-__all__ = ["Episodes", "views", "driven_on", "ego_state", "collisions", "boxes_overlap", "MODES"]
+__all__ = ["Episodes", "views", "driven_on", "moved_on", "ego_state", "collisions", "boxes_overlap", "MODES"]
 
 MODES = ("replay", "reactive")
 
@@ -100,6 +100,16 @@ def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor, centre=None)
     return image, ego_state(ego["x"], ego["y"], f["psi"][env, frames, slot], f["v"][env, frames, slot])
 
 
+def moved_on(others: dict[str, torch.Tensor], seconds: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The cars ``others`` (x, y, v, psi, …) ``seconds`` later (broadcastable against x), each gone on at its
+    current velocity."""
+    return {
+        **others,
+        "x": others["x"] + others["v"] * torch.cos(others["psi"]) * seconds,
+        "y": others["y"] + others["v"] * torch.sin(others["psi"]) * seconds,
+    }
+
+
 def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tensor, road: Road) -> torch.Tensor:
     """B×T×H×W cars channels of views centred at (cx, cy) (B×T; view k is k + 1 steps ahead) of the cars
     ``others`` (B×N, with v and psi) going on at their current velocity: the simplest prediction of the traffic
@@ -107,9 +117,7 @@ def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tenso
     B, T = cx.shape
     rep = lambda t: t.repeat_interleave(T, 0)  # noqa: E731
     ahead = (torch.arange(1, T + 1, dtype=cx.dtype, device=cx.device).repeat(B) * road.dt)[:, None]
-    moved = {k: rep(others[k]) for k in ("present", "length", "width")}
-    moved["x"] = rep(others["x"]) + rep(others["v"] * torch.cos(others["psi"])) * ahead
-    moved["y"] = rep(others["y"]) + rep(others["v"] * torch.sin(others["psi"])) * ahead
+    moved = moved_on({k: rep(others[k]) for k in ("x", "y", "v", "psi", "present", "length", "width")}, ahead)
     x, y = cx.flatten(), cy.flatten()
     nobody = torch.zeros_like(x)  # views of the others only: no ego car drawn
     image = rasterise({"x": x, "y": y, "length": nobody, "width": nobody}, moved, road, centre=(x, y))
