@@ -55,6 +55,7 @@ starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imita
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -67,12 +68,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
+from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, _to_u8, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
-from ebmlab.world.traffic.episodes import Episodes, _frame, driven_on, moved_on, views  # noqa: E402
+from ebmlab.world.traffic.episodes import _frame, driven_on, views  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
@@ -269,41 +271,39 @@ class DaggerDriver(PolicyDriver):
         return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
 
 
-class ConstantVelocityWorld(Episodes):
-    """Episodes in the constant-velocity world, the world model without learning: each starts ``offsets`` frames
-    after its car's first C, and from there every other car goes on at its velocity then while the ego moves by
-    its kinematics. Nothing but the recording's present and the ego's known kinematics: within PPUU's rules (no
-    simulator), so π can be rolled out and labelled there; the episode ends after ``max_steps``, a collision with
-    an extrapolated car, or leaving the road."""
-
-    def __init__(self, rec, cars: torch.Tensor, offsets: torch.Tensor, max_steps: int) -> None:
-        self.offsets = offsets
-        super().__init__(rec, cars, "replay", max_steps)
-
-    def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
-        super().reset(index, cars)
-        f = self.rec.frames
-        self.start[index] += self.offsets[index]
-        self.t[index] = self.start[index]
-        at = (self.env[index], self.t[index], self.slot[index])
-        for k in ("x", "y", "psi", "v"):
-            getattr(self, k)[index] = f[k][at]
-        self.x0[index] = self.x[index]
-        self.now = _frame(self.rec, self.env, self.start, self.slot)
-
-    def others(self) -> dict:
-        if self._others is None:
-            self._others = moved_on(self.now, ((self.t - self.start).float() * self.road.dt)[:, None])
-        return self._others
-
-
-def world_episodes(rec, cars: torch.Tensor, steps: int, g: torch.Generator) -> ConstantVelocityWorld:
-    """Constant-velocity-world episodes of ``steps`` steps from a frame drawn uniformly along each car's recorded
-    crossing (its first C frames excluded: they are the episode's past)."""
-    c = rec.cars
-    room = (c["crossed"][cars] - c["first"][cars] - C).clamp_min(1)
-    offsets = (torch.rand(len(cars), generator=g) * room).long()
-    return ConstantVelocityWorld(rec, cars, offsets, steps)
+def world_error(rec, cars: int = 256, horizons=(10, 50, 150, 300)) -> dict:
+    """How far the other cars of each imagined world are from the recorded ones, ``horizons`` steps after a frame
+    drawn along each of ``cars`` validation cars' crossings: the mean and median error of x and the mean error of
+    y (m), over the cars within 40 m of the replaced car's recorded position that are still there, matched by id.
+    The ego car drives by the replaced car's recorded actions; the episodes are kept running to the end."""
+    f, out = rec.frames, {}
+    fit = fit_idm(rec)
+    out["fit"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in dataclasses.asdict(fit).items()}
+    for world in WORLDS:
+        eps = imagined_episodes(
+            rec, rec.split("val")[:cars], max(horizons), torch.Generator().manual_seed(0), world, fit
+        )
+        start_ids = f["car_id"][eps.env, eps.start].long()
+        rows = {}
+        for k in range(1, max(horizons) + 1):
+            eps.step(*eps.recorded_action())
+            eps.done[:] = False  # measuring the world, not the ego car
+            if k not in horizons:
+                continue
+            t = (eps.start + k).clamp(max=rec.shape[1] - 1)
+            ids = eps.world.car_id if world == "fitted-idm" else start_ids
+            o, recorded = eps.others(), f["car_id"][eps.env, t].long()
+            near = (f["x"][eps.env, t] - f["x"][eps.env, t, eps.slot][:, None]).abs() < 40
+            ok = o["present"] & (ids == recorded) & (recorded >= 0) & near & (eps.start + k < rec.shape[1])[:, None]
+            dx, dy = (o["x"] - f["x"][eps.env, t]).abs()[ok], (o["y"] - f["y"][eps.env, t]).abs()[ok]
+            rows[f"{k / 10:g} s"] = {
+                "x_mean": round(float(dx.mean()), 2),
+                "x_median": round(float(dx.median()), 2),
+                "y_mean": round(float(dy.mean()), 2),
+                "cars": int(ok.sum()),
+            }
+        out[world] = rows
+    return out
 
 
 def dagger(
@@ -329,6 +329,7 @@ def dagger(
     policy.norm.load_state_dict(norm.state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
     train = rec.split("train")
+    fit = fit_idm(rec) if world == "fitted-idm" else None
     sets = []
     for r in range(rounds):
         beta = 0.5**r
@@ -336,7 +337,7 @@ def dagger(
         planner = ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
         in_world = world != "replay"  # short episodes: their first plan converged (30 Adam steps), then warm starts
         driver = DaggerDriver(policy.eval(), planner, beta, g, first_iterations=30 if in_world else None)
-        world_eps = world_episodes(rec, chosen, episode_steps, g) if in_world else None
+        world_eps = imagined_episodes(rec, chosen, episode_steps, g, world, fit) if in_world else None
         episodes, _ = drive(rec, driver, chosen, episodes=world_eps)
         sets.append(driver.data())
         gathered = episodes.summary()
@@ -437,17 +438,27 @@ def main() -> None:
     p.add_argument(
         "--dagger-world",
         default="replay",
-        choices=("replay", "constant-velocity"),
-        help="--dagger: gather in the replay simulator (outside PPUU's rules) or the constant-velocity world (within them).",
+        choices=("replay",) + WORLDS,
+        help="--dagger: gather in the replay simulator (outside PPUU's rules) or an imagined world (within them).",
     )
     p.add_argument(
         "--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode."
+    )
+    p.add_argument(
+        "--world-error",
+        action="store_true",
+        help="How far each imagined world's cars drift from the recorded ones over 30 s; train nothing.",
     )
     args = p.parse_args()
     torch.set_num_threads(2)
     rec = find_recording(args.recording)
     started = time.time()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.world_error:
+        results["world-error"] = {**world_error(rec), "date": time.strftime("%Y-%m-%d %H:%M")}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(results["world-error"], indent=1))
+        return
     if args.cost_table:
         bank, actions = recorded_bank(rec, 256, 30, torch.Generator().manual_seed(5))
         results["cost_table"] = {

@@ -1,0 +1,52 @@
+"""Imagined worlds for rolling a driver out within PPUU's rules: IDM fitted to a recording, and the traffic it
+drives on from a recorded frame, with the replaced car left in it as a ghost."""
+
+import pytest
+import torch
+
+from ebmlab.errors import ConfigError
+from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes
+from ebmlab.world.traffic.drivers import DriverMix
+from ebmlab.world.traffic.episodes import boxes_overlap
+
+
+@pytest.fixture(scope="module")
+def fit(small_recording):
+    return fit_idm(small_recording, steps=300)
+
+
+def test_idm_fitted_to_the_recording_explains_its_accelerations(fit):
+    mix = DriverMix()
+    assert fit.r2 > 0.3 and fit.samples > 1000
+    # the headway and the minimum gap govern dense traffic: the fit finds them near the drivers' own ranges
+    assert mix.time_headway[0] - 0.3 < fit.time_headway < mix.time_headway[1] + 0.3
+    assert 0.5 < fit.min_gap < mix.min_gap[1] + 1.0
+    assert 0.05 < fit.noise < 1.5
+
+
+def test_fitted_world_keeps_the_others_apart_and_its_ghost_unseen(small_recording, fit):
+    rec = small_recording
+    cars = rec.split("train")[:12]
+    episodes = imagined_episodes(rec, cars, 100, torch.Generator().manual_seed(0), "fitted-idm", fit)
+    assert isinstance(episodes, FittedTrafficWorld)
+    world = episodes.world
+    rows = torch.arange(len(cars))
+    ghost = world.car_id[rows, episodes.slot]
+    assert torch.equal(ghost, rec.frames["car_id"][episodes.env, episodes.start, episodes.slot].long())
+    assert not episodes.others()["present"][rows, episodes.slot].any()  # the ego does not meet its own ghost
+    x0 = world.x[rows, episodes.slot].clone()
+    for _ in range(60):  # the ego brakes to a stop; the world goes on without it
+        episodes.step(torch.full((len(cars),), -8.0), torch.zeros(len(cars)))
+        live = world.alive
+        both = live[:, :, None] & live[:, None, :] & ~torch.eye(live.shape[1], dtype=torch.bool)
+        box = {k: getattr(world, k) for k in ("x", "y", "length", "width")}
+        overlap = boxes_overlap({k: v[:, :, None] for k, v in box.items()}, {k: v[:, None] for k, v in box.items()})
+        assert not (overlap & both).any(), "two cars of the fitted world overlap"
+    assert (world.x[rows, episodes.slot] > x0 + 5).all()  # the ghost drove on
+    # as in replay mode, the cars behind follow the ghost, not the stopped ego car: some run into it
+    assert episodes.outcome["hit_from_behind"].any()
+
+
+def test_unknown_world_is_a_clear_error(small_recording):
+    with pytest.raises(ConfigError, match="unknown world"):
+        imagined_episodes(small_recording, small_recording.split("train")[:2], 10, torch.Generator(), "dreams")
