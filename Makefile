@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test docs bench clean
 
 $(BIN)/ebmlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# the documentation site into site/, strict (a broken link or a stale name fails), the notebooks executed
+docs: install
+	NO_MKDOCS_2_WARNING=1 EBMLAB_DOCS_EXECUTE=true $(BIN)/mkdocs build --strict
 
 bench: install
 	$(BIN)/python benchmarks/bench_solvers.py
@@ -54,4 +58,4 @@ bench: install
 	$(BIN)/python benchmarks/traffic_steering_probe.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site .cache

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _ruff(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ruff", *args, "src", "tests", "benchmarks", "notebooks"],
+        [sys.executable, "-m", "ruff", *args, "src", "tests", "benchmarks", "notebooks", "docs/hooks"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -285,7 +285,7 @@ class Run:
         return path
 
     def export_weights(self, name: str, tensors: dict[str, torch.Tensor]) -> Path:
-        """Export tensors for sharing as ``<name>.safetensors`` (never non-finite ones: :class:`Diverged`). The step
+        """Export tensors for sharing as ``<name>.safetensors`` (never non-finite ones: :class:`~ebmlab.errors.Diverged`). The step
         loop is over: from here a stop signal ends the run at once."""
         from safetensors.torch import save
 

@@ -1,7 +1,7 @@
 """How a run stops early without losing anything: divergence and SIGTERM/SIGINT.
 
 Divergence. Every loop adds its losses to a :class:`~ebmlab.runtime.RunningMean`
-at every step, so one non-finite step makes the mean non-finite: :meth:`RunningMean.pop`
+at every step, so one non-finite step makes the mean non-finite: :meth:`~ebmlab.runtime.averaging.RunningMean.pop`
 raises :class:`~ebmlab.errors.Diverged` at the next log line (every ``--log-every``
 steps), at no cost per step. Before any checkpoint or exported weights are written,
 :func:`require_finite` checks every tensor, so a checkpoint is never overwritten by

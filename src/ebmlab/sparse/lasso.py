@@ -38,7 +38,7 @@ class SolverResult:
     """Outcome of an inference.
 
     z: codes N×m; objective: mean over rows of E(z) in (1); n_iter: iterations
-    done (for :func:`cod`, coordinate updates; for :func:`feature_sign`,
+    done (for :func:`~ebmlab.sparse.solvers.cod`, coordinate updates; for :func:`~ebmlab.sparse.solvers.feature_sign`,
     active-set rounds); history: mean objective after each iteration when
     ``track=True``, else an empty list; converged: whether ``tol`` was met
     before ``max_iter``.
