@@ -571,9 +571,9 @@ class _Evaluator:
 
 def gan_figures(run: Run, evaluator: _Evaluator, G, D, fixed_z) -> dict:
     """``samples`` (final) and ``diagnostics`` (energies, losses, generator gradient, modes or diversity)."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.curves import read_metrics_log

@@ -176,9 +176,9 @@ def find_pinwheels(theta, side: int, wrap: bool = True) -> list[tuple[float, flo
 def orientation_figure(theta, side: int, pinwheels=None, title: str = "orientation map"):
     """A figure colouring each unit by its orientation (cyclic colour map), pinwheels marked
     (white circles: +, black squares: −)."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     T = (np.asarray(theta, dtype=np.float64) % np.pi).reshape(side, side)

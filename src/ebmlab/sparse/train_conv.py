@@ -276,9 +276,9 @@ def evaluate(cfg: ConvConfig, run: Run, stack: ConvStack, train, test, mean_imag
 
 def conv_figures(stack: ConvStack, probes: dict[str, float], metrics_log) -> dict:
     """``filters``: layer 1's encoder and decoder filters; ``probe``: test accuracy by feature set; ``energy``."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.curves import metric_figure

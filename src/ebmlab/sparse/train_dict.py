@@ -260,9 +260,9 @@ def tree_figure(
     D: torch.Tensor, shape: tuple[int, int], branching: int, depth: int, kept: torch.Tensor, title: str | None = None
 ):
     """The atoms of a tree dictionary level by level (root on top); pruned atoms are greyed out."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.grid import image_grid

@@ -246,9 +246,9 @@ def drsae_figures(model: DrSAE, analysis: UnitAnalysis, image_shape: tuple[int, 
       cos(E_i, D_i) coloured by kind;
     * ``units_activity``: mean activity of both kinds over the iterations t.
     """
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.grid import image_grid

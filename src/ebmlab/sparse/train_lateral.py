@@ -145,9 +145,10 @@ def train_lateral(cfg: LateralConfig, run: Run) -> dict:
 
 
 def _matrix_figure(S: torch.Tensor):
-    import matplotlib
 
-    matplotlib.use("Agg")
+    from ebmlab.viz.backend import file_backend
+
+    file_backend()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.6, 4))

@@ -377,9 +377,9 @@ def fista_iterations_to_reach(X, D, lam, Z_star, error: float, iters=SOLVER_ITER
 
 def plot_error_vs_iterations(lista_errors: dict[int, float], iters, curves: dict[str, list[float]], title: str = ""):
     """The paper's Figure 3: code prediction error vs iterations (log x), LISTA points beside solver curves."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
@@ -411,9 +411,9 @@ def plot_error_vs_iterations(lista_errors: dict[int, float], iters, curves: dict
 
 def plot_filters(rows: torch.Tensor, size: int, title: str = "", max_filters: int = 100):
     """Rows of a matrix (e.g. W_e, or atoms) shown as size×size patches, each scaled to its own range."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     from ebmlab.viz.grid import image_grid

@@ -150,9 +150,9 @@ def comparison_table(runs: list[RunSummary]) -> str:
 
 def comparison_figure(runs: list[RunSummary]):
     """One bar panel per metric (warnings left out), runs in the same colours throughout."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     cols = [k for k in _columns(runs) if not k.startswith("warn_")][:12]
@@ -192,9 +192,10 @@ def sample_efficiency_figure(runs: list[RunSummary]):
             curves[i] = points
     if not curves:
         return None
-    import matplotlib
 
-    matplotlib.use("Agg")
+    from ebmlab.viz.backend import file_backend
+
+    file_backend()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

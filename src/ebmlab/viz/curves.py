@@ -6,9 +6,9 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
+from ebmlab.viz.backend import file_backend  # noqa: E402
 
-matplotlib.use("Agg")
+file_backend()
 import matplotlib.pyplot as plt  # noqa: E402
 
 

@@ -69,9 +69,9 @@ def save_image_grid(path: str | Path, images: torch.Tensor | np.ndarray, **kwarg
 
 def tiles_figure(images: torch.Tensor | np.ndarray, nrow: int, title: str, width: float = 8.0):
     """A matplotlib figure of image tiles (K×1×h×w), each scaled to its own range."""
-    import matplotlib
+    from ebmlab.viz.backend import file_backend
 
-    matplotlib.use("Agg")
+    file_backend()
     import matplotlib.pyplot as plt
 
     grid = image_grid(images, nrow=nrow, padding=1, normalize=True, scale_each=True)

@@ -3,9 +3,9 @@ plans the actor makes along an episode."""
 
 from __future__ import annotations
 
-import matplotlib
+from ebmlab.viz.backend import file_backend  # noqa: E402
 
-matplotlib.use("Agg")
+file_backend()
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
