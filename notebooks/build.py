@@ -17,6 +17,8 @@ def notebook(name: str, cells: list[tuple[str, str]]) -> None:
         cells=[new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in cells],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding a notebook changes only what its cells say
+        cell.id = f"cell-{i}"
     nbformat.write(nb, HERE / f"{name}.ipynb")
 
 
