@@ -302,6 +302,114 @@ for ax, (name, folder) in zip(axes, (("GAN", gan_run.dir), ("VAE", vae_run.dir))
     ),
 ]
 
+STRUCTURED = [
+    (
+        "md",
+        """# Structured sparsity: group sparsity, topographic maps, invariant pooled units
+
+Sparse coding's L1 penalty treats every unit alone. *Group sparsity* penalises pools $P_j$ of units by the
+L2 norm of each pool,
+
+$$E(x, z) = \\tfrac12\\|x - Dz\\|^2 + \\lambda \\sum_j \\|z_{P_j}\\|_2 ,$$
+
+so units of one pool switch on together and a code uses few pools. When the pools overlap, as the
+neighbourhoods of a 2-D map do, neighbouring units come to share what they respond to: a *topographic map*
+(Hyvärinen & Hoyer, 2001; Kavukcuoglu, Ranzato, Fergus & LeCun, 2009), whose orientations turn around
+pinwheels as in the visual cortex. The L2 norm of a pool is then an *invariant feature*: it changes less than
+its units do when the input shifts or turns. Everything below uses ebmlab's public API.""",
+    ),
+    ("code", SETUP),
+    (
+        "md",
+        """## Group-sparse inference
+
+The solvers take pools: FISTA's shrinkage becomes the proximal operator of the group penalty (block
+soft-thresholding for disjoint pools). On the same patches and dictionary, L1 codes scatter over the units;
+group-sparse codes gather into a few pools of four.""",
+    ),
+    (
+        "code",
+        """from ebmlab.data import load_patches
+from ebmlab.sparse.dictionary import learn_dictionary
+from ebmlab.sparse.groups import block_pools
+from ebmlab.sparse.solvers import fista
+
+X = load_patches(n=2_000 if QUICK else 20_000, size=8, seed=0)
+D = learn_dictionary(X, n_atoms=64, lam=0.15, steps=40 if QUICK else 300).dictionary.weight.detach()
+test = load_patches(n=200, size=8, seed=1)
+pools = block_pools(64, 4)
+l1 = fista(test, D, 0.15, max_iter=300)
+group = fista(test, D, 0.3, max_iter=300, pools=pools)
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for ax, (name, r) in zip(axes, (("L1", l1), ("group (pools of 4)", group))):
+    ax.imshow(r.z[:40].abs().T, aspect="auto", cmap="magma"); ax.set_title(name)
+    ax.set_xlabel("patch"); ax.set_ylabel("unit (pools are consecutive fours)")
+active_pools = lambda z: (z.view(len(z), -1, 4).abs().sum(2) > 0).sum(1).float().mean().item()
+print(f"pools in use per patch: L1 {active_pools(l1.z):.1f}, group {active_pools(group.z):.1f} of 16")""",
+    ),
+    (
+        "md",
+        """## A topographic map
+
+`train_topo` (the command `ebmlab sparse topo`) learns a group-sparse auto-encoder on whitened photograph
+patches, with overlapping 3×3 pools on a map that wraps around: a predictor (encoder) is trained with the
+dictionary so that inference is amortised. Each filter is then fitted by a Gabor function, whose orientation is
+drawn as a colour at the filter's place on the map, and pinwheels (where every orientation meets) are found.""",
+    ),
+    (
+        "code",
+        """import tempfile
+
+from IPython.display import Image, display
+
+from ebmlab.runtime import Run
+from ebmlab.sparse.train_topo import TopoConfig, train_topo
+
+if QUICK:
+    cfg = TopoConfig(patch_size=8, n_patches=1_000, map_side=6, steps=40, batch_size=200)
+else:
+    cfg = TopoConfig(n_patches=20_000, steps=4_000, lr=1e-2)
+run = Run.create("sparse", "topo", cfg, out=tempfile.mkdtemp() + "/topo")
+metrics = train_topo(cfg, run)
+run.finish(metrics)
+display(Image(str(run.dir / "filters.png")))""",
+    ),
+    (
+        "code",
+        """display(Image(str(run.dir / "orientation_map.png")))
+print(f"pinwheels: {metrics['n_pinwheels']}; orientation difference between neighbours "
+      f"{metrics['neighbour_orientation_difference_deg']:.0f}° (shuffled map: {metrics['shuffled_orientation_difference_deg']:.0f}°)")""",
+    ),
+    (
+        "md",
+        """## Invariance of pooled units
+
+Shift or turn a patch a little: how well does a unit's response on the new patch correlate with its response
+on the old one? Single units, tuned to one position and phase, change; the pool's L2 norm, which sums the
+energy of neighbours tuned to nearby phases and positions, changes less.""",
+    ),
+    (
+        "code",
+        """rows = [(kind, metrics[f"invariance_single_{kind}"], metrics[f"invariance_pooled_{kind}"]) for kind in ("shift", "rotation")]
+for kind, single, pooled in rows:
+    print(f"{kind:>8}: single units {single:.2f}, pooled units {pooled:.2f} (correlation before/after)")
+x = range(len(rows))
+plt.bar([i - 0.2 for i in x], [r[1] for r in rows], width=0.4, label="single units")
+plt.bar([i + 0.2 for i in x], [r[2] for r in rows], width=0.4, label="pooled units (L2 of a pool)")
+plt.xticks(list(x), [r[0] for r in rows]); plt.ylabel("response correlation"); plt.legend();""",
+    ),
+    (
+        "md",
+        """## Where to go next
+
+* `ebmlab sparse group`, `ebmlab sparse topo`, `ebmlab sparse dict --tree 3,4`, `ebmlab sparse lateral`,
+  `ebmlab sparse local`, `ebmlab sparse conv`: disjoint pools, topographic maps, tree-structured groups,
+  lateral inhibition, locally-connected and convolutional variants with stacked pre-training.
+* docs/structured.md and docs/RESULTS.md: the maps, their pinwheels and the invariance measured.""",
+    ),
+]
+
 if __name__ == "__main__":
     notebook("01_sparse_coding", SPARSE)
+    notebook("02_structured_sparsity", STRUCTURED)
     notebook("03_gans", GANS)
