@@ -55,7 +55,6 @@ starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imita
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -68,7 +67,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
-from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes  # noqa: E402
+from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes, world_error  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, _to_u8, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
@@ -269,41 +268,6 @@ class DaggerDriver(PolicyDriver):
         alive = torch.stack(self.alive, 1)
         car, step = alive.nonzero(as_tuple=True)
         return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
-
-
-def world_error(rec, cars: int = 256, horizons=(10, 50, 150, 300)) -> dict:
-    """How far the other cars of each imagined world are from the recorded ones, ``horizons`` steps after a frame
-    drawn along each of ``cars`` validation cars' crossings: the mean and median error of x and the mean error of
-    y (m), over the cars within 40 m of the replaced car's recorded position that are still there, matched by id.
-    The ego car drives by the replaced car's recorded actions; the episodes are kept running to the end."""
-    f, out = rec.frames, {}
-    fit = fit_idm(rec)
-    out["fit"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in dataclasses.asdict(fit).items()}
-    for world in WORLDS:
-        eps = imagined_episodes(
-            rec, rec.split("val")[:cars], max(horizons), torch.Generator().manual_seed(0), world, fit
-        )
-        start_ids = f["car_id"][eps.env, eps.start].long()
-        rows = {}
-        for k in range(1, max(horizons) + 1):
-            eps.step(*eps.recorded_action())
-            eps.done[:] = False  # measuring the world, not the ego car
-            if k not in horizons:
-                continue
-            t = (eps.start + k).clamp(max=rec.shape[1] - 1)
-            ids = eps.world.car_id if world == "fitted-idm" else start_ids
-            o, recorded = eps.others(), f["car_id"][eps.env, t].long()
-            near = (f["x"][eps.env, t] - f["x"][eps.env, t, eps.slot][:, None]).abs() < 40
-            ok = o["present"] & (ids == recorded) & (recorded >= 0) & near & (eps.start + k < rec.shape[1])[:, None]
-            dx, dy = (o["x"] - f["x"][eps.env, t]).abs()[ok], (o["y"] - f["y"][eps.env, t]).abs()[ok]
-            rows[f"{k / 10:g} s"] = {
-                "x_mean": round(float(dx.mean()), 2),
-                "x_median": round(float(dx.median()), 2),
-                "y_mean": round(float(dy.mean()), 2),
-                "cars": int(ok.sum()),
-            }
-        out[world] = rows
-    return out
 
 
 def dagger(

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes
+from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes, world_error
 from ebmlab.world.traffic.drivers import DriverMix
 from ebmlab.world.traffic.episodes import boxes_overlap
 
@@ -50,3 +50,12 @@ def test_fitted_world_keeps_the_others_apart_and_its_ghost_unseen(small_recordin
 def test_unknown_world_is_a_clear_error(small_recording):
     with pytest.raises(ConfigError, match="unknown world"):
         imagined_episodes(small_recording, small_recording.split("train")[:2], 10, torch.Generator(), "dreams")
+
+
+def test_world_error_measures_how_far_each_world_drifts(small_recording, fit):
+    error = world_error(small_recording, cars=16, horizons=(10, 50), fit=fit)
+    assert set(error) == {"fit", "constant-velocity", "fitted-idm"}
+    for world in ("constant-velocity", "fitted-idm"):
+        assert error[world]["1 s"]["cars"] > 0 and error[world]["1 s"]["x_mean"] < error[world]["5 s"]["x_mean"]
+    # cars that brake and follow stay nearer the recording than cars that never change speed
+    assert error["fitted-idm"]["5 s"]["x_mean"] < error["constant-velocity"]["5 s"]["x_mean"]

@@ -29,7 +29,15 @@ from ebmlab.world.traffic.episodes import Episodes, _frame, _sizes, moved_on
 from ebmlab.world.traffic.recording import CONDITIONING, Recording
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
 
-__all__ = ["IdmFit", "fit_idm", "ConstantVelocityWorld", "FittedTrafficWorld", "imagined_episodes", "WORLDS"]
+__all__ = [
+    "IdmFit",
+    "fit_idm",
+    "ConstantVelocityWorld",
+    "FittedTrafficWorld",
+    "imagined_episodes",
+    "world_error",
+    "WORLDS",
+]
 
 WORLDS = ("constant-velocity", "fitted-idm")
 _IDM = ("desired_speed", "time_headway", "min_gap", "max_accel", "comfort_decel")
@@ -251,3 +259,38 @@ def imagined_episodes(
     from ebmlab.errors import ConfigError
 
     raise ConfigError(f"unknown world {world!r}; choose one of {', '.join(WORLDS)}")
+
+
+def world_error(rec: Recording, cars: int = 256, horizons=(10, 50, 150, 300), fit: IdmFit | None = None) -> dict:
+    """How far the other cars of each imagined world are from the recorded ones, ``horizons`` steps after a frame
+    drawn along each of ``cars`` validation cars' crossings: the mean and median error of x and the mean error of
+    y (m), over the cars within 40 m of the replaced car's recorded position that are still there, matched by id.
+    The ego car drives by the replaced car's recorded actions; the episodes are kept running to the end."""
+    f, out = rec.frames, {}
+    fit = fit_idm(rec) if fit is None else fit
+    out["fit"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in dataclasses.asdict(fit).items()}
+    for world in WORLDS:
+        eps = imagined_episodes(
+            rec, rec.split("val")[:cars], max(horizons), torch.Generator().manual_seed(0), world, fit
+        )
+        start_ids = f["car_id"][eps.env, eps.start].long()
+        rows = {}
+        for k in range(1, max(horizons) + 1):
+            eps.step(*eps.recorded_action())
+            eps.done[:] = False  # measuring the world, not the ego car
+            if k not in horizons:
+                continue
+            t = (eps.start + k).clamp(max=rec.shape[1] - 1)
+            ids = eps.world.car_id if world == "fitted-idm" else start_ids
+            o, recorded = eps.others(), f["car_id"][eps.env, t].long()
+            near = (f["x"][eps.env, t] - f["x"][eps.env, t, eps.slot][:, None]).abs() < 40
+            ok = o["present"] & (ids == recorded) & (recorded >= 0) & near & (eps.start + k < rec.shape[1])[:, None]
+            dx, dy = (o["x"] - f["x"][eps.env, t]).abs()[ok], (o["y"] - f["y"][eps.env, t]).abs()[ok]
+            rows[f"{k / 10:g} s"] = {
+                "x_mean": round(float(dx.mean()), 2),
+                "x_median": round(float(dx.median()), 2),
+                "y_mean": round(float(dy.mean()), 2),
+                "cars": int(ok.sum()),
+            }
+        out[world] = rows
+    return out
