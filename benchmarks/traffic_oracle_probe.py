@@ -31,10 +31,13 @@ recorded windows: which actions the 3-s cost prefers at each step of a plan.
 planner as the expert: each round drives ``--dagger-cars`` training cars (in replay mode, the planner acting with
 probability β = 0.5^round, else π), labels every visited state with the planner's action, and trains π by
 regression on all labels so far (``--steps`` per round, batch 32), then evaluates it on every test car.
-``--dagger-world constant-velocity`` gathers within PPUU's rules instead: episodes of ``--episode-steps`` steps in
-the constant-velocity world (:class:`ConstantVelocityWorld`: the others driven on from the recording's present,
-no simulator), started at frames drawn along the training cars' crossings. Each round's π is kept under
-``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes).
+``--dagger-world constant-velocity`` or ``fitted-idm`` gathers within PPUU's rules instead: episodes of
+``--episode-steps`` steps in an imagined world (:mod:`ebmlab.world.driving.imagined`: the others driven on from the
+recording's present at their velocity, or by IDM fitted to the recording; no simulator), started at frames drawn
+along the training cars' crossings, and each round's π is scored on validation episodes of that world too.
+``--average N`` averages π's weights over each round's last N steps. Each round's π is kept under
+``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes). ``--world-error`` measures how far each
+imagined world's cars drift from the recorded ones.
 
 ``--distil`` trains π instead by regression on what the planner would do on each
 window of the bank (the first action of a plan optimised from the data's mean,
@@ -46,6 +49,8 @@ starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imita
     python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 32 --steps 1500 --mask-speed max
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 512 --dagger-world constant-velocity --episode-steps 50 --steps 1500 --mask-speed max
+    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 256 --dagger-world fitted-idm --episode-steps 150 --steps 1500 --mask-speed max [--average 750]
+    python benchmarks/traffic_oracle_probe.py --world-error
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
@@ -280,12 +285,15 @@ def dagger(
     started: float,
     world: str = "replay",
     episode_steps: int = 50,
+    average: int = 0,
 ) -> None:
     """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
     by regression on everything gathered so far and evaluated on every test car (a row per round). ``world``
-    ``replay``: the gathering episodes step the replay simulator on training cars (outside PPUU's rules);
-    ``constant-velocity``: they run ``episode_steps`` steps in the constant-velocity world
-    (:class:`ConstantVelocityWorld`), from frames drawn along the training cars' crossings (within them)."""
+    ``replay``: the gathering episodes step the replay simulator on training cars (outside PPUU's rules); one of
+    the imagined worlds: they run ``episode_steps`` steps there, from frames drawn along the training cars'
+    crossings (within them), and each round's π is also scored on 30-s episodes of 128 validation cars in that
+    world (no simulator: a choice of round within the rules). ``average``: π's weights averaged over each round's
+    last so many steps (0: the last step's)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     norm = Normalisation().fit(rec, rec.split("train"))
@@ -309,6 +317,7 @@ def dagger(
         print("labels (normalised): mean", labels.mean(0).tolist(), "std", labels.std(0).tolist(), flush=True)
         print(f"round {r} beta {beta}: {sum(len(d['car']) for d in sets)} labels; driven {gathered}", flush=True)
         policy.train()
+        averaged = torch.optim.swa_utils.AveragedModel(policy) if average else None
         for step in range(steps):
             d = sets[int(torch.randint(len(sets), (1,), generator=g))]
             i = torch.randint(len(d["car"]), (32,), generator=g)
@@ -323,11 +332,24 @@ def dagger(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
             opt.step()
+            if averaged is not None and step >= steps - average:
+                averaged.update_parameters(policy)
             if step % 200 == 0:
                 print(r, step, round(float(loss.detach()), 4), flush=True)
+        if averaged is not None:
+            with torch.no_grad():
+                for mine, mean in zip(policy.parameters(), averaged.module.parameters()):
+                    mine.copy_(mean)
+        validation = None
+        if in_world:
+            val = rec.split("val")[:128]
+            val_eps = imagined_episodes(rec, val, 300, torch.Generator().manual_seed(seed + 100), world, fit)
+            score = drive(rec, PolicyDriver(policy.eval()), val, episodes=val_eps)[0].summary()
+            validation = {k: score[k] for k in ("success_rate", "collision_rate", "offroad_rate", "mean_distance")}
+            print("validation in the imagined world:", validation, flush=True)
         result = evaluate(rec, PolicyDriver(policy.eval()))
         where = "" if world == "replay" else f"-in-{world}-world-{episode_steps}steps"
-        name = f"dagger-constant-velocity-{mask_speed}{where}-round{r}-s{seed}"
+        name = f"dagger-constant-velocity-{mask_speed}{where}{f'-avg{average}' if average else ''}-round{r}-s{seed}"
         WEIGHTS.mkdir(parents=True, exist_ok=True)
         torch.save(policy.state_dict(), WEIGHTS / f"{name}.pt")
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -342,6 +364,8 @@ def dagger(
             "world": world,
             "episode_steps": episode_steps if world != "replay" else None,
             "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
+            "averaged_steps": average,
+            "imagined_validation": validation,
             "wall_s": round(time.time() - started, 1),
             "date": time.strftime("%Y-%m-%d %H:%M"),
         }
@@ -409,6 +433,9 @@ def main() -> None:
         "--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode."
     )
     p.add_argument(
+        "--average", type=int, default=0, help="--dagger: average π's weights over each round's last so many steps."
+    )
+    p.add_argument(
         "--world-error",
         action="store_true",
         help="How far each imagined world's cars drift from the recorded ones over 30 s; train nothing.",
@@ -462,6 +489,7 @@ def main() -> None:
             started,
             args.dagger_world,
             args.episode_steps,
+            args.average,
         )
         return
     if args.mpc:
