@@ -23,9 +23,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# the documentation site into site/, strict (a broken link or a stale name fails), the notebooks executed
+# the documentation site into site/, strict (a broken link or a stale name fails), the notebooks executed at
+# small settings (a few minutes; `make docs QUICK=0` runs them at full size)
+QUICK ?= 1
 docs: install
-	NO_MKDOCS_2_WARNING=1 EBMLAB_DOCS_EXECUTE=true $(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 EBMLAB_DOCS_EXECUTE=true EBMLAB_QUICK=$(QUICK) TQDM_DISABLE=1 $(BIN)/mkdocs build --strict
 
 bench: install
 	$(BIN)/python benchmarks/bench_solvers.py
