@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import torch
 
 from ebmlab.world.traffic.drivers import NO_LEADER_GAP, DriverMix, idm_acceleration
-from ebmlab.world.traffic.episodes import Episodes, _frame, _sizes, moved_on
+from ebmlab.world.traffic.episodes import Episodes, _frame, _sizes, frame_rows, moved_on
 from ebmlab.world.traffic.recording import CONDITIONING, Recording
-from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
+from ebmlab.world.traffic.simulator import COL, Traffic
 
 __all__ = [
     "IdmFit",
@@ -178,15 +178,9 @@ class FittedTrafficWorld(ConstantVelocityWorld):
 
     def reset(self, index: torch.Tensor, cars: torch.Tensor) -> None:
         super().reset(index, cars)
-        if not hasattr(self, "world"):
-            return
-        rec, f, road = self.rec, self.rec.frames, self.road
+        rec, road = self.rec, self.road
         env, t = self.env[index], self.start[index]
-        cid = f["car_id"][env, t].long()
-        rows = torch.zeros(cid.shape + (len(FIELDS),))
-        for k in ("x", "y", "psi", "v"):
-            rows[..., COL[k]] = f[k][env, t]
-        rows[..., COL["lane"]] = road.lane_of(rows[..., COL["y"]]).float()
+        rows, cid = frame_rows(rec, env, t)
         for name in _IDM:
             rows[..., COL[name]] = getattr(self.fit, name)
         rows[..., COL["politeness"]] = _POLITENESS

@@ -25,7 +25,17 @@ from ebmlab.world.traffic.recording import CONDITIONING, Recording
 from ebmlab.world.traffic.road import Road
 from ebmlab.world.traffic.simulator import COL, FIELDS, Traffic
 
-__all__ = ["Episodes", "views", "driven_on", "moved_on", "ego_state", "collisions", "boxes_overlap", "MODES"]
+__all__ = [
+    "Episodes",
+    "views",
+    "driven_on",
+    "moved_on",
+    "ego_state",
+    "collisions",
+    "boxes_overlap",
+    "frame_rows",
+    "MODES",
+]
 
 MODES = ("replay", "reactive")
 
@@ -83,6 +93,18 @@ def _sizes(rec: Recording) -> dict[str, torch.Tensor]:
         row[rec.cars["env"], rec.cars["id"]] = torch.arange(len(rec))
         cache["row"] = row
     return cache
+
+
+def frame_rows(rec: Recording, env: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recorded frames (env, t), k each, as :class:`~ebmlab.world.traffic.simulator.Traffic` rows (k×N×F: the
+    state columns and the lane filled, the drivers' columns zero) and their car ids (k×N, −1: no car)."""
+    f = rec.frames
+    cid = f["car_id"][env, t].long()
+    rows = torch.zeros(cid.shape + (len(FIELDS),))
+    for k in ("x", "y", "psi", "v"):
+        rows[..., COL[k]] = f[k][env, t]
+    rows[..., COL["lane"]] = rec.road.lane_of(rows[..., COL["y"]]).float()
+    return rows, cid
 
 
 def views(rec: Recording, cars: torch.Tensor, frames: torch.Tensor, centre=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,13 +199,9 @@ class Episodes:
 
     def _load_traffic(self, index: torch.Tensor) -> None:
         """Reactive mode: the simulations of episodes ``index`` start from their recorded frames."""
-        rec, f = self.rec, self.rec.frames
+        rec = self.rec
         env, t = self.env[index], self.t[index]
-        cid = f["car_id"][env, t].long()
-        rows = torch.zeros(cid.shape + (len(FIELDS),))
-        for k in ("x", "y", "psi", "v"):
-            rows[..., COL[k]] = f[k][env, t]
-        rows[..., COL["lane"]] = self.road.lane_of(rows[..., COL["y"]]).float()
+        rows, cid = frame_rows(rec, env, t)
         table = _sizes(rec)["row"][env[:, None], cid.clamp_min(0)]
         for name in DriverMix.FIELDS:
             rows[..., COL[name]] = rec.cars[name][table.clamp_min(0)]
