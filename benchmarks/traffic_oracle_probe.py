@@ -35,8 +35,11 @@ regression on all labels so far (``--steps`` per round, batch 32), then evaluate
 ``--episode-steps`` steps in an imagined world (:mod:`ebmlab.world.driving.imagined`: the others driven on from the
 recording's present at their velocity, or by IDM fitted to the recording; no simulator), started at frames drawn
 along the training cars' crossings, and each round's π is scored on validation episodes of that world too.
-``--average N`` averages π's weights over each round's last N steps. Each round's π is kept under
-``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes). ``--world-error`` measures how far each
+``--average N`` averages π's weights over each round's last N steps. ``--expert future`` labels with the planner
+through the gathering episodes' own future instead (:class:`~ebmlab.world.driving.mpc.FutureMpc`; in an imagined
+world, that world's next steps: a privileged expert, as in "learning by cheating"). Each round's π is kept under
+``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes), with its labels and optimiser, so that the same
+command run again resumes after the last finished round. ``--world-error`` measures how far each
 imagined world's cars drift from the recorded ones.
 
 ``--distil`` trains π instead by regression on what the planner would do on each
@@ -49,7 +52,7 @@ starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imita
     python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 32 --steps 1500 --mask-speed max
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 512 --dagger-world constant-velocity --episode-steps 50 --steps 1500 --mask-speed max
-    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 256 --dagger-world fitted-idm --episode-steps 150 --steps 1500 --mask-speed max [--average 750]
+    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 256 --dagger-world fitted-idm --episode-steps 150 --steps 1500 --mask-speed max [--average 750] [--expert future]
     python benchmarks/traffic_oracle_probe.py --world-error
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
@@ -74,11 +77,11 @@ from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_t
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
 from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes, world_error  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, _to_u8, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
-from ebmlab.world.driving.mpc import ConstantVelocityMpc, MpcDriver  # noqa: E402
+from ebmlab.world.driving.mpc import ConstantVelocityMpc, FutureMpc  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
-from ebmlab.world.traffic.episodes import _frame, driven_on, views  # noqa: E402
+from ebmlab.world.traffic.episodes import _frame, driven_on  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
@@ -209,27 +212,10 @@ def action_fit(rec, run: str, windows: int = 2000) -> dict:
     }
 
 
-class RecordedFutureMpc(MpcDriver):
-    """Gradient MPC whose world model is the recording: in replay mode the others' futures are known exactly."""
-
-    def __init__(self, rec, norm, horizon: int, iterations: int, mask_speed: str) -> None:
-        super().__init__(None, horizon, iterations, mask_speed=mask_speed, norm=norm)
-        self.rec = rec
-
-    @torch.no_grad()
-    def futures(self, episodes) -> torch.Tensor:
-        H, rec = self.horizon, self.rec
-        steps = torch.arange(1, H + 1)
-        cx, cy = reference_track(self.states[:, -1], steps)
-        frames = (episodes.t[:, None] + steps).clamp(max=rec.shape[1] - 1).flatten()
-        images, _ = views(rec, episodes.cars.repeat_interleave(H), frames, centre=(cx.flatten(), cy.flatten()))
-        return images[:, 1].view(len(cx), H, *images.shape[-2:])
-
-
 def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorded") -> dict:
     norm = Normalisation().fit(rec, rec.split("train"))
     planner = (
-        RecordedFutureMpc(rec, norm, 30, 5, mask_speed)
+        FutureMpc(norm, 30, 5, mask_speed=mask_speed)
         if futures == "recorded"
         else ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
     )
@@ -286,6 +272,7 @@ def dagger(
     world: str = "replay",
     episode_steps: int = 50,
     average: int = 0,
+    expert: str = "constant-velocity",
 ) -> None:
     """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
     by regression on everything gathered so far and evaluated on every test car (a row per round). ``world``
@@ -293,7 +280,10 @@ def dagger(
     the imagined worlds: they run ``episode_steps`` steps there, from frames drawn along the training cars'
     crossings (within them), and each round's π is also scored on 30-s episodes of 128 validation cars in that
     world (no simulator: a choice of round within the rules). ``average``: π's weights averaged over each round's
-    last so many steps (0: the last step's)."""
+    last so many steps (0: the last step's). ``expert``: the planner that labels, through the constant-velocity
+    world or (``future``) through the gathering episodes' own future, privileged: in an imagined world, that
+    world's next steps. Each round's labels, π, optimiser and random state are kept, so that a rerun of the same
+    command resumes after the last round it finished."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     norm = Normalisation().fit(rec, rec.split("train"))
@@ -303,10 +293,22 @@ def dagger(
     train = rec.split("train")
     fit = fit_idm(rec) if world == "fitted-idm" else None
     sets = []
+    where = "" if world == "replay" else f"-in-{world}-world-{episode_steps}steps"
     for r in range(rounds):
         beta = 0.5**r
+        name = f"dagger-{expert}-{mask_speed}{where}{f'-avg{average}' if average else ''}-round{r}-s{seed}"
+        saved = WEIGHTS / f"{name}-state.pt"
+        if saved.exists():  # a round finished before: its labels and where it left π
+            state = torch.load(saved, weights_only=False)
+            sets.append(state["set"])
+            policy.load_state_dict(torch.load(WEIGHTS / f"{name}.pt"))
+            opt.load_state_dict(state["opt"])
+            g.set_state(state["g"])
+            torch.set_rng_state(state["rng"])
+            print(f"round {r}: resumed from {saved.name}", flush=True)
+            continue
         chosen = train[torch.randperm(len(train), generator=g)[:cars]]
-        planner = ConstantVelocityMpc(norm, 30, 5, mask_speed=mask_speed)
+        planner = (FutureMpc if expert == "future" else ConstantVelocityMpc)(norm, 30, 5, mask_speed=mask_speed)
         in_world = world != "replay"  # short episodes: their first plan converged (30 Adam steps), then warm starts
         driver = DaggerDriver(policy.eval(), planner, beta, g, first_iterations=30 if in_world else None)
         world_eps = imagined_episodes(rec, chosen, episode_steps, g, world, fit) if in_world else None
@@ -348,10 +350,11 @@ def dagger(
             validation = {k: score[k] for k in ("success_rate", "collision_rate", "offroad_rate", "mean_distance")}
             print("validation in the imagined world:", validation, flush=True)
         result = evaluate(rec, PolicyDriver(policy.eval()))
-        where = "" if world == "replay" else f"-in-{world}-world-{episode_steps}steps"
-        name = f"dagger-constant-velocity-{mask_speed}{where}{f'-avg{average}' if average else ''}-round{r}-s{seed}"
         WEIGHTS.mkdir(parents=True, exist_ok=True)
         torch.save(policy.state_dict(), WEIGHTS / f"{name}.pt")
+        state = {"set": sets[-1], "opt": opt.state_dict(), "g": g.get_state(), "rng": torch.get_rng_state()}
+        torch.save(state, WEIGHTS / f"{name}-state.tmp")
+        (WEIGHTS / f"{name}-state.tmp").replace(saved)  # whole or not at all
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[name] = {
             **result,
@@ -362,6 +365,7 @@ def dagger(
             "steps_per_round": steps,
             "batch": 32,
             "world": world,
+            "expert": expert,
             "episode_steps": episode_steps if world != "replay" else None,
             "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
             "averaged_steps": average,
@@ -436,6 +440,12 @@ def main() -> None:
         "--average", type=int, default=0, help="--dagger: average π's weights over each round's last so many steps."
     )
     p.add_argument(
+        "--expert",
+        default="constant-velocity",
+        choices=("constant-velocity", "future"),
+        help="--dagger: the labelling planner plans through the constant-velocity world or the episodes' own future.",
+    )
+    p.add_argument(
         "--world-error",
         action="store_true",
         help="How far each imagined world's cars drift from the recorded ones over 30 s; train nothing.",
@@ -490,6 +500,7 @@ def main() -> None:
             args.dagger_world,
             args.episode_steps,
             args.average,
+            args.expert,
         )
         return
     if args.mpc:

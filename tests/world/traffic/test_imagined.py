@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
+from ebmlab.world.driving.data import Normalisation, reference_track
 from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes, world_error
+from ebmlab.world.driving.mpc import FutureMpc
 from ebmlab.world.traffic.drivers import DriverMix
-from ebmlab.world.traffic.episodes import boxes_overlap
+from ebmlab.world.traffic.episodes import Episodes, boxes_overlap, driven_on, seen_from, views
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,55 @@ def test_world_error_measures_how_far_each_world_drifts(small_recording, fit):
         assert error[world]["1 s"]["cars"] > 0 and error[world]["1 s"]["x_mean"] < error[world]["5 s"]["x_mean"]
     # cars that brake and follow stay nearer the recording than cars that never change speed
     assert error["fitted-idm"]["5 s"]["x_mean"] < error["constant-velocity"]["5 s"]["x_mean"]
+
+
+@pytest.mark.parametrize("world", ["replay", "constant-velocity", "fitted-idm"])
+def test_future_is_what_the_episodes_then_show_whatever_the_ego_does(small_recording, fit, world):
+    rec = small_recording
+    cars = rec.split("train")[:8]
+    make = lambda: (  # noqa: E731
+        Episodes(rec, cars)
+        if world == "replay"
+        else imagined_episodes(rec, cars, 50, torch.Generator().manual_seed(3), world, fit)
+    )
+    told, untold = make(), make()
+    future = told.future(6)
+    assert future["x"].shape[:2] == (len(cars), 6)
+    for k in range(6):  # the two egos act differently; the others go on alike, as foretold
+        told.step(torch.full((len(cars),), 0.5), torch.zeros(len(cars)))
+        untold.step(torch.full((len(cars),), -2.0), torch.full((len(cars),), 0.002))
+        running = ~told.done
+        for key in ("x", "y", "present"):
+            assert torch.equal(future[key][running, k], told.others()[key][running])
+            assert torch.equal(told.others()[key][running], untold.others()[key][running])
+
+
+def test_future_seen_from_the_track_is_the_constant_velocity_prediction_in_that_world(small_recording):
+    rec = small_recording
+    cars = rec.split("test")[:5]
+    episodes = imagined_episodes(rec, cars, 50, torch.Generator().manual_seed(1), "constant-velocity")
+    _, states = episodes.observe()
+    cx, cy = reference_track(states, torch.arange(1, 8))
+    assert torch.allclose(
+        seen_from(episodes.future(7), cx, cy, rec.road), driven_on(episodes.others(), cx, cy, rec.road), atol=1e-5
+    )
+
+
+def test_future_of_reacting_traffic_is_a_clear_error(small_recording):
+    with pytest.raises(ConfigError, match="react to the ego"):
+        Episodes(small_recording, small_recording.split("test")[:2], mode="reactive").future(5)
+
+
+def test_planner_on_the_known_future_sees_the_recorded_frames_ahead(small_recording):
+    rec = small_recording
+    cars = rec.split("test")[:4]
+    episodes = Episodes(rec, cars)
+    planner = FutureMpc(Normalisation().fit(rec, rec.split("train")), horizon=10, iterations=1)
+    planner.start(episodes)
+    for _ in range(3):
+        episodes.step(*planner(episodes, *episodes.observe()))
+    ahead = planner.futures(episodes)
+    cx, cy = reference_track(planner.states[:, -1], torch.arange(1, 11))
+    for k in (1, 10):  # the recorded cars k steps on, seen from where the ego would be on its track
+        recorded = views(rec, cars, episodes.t + k, centre=(cx[:, k - 1], cy[:, k - 1]))[0][:, 1]
+        assert torch.allclose(ahead[:, k - 1], recorded, atol=1e-5)

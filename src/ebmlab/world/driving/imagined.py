@@ -156,6 +156,13 @@ class ConstantVelocityWorld(Episodes):
             self._others = moved_on(self.now, ((self.t - self.start).float() * self.road.dt)[:, None])
         return self._others
 
+    def future(self, horizon: int) -> dict:
+        """The other cars at each of the next ``horizon`` steps of this world (B×H×N each), whatever the ego does."""
+        steps = (self.t - self.start)[:, None] + torch.arange(1, horizon + 1)
+        moved = moved_on({k: v[:, None] for k, v in self.now.items()}, (steps.float() * self.road.dt)[..., None])
+        shape = moved["x"].shape
+        return {k: torch.broadcast_to(v, shape) for k, v in moved.items()}
+
 
 class FittedTrafficWorld(ConstantVelocityWorld):
     """Episodes in which the other cars are driven on from the recorded frame by IDM/MOBIL with fitted
@@ -193,6 +200,9 @@ class FittedTrafficWorld(ConstantVelocityWorld):
         lanes = road.lanes
         self.ghost_id = getattr(self, "ghost_id", torch.zeros(len(self.cars), dtype=torch.long))
         self.ghost_id[index] = cid[torch.arange(len(index)), self.slot[index]]
+        if len(getattr(self, "tape", ())) > 1 and len(index) < len(self.cars):
+            raise RuntimeError("episodes of a fitted world cannot restart one by one once their future was read")
+        self.tape = []
         self.world.load(
             index,
             rows,
@@ -217,23 +227,39 @@ class FittedTrafficWorld(ConstantVelocityWorld):
         mean_all = torch.where(count.sum(1, keepdim=True) > 0, mean_all, torch.full_like(mean_all, 22.0))
         return torch.where(count > 0, total / count.clamp_min(1), mean_all)
 
+    def _ahead(self, k: int) -> dict:
+        """The other cars ``k`` steps from now. The world does not see the ego car, so its next steps are known
+        before the ego acts: they are simulated once, kept on a tape, and read from it as the episodes reach them."""
+        while len(self.tape) <= k:
+            if self.tape:
+                self.world.step()
+            w = self.world
+            self.tape.append(
+                {
+                    "x": w.x.clone(),
+                    "y": w.y.clone(),
+                    "v": w.v.clone(),
+                    "psi": w.psi.clone(),
+                    "length": w.length.clone(),
+                    "width": w.width.clone(),
+                    "present": w.alive & (w.car_id != self.ghost_id[:, None]),
+                }
+            )
+        return self.tape[k]
+
     def others(self) -> dict:
         if self._others is None:
-            w = self.world
-            self._others = {
-                "x": w.x,
-                "y": w.y,
-                "v": w.v,
-                "psi": w.psi,
-                "length": w.length,
-                "width": w.width,
-                "present": w.alive & (w.car_id != self.ghost_id[:, None]),
-            }
+            self._others = self._ahead(0)
         return self._others
+
+    def future(self, horizon: int) -> dict:
+        frames = [self._ahead(k) for k in range(1, horizon + 1)]
+        return {key: torch.stack([f[key] for f in frames], 1) for key in frames[0]}
 
     @torch.no_grad()
     def step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        self.world.step()
+        self._ahead(1)
+        self.tape.pop(0)
         return super().step(a, b)
 
 

@@ -15,7 +15,10 @@ track, and the plan moves only the ego car, by its kinematics, through it.
 
 :class:`ConstantVelocityMpc` plans the same way through the simplest world model
 that sees only the present — every other car goes on at its current velocity —
-the floor that a learnt world model must beat (docs/RESULTS.md).
+the floor that a learnt world model must beat (docs/RESULTS.md). :class:`FutureMpc` plans through the
+episodes' own future (:meth:`~ebmlab.world.traffic.episodes.Episodes.future`: the recording in replay mode, an
+imagined world's next steps there): a perfect world model, the ceiling, and a privileged expert for a policy
+to learn from.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.driving.policy import _costs
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW
 
-__all__ = ["MpcDriver", "ConstantVelocityMpc"]
+__all__ = ["MpcDriver", "ConstantVelocityMpc", "FutureMpc"]
 
 
 class MpcDriver(NoAction):
@@ -161,3 +164,19 @@ class ConstantVelocityMpc(MpcDriver):
 
         cx, cy = reference_track(self.states[:, -1], torch.arange(1, self.horizon + 1))
         return driven_on(episodes.others(), cx, cy, episodes.road)
+
+
+class FutureMpc(ConstantVelocityMpc):
+    """Gradient MPC whose world model is exact: the other cars' futures are the episodes' own
+    (:meth:`~ebmlab.world.traffic.episodes.Episodes.future`), known ahead because they do not react to the ego
+    car. Privileged, so not a driver for the test cars but a ceiling for planning, and an expert whose labels a
+    policy that sees only the present can learn from (Chen, Zhou, Koltun & Krähenbühl, "Learning by Cheating",
+    CoRL 2019)."""
+
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        from ebmlab.world.driving.data import reference_track
+        from ebmlab.world.traffic.episodes import seen_from
+
+        cx, cy = reference_track(self.states[:, -1], torch.arange(1, self.horizon + 1))
+        return seen_from(episodes.future(self.horizon), cx, cy, episodes.road)

@@ -11,7 +11,8 @@ the recording (or ``max_steps``) runs out. The other cars either
 
 :func:`views` rasterises what any recorded car saw at any frames (the images of a
 training set; the conditioning frames of an episode); :func:`driven_on`, the
-others' next frames if every one of them went on at its current velocity.
+others' next frames if every one of them went on at its current velocity; :meth:`Episodes.future`, the others'
+next steps as they will be whatever the ego car does (in replay mode, the recording), seen by :func:`seen_from`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "Episodes",
     "views",
     "driven_on",
+    "seen_from",
     "moved_on",
     "ego_state",
     "collisions",
@@ -132,18 +134,25 @@ def moved_on(others: dict[str, torch.Tensor], seconds: torch.Tensor) -> dict[str
     }
 
 
+def seen_from(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tensor, road: Road) -> torch.Tensor:
+    """B×T×H×W cars channels of views centred at (cx, cy) (B×T) of the cars ``others`` (x, y, length, width,
+    present: B×T×N, one set of cars per view, or anything that broadcasts to it); no ego car is drawn."""
+    B, T = cx.shape
+    N = others["x"].shape[-1]
+    flat = {k: torch.broadcast_to(others[k], (B, T, N)).flatten(0, 1) for k in ("x", "y", "length", "width", "present")}
+    x, y = cx.flatten(), cy.flatten()
+    nobody = torch.zeros_like(x)
+    image = rasterise({"x": x, "y": y, "length": nobody, "width": nobody}, flat, road, centre=(x, y))
+    return image[:, 1].view(B, T, HEIGHT, WIDTH)
+
+
 def driven_on(others: dict[str, torch.Tensor], cx: torch.Tensor, cy: torch.Tensor, road: Road) -> torch.Tensor:
     """B×T×H×W cars channels of views centred at (cx, cy) (B×T; view k is k + 1 steps ahead) of the cars
     ``others`` (B×N, with v and psi) going on at their current velocity: the simplest prediction of the traffic
     from the present alone (exact for one step, since a step moves a car at its velocity before changing it)."""
-    B, T = cx.shape
-    rep = lambda t: t.repeat_interleave(T, 0)  # noqa: E731
-    ahead = (torch.arange(1, T + 1, dtype=cx.dtype, device=cx.device).repeat(B) * road.dt)[:, None]
-    moved = moved_on({k: rep(others[k]) for k in ("x", "y", "v", "psi", "present", "length", "width")}, ahead)
-    x, y = cx.flatten(), cy.flatten()
-    nobody = torch.zeros_like(x)  # views of the others only: no ego car drawn
-    image = rasterise({"x": x, "y": y, "length": nobody, "width": nobody}, moved, road, centre=(x, y))
-    return image[:, 1].view(B, T, HEIGHT, WIDTH)
+    T = cx.shape[1]
+    ahead = (torch.arange(1, T + 1, dtype=cx.dtype, device=cx.device) * road.dt)[None, :, None]
+    return seen_from(moved_on({k: v[:, None] for k, v in others.items()}, ahead), cx, cy, road)
 
 
 class Episodes:
@@ -249,6 +258,19 @@ class Episodes:
         """The recorded car's own views of its last ``frames`` frames before the episode (B×frames×…)."""
         images, states = zip(*(views(self.rec, self.cars, self.start - frames + k) for k in range(frames)))
         return torch.stack(images, 1), torch.stack(states, 1)
+
+    def future(self, horizon: int) -> dict[str, torch.Tensor]:
+        """The other cars at each of the next ``horizon`` steps (x, y, v, psi, length, width, present: B×H×N), as
+        they will be whatever the ego car does: in replay mode, the recording (privileged knowledge, what a
+        perfect world model would predict; frames past the recording's end repeat its last)."""
+        if self.traffic is not None:
+            from ebmlab.errors import ConfigError
+
+            raise ConfigError("in reactive mode the other cars react to the ego car: their future is not known ahead")
+        B, last = len(self.cars), self.rec.shape[1] - 1
+        t = (self.t[:, None] + torch.arange(1, horizon + 1)).clamp(max=last).flatten()
+        rep = lambda v: v.repeat_interleave(horizon)  # noqa: E731
+        return {k: v.view(B, horizon, -1) for k, v in _frame(self.rec, rep(self.env), t, rep(self.slot)).items()}
 
     def recorded_action(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The replaced car's recorded action now (a, b), B each (zero past its last frame)."""
