@@ -75,8 +75,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
-from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes, world_error  # noqa: E402
-from ebmlab.world.driving.kinematic_ego import MASK_SPEEDS, SampleBank, _to_u8, kinematic_mpur_loss, kinematic_rollout  # noqa: E402
+from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes, imagined_futures, world_error  # noqa: E402
+from ebmlab.world.driving.kinematic_ego import (  # noqa: E402
+    MASK_SPEEDS,
+    SampleBank,
+    _to_u8,
+    calibrate_uncertainty,
+    kinematic_mpur_loss,
+    kinematic_rollout,
+)
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, FutureMpc  # noqa: E402
 from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
@@ -90,11 +97,13 @@ WEIGHTS = ROOT / "runs" / "bench-traffic" / "dagger"  # each round's π (state d
 
 
 def recorded_bank(
-    rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64, futures: str = "recorded"
+    rec, n: int, horizon: int, g: torch.Generator, chunk: int = 64, futures: str = "recorded", samples: int = 10
 ) -> tuple[SampleBank, torch.Tensor]:
     """A bank whose one future per window is the recorded one (or, ``constant-velocity``, the others driven on at
-    their velocity at the window's last conditioning frame), and the recorded drivers' actions (n×T×2)."""
+    their velocity at the window's last conditioning frame; ``fitted-idm``, the fitted world's mean future and
+    ``samples`` noisy ones, for MPUR's uncertainty term), and the recorded drivers' actions (n×T×2)."""
     windows = TrafficWindows(rec, rec.split("train"), horizon, frame="track")
+    fit = fit_idm(rec) if futures == "fitted-idm" else None
     parts = {k: [] for k in ("views", "states", "track", "size", "futures", "recorded")}
     actions = []
     for start in range(0, n, chunk):
@@ -104,15 +113,18 @@ def recorded_bank(
         parts["states"].append(w["states"][:, :C])
         parts["track"].append(w["track"])
         parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
+        cars = w["cars"]
         if futures == "recorded":
-            future = w["images"][:, C:, 1]
+            future = w["images"][:, None, C:, 1]
+        elif futures == "fitted-idm":
+            future = imagined_futures(rec, cars, w["t"], w["track"], horizon, fit, samples, g)
         else:
-            cars = w["cars"]
             now = _frame(rec, rec.cars["env"][cars], w["t"], rec.cars["slot"][cars])
-            future = driven_on(now, *reference_track(w["track"], torch.arange(1, horizon + 1)), rec.road)
-        parts["futures"].append((future[:, None] * 255).round().to(torch.uint8))
+            future = driven_on(now, *reference_track(w["track"], torch.arange(1, horizon + 1)), rec.road)[:, None]
+        parts["futures"].append((future * 255).round().to(torch.uint8))
         parts["recorded"].append(w["states"][:, C:])
-    return SampleBank(**{k: torch.cat(v) for k, v in parts.items()}), torch.cat(actions)
+    bank = SampleBank(**{k: torch.cat(v) for k, v in parts.items()})
+    return calibrate_uncertainty(bank, rec.road) if bank.futures.shape[1] > 2 else bank, torch.cat(actions)
 
 
 def cost_table(rec, bank: SampleBank, actions: torch.Tensor) -> dict:
@@ -416,8 +428,12 @@ def main() -> None:
     p.add_argument(
         "--futures",
         default="recorded",
-        choices=("recorded", "constant-velocity"),
-        help="Plan (--mpc) or train π through the recorded futures or the others driven on at their current velocity.",
+        choices=("recorded", "constant-velocity", "fitted-idm"),
+        help="Plan (--mpc) or train π through the recorded futures, the others driven on at their current velocity, "
+        "or (training only) the world fitted to the recording: its mean future and --samples noisy ones.",
+    )
+    p.add_argument(
+        "--samples", type=int, default=10, help="--futures fitted-idm: noisy futures per window (MPUR's uncertainty)."
     )
     p.add_argument(
         "--dagger",
@@ -452,6 +468,8 @@ def main() -> None:
     )
     args = p.parse_args()
     torch.set_num_threads(2)
+    if args.mpc and args.futures == "fitted-idm":
+        p.error("--mpc plans through the recorded futures or the constant-velocity world, not --futures fitted-idm")
     rec = find_recording(args.recording)
     started = time.time()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -518,7 +536,12 @@ def main() -> None:
         print(result)
         return
     bank, _ = recorded_bank(
-        rec, args.bank_windows, 30, torch.Generator().manual_seed(args.seed + 1), futures=args.futures
+        rec,
+        args.bank_windows,
+        30,
+        torch.Generator().manual_seed(args.seed + 1),
+        futures=args.futures,
+        samples=args.samples,
     )
     torch.manual_seed(args.seed)
     if args.init.endswith(".pt"):  # a DAgger round's π

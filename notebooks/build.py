@@ -363,7 +363,7 @@ drawn as a colour at the filter's place on the map, and pinwheels (where every o
 from IPython.display import Image, display
 
 from ebmlab.runtime import Run
-from ebmlab.sparse.train_topo import TopoConfig, train_topo
+from ebmlab.structured.train_topo import TopoConfig, train_topo
 
 if QUICK:
     cfg = TopoConfig(patch_size=8, n_patches=1_000, map_side=6, steps=40, batch_size=200)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ebmlab"
-FAMILIES = ("sparse", "gan", "vae", "world")
+FAMILIES = ("sparse", "structured", "gan", "vae", "world")
 
 
 def imported(path: Path) -> set[str]:
@@ -47,8 +47,24 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
 def test_sparse_solvers_build_on_the_lasso_module_not_on_each_other():
     low = {
         path.stem: imported(path)
-        for path in (SRC / "sparse").glob("*.py")
+        for path in [*(SRC / "sparse").glob("*.py"), SRC / "structured" / "lateral.py"]
         if path.stem in ("lasso", "active_set", "lars", "lateral")
     }
+    assert len(low) == 4
     assert all("ebmlab.sparse.solvers" not in names for names in low.values()), low
     assert not any(name.startswith("ebmlab.sparse.") for name in low["lasso"]), low["lasso"]
+
+
+def test_families_import_each_other_only_where_a_part_of_the_course_builds_on_an_earlier_one():
+    """Structured sparsity builds on sparse coding (its solvers, dictionaries and pools); nothing else crosses."""
+    allowed = {("structured", "sparse")}
+    crossing = sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for family in FAMILIES
+        for path in (SRC / family).rglob("*.py")
+        for name in imported(path)
+        if name.split(".")[1] in FAMILIES
+        and name.split(".")[1] != family
+        and (family, name.split(".")[1]) not in allowed
+    )
+    assert crossing == []

@@ -63,6 +63,7 @@ def _mount() -> None:
     from ebmlab.demo import demo
     from ebmlab.gan.cli import gan
     from ebmlab.sparse.cli import sparse
+    from ebmlab.structured.cli import commands as structured
     from ebmlab.vae.cli import vae
     from ebmlab.viz.cli import compare, report
 
@@ -73,6 +74,8 @@ def _mount() -> None:
         if error is None:
             raise
         world = _needs_extra("world", error)
+    for command in structured.commands.values():  # structured sparsity's commands keep their `sparse` names
+        sparse.add_command(command)
     for command in (data, sparse, gan, vae, world, report, compare, demo):
         cli.add_command(command)
 

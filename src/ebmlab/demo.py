@@ -21,7 +21,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
     from ebmlab.sparse.train_dict import DictConfig, train_dictionary
     from ebmlab.sparse.train_drsae import DrsaeConfig, train_drsae
     from ebmlab.sparse.train_lista import ListaConfig, train_lista
-    from ebmlab.sparse.train_topo import TopoConfig, train_topo
+    from ebmlab.structured.train_topo import TopoConfig, train_topo
     from ebmlab.vae.train import VaeConfig, train_vae
     from ebmlab.world.baseline import BaselineConfig, train_baseline
     from ebmlab.world.driving.record import RecordConfig, run_record

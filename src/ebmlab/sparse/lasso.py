@@ -8,7 +8,7 @@ Here: the result of an inference (:class:`SolverResult`), the energy itself
 (:func:`lasso_objective`, and its Gram form), the shrinkage operator, the
 step's Lipschitz constant, and the checks of a problem's shapes and settings.
 The solvers (:mod:`~ebmlab.sparse.solvers`, :mod:`~ebmlab.sparse.active_set`,
-:mod:`~ebmlab.sparse.lars`, :mod:`~ebmlab.sparse.lateral`) all build on this
+:mod:`~ebmlab.sparse.lars`, :mod:`~ebmlab.structured.lateral`) all build on this
 module and on nothing of each other's.
 """
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.world.driving.data import Normalisation, reference_track
-from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes, world_error
+from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track
+from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes, imagined_futures, world_error
 from ebmlab.world.driving.mpc import FutureMpc
 from ebmlab.world.traffic.drivers import DriverMix
-from ebmlab.world.traffic.episodes import Episodes, boxes_overlap, driven_on, seen_from, views
+from ebmlab.world.traffic.episodes import Episodes, _frame, boxes_overlap, driven_on, seen_from, views
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,19 @@ def test_planner_on_the_known_future_sees_the_recorded_frames_ahead(small_record
     for k in (1, 10):  # the recorded cars k steps on, seen from where the ego would be on its track
         recorded = views(rec, cars, episodes.t + k, centre=(cx[:, k - 1], cy[:, k - 1]))[0][:, 1]
         assert torch.allclose(ahead[:, k - 1], recorded, atol=1e-5)
+
+
+def test_fitted_world_futures_start_from_the_recorded_present_and_spread_with_the_drivers_noise(small_recording, fit):
+    rec = small_recording
+    w = TrafficWindows(rec, rec.split("train"), 10, frame="track").sample(6, torch.Generator().manual_seed(4))
+    futures = [
+        imagined_futures(rec, w["cars"], w["t"], w["track"], 10, fit, 3, torch.Generator().manual_seed(s))
+        for s in (0, 1)
+    ]
+    assert futures[0].shape == (6, 4, 10, 117, 24)
+    now = _frame(rec, rec.cars["env"][w["cars"]], w["t"], rec.cars["slot"][w["cars"]])
+    one_step = driven_on(now, *reference_track(w["track"], torch.arange(1, 11)), rec.road)[:, 0]
+    for k in range(4):  # one step on, every future is where the present's velocities take the cars
+        assert torch.allclose(futures[0][:, k, 0], one_step, atol=1e-4)
+    assert torch.equal(futures[0][:, 0], futures[1][:, 0])  # the mean future: no noise, whatever the seed
+    assert not torch.equal(futures[0][:, 1:, -1], futures[1][:, 1:, -1])  # the noisy ones differ

@@ -35,6 +35,7 @@ __all__ = [
     "ConstantVelocityWorld",
     "FittedTrafficWorld",
     "imagined_episodes",
+    "imagined_futures",
     "world_error",
     "WORLDS",
 ]
@@ -279,6 +280,36 @@ def imagined_episodes(
     from ebmlab.errors import ConfigError
 
     raise ConfigError(f"unknown world {world!r}; choose one of {', '.join(WORLDS)}")
+
+
+@torch.no_grad()
+def imagined_futures(
+    rec: Recording,
+    cars: torch.Tensor,
+    t: torch.Tensor,
+    track: torch.Tensor,
+    horizon: int,
+    fit: IdmFit,
+    samples: int,
+    g: torch.Generator,
+) -> torch.Tensor:
+    """n×(1 + samples)×horizon×H×W cars channels of the fitted world's futures after frame ``t`` of recorded cars
+    ``cars`` (the others driven on from that frame, the car itself a ghost), seen from the reference track that
+    starts at ``track`` (x, y, vx: n×3): first with the drivers' noise off (the mean future), then ``samples``
+    futures each under its own noise: a stochastic world model fitted to the recording, whose spread MPUR's
+    uncertainty term can read."""
+    from ebmlab.world.driving.data import reference_track
+    from ebmlab.world.traffic.episodes import seen_from
+
+    offsets = t - rec.cars["first"][cars] - CONDITIONING
+    cx, cy = reference_track(track, torch.arange(1, horizon + 1))
+    out = []
+    for k in range(1 + samples):
+        world_fit = dataclasses.replace(fit, noise=0.0) if k == 0 else fit
+        seed = int(torch.randint(2**31, (1,), generator=g))
+        world = FittedTrafficWorld(rec, cars, offsets, horizon, world_fit, seed=seed)
+        out.append(seen_from(world.future(horizon), cx, cy, rec.road))
+    return torch.stack(out, 1)
 
 
 def world_error(rec: Recording, cars: int = 256, horizons=(10, 50, 150, 300), fit: IdmFit | None = None) -> dict:

@@ -49,6 +49,7 @@ __all__ = [
     "track_views",
     "SampleBank",
     "build_bank",
+    "calibrate_uncertainty",
     "kinematic_rollout",
     "kinematic_mpur_loss",
     "kinematic_mper_loss",
@@ -180,13 +181,18 @@ def build_bank(
         parts["track"].append(w["track"])
         parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
         parts["recorded"].append(w["states"][:, C:])
-    bank = SampleBank(**{k: torch.cat(v) for k, v in parts.items()})
-    # the spread of the cost over the dropout futures along the recorded drivers' own trajectories
+    return calibrate_uncertainty(SampleBank(**{k: torch.cat(v) for k, v in parts.items()}), rec.road, chunk)
+
+
+@torch.no_grad()
+def calibrate_uncertainty(bank: SampleBank, road: Road, chunk: int = 32) -> SampleBank:
+    """Set the bank's ``u_mean`` and ``u_std``: the mean and spread of the cost's variance over its sampled
+    futures (all but the first) along the recorded drivers' own trajectories, MPUR's normalisation."""
     variances = []
     for start in range(0, len(bank), chunk):
         b = {k: getattr(bank, k)[start : start + chunk] for k in ("track", "size", "recorded")}
         b["futures"] = bank.futures[start : start + chunk].float() / 255
-        costs = _step_costs(b, b["recorded"], windows.rec.road)
+        costs = _step_costs(b, b["recorded"], road)
         variances.append(costs[:, :, 1:].var(2).flatten())
     u = torch.cat(variances)
     bank.u_mean, bank.u_std = float(u.mean()), float(u.std().clamp_min(1e-8))

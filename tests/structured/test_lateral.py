@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.sparse.lateral import (
+from ebmlab.sparse.solvers import ista
+from ebmlab.structured.lateral import (
     inhibition_step,
     lateral_energy,
     lateral_ista,
@@ -17,7 +18,6 @@ from ebmlab.sparse.lateral import (
     tree_inhibition,
     tree_parents,
 )
-from ebmlab.sparse.solvers import ista
 from sparse_problems import sparse_problem
 
 

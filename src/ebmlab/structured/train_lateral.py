@@ -1,7 +1,7 @@
 """Training loop of sparse coding with lateral inhibition (``ebmlab sparse lateral``).
 
 Each step infers the codes of a mini-batch of patches with
-:func:`~ebmlab.sparse.lateral.lateral_ista` and takes a projected gradient step
+:func:`~ebmlab.structured.lateral.lateral_ista` and takes a projected gradient step
 on the dictionary (as ``ebmlab sparse dict``); with ``--inhibition learned``
 also a projected gradient-ascent step on S within [0, --s-max]. With
 ``--inhibition tree`` S is fixed: zero along the paths of a tree of
@@ -17,7 +17,8 @@ import torch
 from ebmlab.data import epoch_batches, load_patches
 from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.sparse.dictionary import Dictionary, dictionary_step, init_from_data
-from ebmlab.sparse.lateral import (
+from ebmlab.sparse.train_dict import tree_figure, tree_shape
+from ebmlab.structured.lateral import (
     inhibition_step,
     lateral_energy,
     lateral_ista,
@@ -26,7 +27,6 @@ from ebmlab.sparse.lateral import (
     tree_inhibition,
     tree_parents,
 )
-from ebmlab.sparse.train_dict import tree_figure, tree_shape
 
 __all__ = ["LateralConfig", "train_lateral"]
 

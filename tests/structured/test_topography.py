@@ -9,9 +9,9 @@ import torch
 
 from ebmlab.data import load_patches, pca_fit
 from ebmlab.errors import DataError
-from ebmlab.sparse.group_ae import GroupSparseAE
 from ebmlab.sparse.groups import singleton_pools, torus_pools
-from ebmlab.sparse.topography import find_pinwheels, fit_gabor, gabor, neighbour_orientation_ratio
+from ebmlab.structured.group_ae import GroupSparseAE
+from ebmlab.structured.topography import find_pinwheels, fit_gabor, gabor, neighbour_orientation_ratio
 
 
 @pytest.mark.parametrize("theta", [0.3, 1.2, 2.5])
@@ -143,7 +143,7 @@ def test_topo_command_writes_map_metrics_and_figures(tmp_path, monkeypatch):
 
 
 def test_invariance_metric_on_hand_made_responses():
-    from ebmlab.sparse.invariance import invariance, response_correlation
+    from ebmlab.structured.invariance import invariance, response_correlation
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(500, 4, generator=g)
@@ -157,7 +157,7 @@ def test_invariance_metric_on_hand_made_responses():
 
 
 def test_transformed_pairs_are_shifted_copies():
-    from ebmlab.sparse.invariance import transformed_pairs
+    from ebmlab.structured.invariance import transformed_pairs
 
     pairs = transformed_pairs(50, 8, seed=1, shifts=(0,), angles=(0.0,))
     for a, b in pairs.values():

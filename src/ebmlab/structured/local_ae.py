@@ -10,7 +10,7 @@ filter D_u (‖D_u‖ = 1):
     z_u = s_u h(⟨W_u, x_{R_u}⟩ − b_u),      x̂ = Σ_u z_u P_u D_u
 
 with P_u placing an f×f filter at R_u. The energy is that of
-:class:`~ebmlab.sparse.group_ae.GroupSparseAE`, ½‖x − x̂‖² + λ Σ_j √(ε + ‖z_{P_j}‖²),
+:class:`~ebmlab.structured.group_ae.GroupSparseAE`, ½‖x − x̂‖² + λ Σ_j √(ε + ‖z_{P_j}‖²),
 with overlapping pool×pool neighbourhoods of the map as pools. Position is
 laid out by construction; what the pools organise is the rest of the filter
 (orientation, frequency, phase), which forms pinwheels around the map.
@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 
 from ebmlab.errors import ConfigError
-from ebmlab.sparse.group_ae import GroupSparseAE
 from ebmlab.sparse.groups import Pools
+from ebmlab.structured.group_ae import GroupSparseAE
 
 __all__ = ["LocallyConnectedAE", "window_corners"]
 

@@ -2,10 +2,10 @@
 
 Crops of ``image_size``² pixels from scikit-image's photographs (mean removed,
 ZCA-whitened with relative ε ``zca_eps`` after dropping the weakest principal
-components beyond ``keep_variance``: a low-pass whitening that stays in pixel space) are encoded by a :class:`~ebmlab.sparse.local_ae.LocallyConnectedAE`
+components beyond ``keep_variance``: a low-pass whitening that stays in pixel space) are encoded by a :class:`~ebmlab.structured.local_ae.LocallyConnectedAE`
 with a ``map_side``² map of units, each with its own ``window``² filters, and
 overlapping ``pool``×``pool`` pools on the map (clipped at its edges: positions do
-not wrap). Learning is :func:`ebmlab.sparse.train_topo.fit_group_ae`, the loop of
+not wrap). Learning is :func:`ebmlab.structured.train_topo.fit_group_ae`, the loop of
 ``sparse topo``. At the end every decoder filter gets a Gabor fit; the map of
 fitted orientations gives the neighbour/shuffled orientation ratio and the
 pinwheels.
@@ -20,11 +20,11 @@ import torch
 
 from ebmlab.data import load_patches, zca_fit
 from ebmlab.runtime import Run, TrainConfig, check
-from ebmlab.sparse.group_ae import ENCODERS
 from ebmlab.sparse.groups import torus_pools
-from ebmlab.sparse.local_ae import LocallyConnectedAE
-from ebmlab.sparse.topography import find_pinwheels, fit_gabors, neighbour_orientation_ratio
-from ebmlab.sparse.train_topo import fit_group_ae, topo_figures
+from ebmlab.structured.group_ae import ENCODERS
+from ebmlab.structured.local_ae import LocallyConnectedAE
+from ebmlab.structured.topography import find_pinwheels, fit_gabors, neighbour_orientation_ratio
+from ebmlab.structured.train_topo import fit_group_ae, topo_figures
 
 __all__ = ["LocalConfig", "train_local"]
 

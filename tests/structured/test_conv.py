@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from ebmlab.cli import cli
 from ebmlab.errors import ConfigError
-from ebmlab.sparse.conv_ae import ConvGroupSparseAE, ConvStack, l2_pool
-from ebmlab.sparse.invariance import image_pairs, invariance
+from ebmlab.structured.conv_ae import ConvGroupSparseAE, ConvStack, l2_pool
+from ebmlab.structured.invariance import image_pairs, invariance
 
 
 def test_l2_pool_is_the_norm_of_each_window_with_zero_padding():

@@ -1,7 +1,7 @@
 """Training loop of convolutional group-sparse features (``ebmlab sparse conv``).
 
 Stacked pre-training (Jarrett, Kavukcuoglu, Ranzato & LeCun, ICCV 2009) of
-:class:`~ebmlab.sparse.conv_ae.ConvGroupSparseAE` layers: layer 1 learns to
+:class:`~ebmlab.structured.conv_ae.ConvGroupSparseAE` layers: layer 1 learns to
 reconstruct the images (mean image removed) under the L2-pooled group norm;
 layer 2 then learns the same energy on layer 1's pooled maps, and so on. Each
 layer is trained by Adam for ``epochs`` epochs (cosine decay of the learning
@@ -28,9 +28,9 @@ from ebmlab.data import dataset_names, epoch_batches, load_dataset
 from ebmlab.metrics.probe import linear_probe
 from ebmlab.runtime import Run, RunningMean, TrainConfig, check
 from ebmlab.runtime.distributed import wrap_model
-from ebmlab.sparse.conv_ae import ConvStack, l2_pool
-from ebmlab.sparse.invariance import image_pairs, invariance
 from ebmlab.sparse.optim import lr_factor
+from ebmlab.structured.conv_ae import ConvStack, l2_pool
+from ebmlab.structured.invariance import image_pairs, invariance
 
 __all__ = ["ConvConfig", "train_conv", "stack_features"]
 

@@ -1,14 +1,14 @@
 """Training loop of topographic maps (``ebmlab sparse topo``).
 
 Patches of scikit-image's photographs (mean removed) are PCA-whitened with
-dimension reduction (``keep_variance``); a :class:`~ebmlab.sparse.group_ae.GroupSparseAE`
+dimension reduction (``keep_variance``); a :class:`~ebmlab.structured.group_ae.GroupSparseAE`
 with ``map_side``² units on a torus and ``pool``×``pool`` overlapping pools is
 trained by Adam on the mean energy ½‖x − D F(x)‖² + λ Σ_j √(ε + ‖F(x)_{P_j}‖²),
 the decoder columns kept at unit norm. At the end the decoder columns are
-mapped back to pixels and measured (:mod:`ebmlab.sparse.topography`): Gabor
+mapped back to pixels and measured (:mod:`ebmlab.structured.topography`): Gabor
 fits, the orientation map, the neighbour/shuffled orientation-difference
 ratio and the pinwheels; and the invariance of pooled outputs against single
-units (:mod:`ebmlab.sparse.invariance`).
+units (:mod:`ebmlab.structured.invariance`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import torch
 
 from ebmlab.data import epoch_batches, load_patches, pca_fit
 from ebmlab.runtime import Run, RunningMean, TrainConfig, check
-from ebmlab.sparse.group_ae import ENCODERS, GroupSparseAE
 from ebmlab.sparse.groups import block_pools, torus_pools
-from ebmlab.sparse.invariance import invariance, transformed_pairs
 from ebmlab.sparse.optim import lr_factor
-from ebmlab.sparse.topography import (
+from ebmlab.structured.group_ae import ENCODERS, GroupSparseAE
+from ebmlab.structured.invariance import invariance, transformed_pairs
+from ebmlab.structured.topography import (
     find_pinwheels,
     fit_gabors,
     neighbour_orientation_ratio,

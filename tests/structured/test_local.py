@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ebmlab.cli import cli
 from ebmlab.errors import ConfigError
 from ebmlab.sparse.groups import torus_pools
-from ebmlab.sparse.local_ae import LocallyConnectedAE, window_corners
+from ebmlab.structured.local_ae import LocallyConnectedAE, window_corners
 
 
 def test_window_corners_span_the_image():
