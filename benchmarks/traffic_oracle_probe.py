@@ -19,7 +19,8 @@ decision) plans through the recorded futures of the first CARS test cars' others
 at every step — the cost's own ceiling, with a perfect world model and a planner
 instead of a policy. ``--futures constant-velocity`` plans instead through the
 simplest world model that sees only the present: every other car goes on at its
-current velocity.
+current velocity. For training (not ``--mpc``), ``--futures fitted-idm`` fills the bank with the world fitted to
+the recording: its mean future and ``--samples`` noisy ones per window, whose spread MPUR's uncertainty term reads.
 
 With ``--action-fit RUN``, how well a trained policy predicts the recorded
 drivers' next action on test windows (R², mean).
@@ -54,6 +55,7 @@ starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imita
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 512 --dagger-world constant-velocity --episode-steps 50 --steps 1500 --mask-speed max
     python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 256 --dagger-world fitted-idm --episode-steps 150 --steps 1500 --mask-speed max [--average 750] [--expert future]
     python benchmarks/traffic_oracle_probe.py --world-error
+    python benchmarks/traffic_oracle_probe.py --init runs/bench-traffic/dagger/ROUND.pt --futures fitted-idm --mask-speed max --steps 500 --eval-every 250
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
