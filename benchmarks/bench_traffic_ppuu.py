@@ -23,7 +23,11 @@ already there are skipped, so the benchmark can be split over sessions; the
    kinematic ego, and ``mper-kin-sN``, ``mpur-kin-sN`` (stochastic), ``mpur-kin-det-sN`` trained through them
    (``--kin-policy-steps``, ``--bank-windows``); ``mpur-kin-start-sN``, ``mpur-kin-max-sN``, ``mpur-kin-det-max-sN``:
    MPUR with the proximity mask sized by the speed at each rollout's start, or the larger of it and the ego's; ``mpc-kin``, gradient MPC through ``model-kin`` (``mpc-kin-max``: the mask sized by the larger speed);
-   ``mpc-cv``, the same planner (larger-speed mask) through the constant-velocity world, no learning.
+   ``mpc-cv``, the same planner (larger-speed mask) through the constant-velocity world, no learning;
+8. ``dagger-sN``: DAgger in the world fitted to the recording with the privileged planner as the expert
+   (``world traffic policy --kind dagger``, ``--dagger-rounds`` rounds of 256 cars × 15 s, 1,500 regression
+   steps × 32, π averaged over each round's last 750), every round's π evaluated on the test cars; the
+   rounds' rows are copied from the run's metrics.jsonl into ``dagger-sN-rounds``.
 
 Usage::
 
@@ -78,6 +82,7 @@ def main() -> None:
     p.add_argument("--mpc-cars", type=int, default=30, help="Test cars for gradient MPC (it plans at every step).")
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-iterations", type=int, default=3)
+    p.add_argument("--dagger-rounds", type=int, default=7)
     args = p.parse_args()
     runs = Path(args.runs)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -221,6 +226,24 @@ def main() -> None:
                 ),
                 run_eval,
             )
+        elif stage == "dagger":
+            for seed in seeds:
+                cfg = PolicyConfig(
+                    recording=recording,
+                    kind="dagger",
+                    dagger_rounds=args.dagger_rounds,
+                    steps=1500,
+                    batch_size=32,
+                    lr=3e-4,
+                    mask_speed="max",
+                    eval_rounds=True,
+                    seed=seed,
+                )
+                name = f"dagger-s{seed}"
+                row(name, "policy", cfg, train_policy)
+                lines = (runs / name / "metrics.jsonl").read_text().splitlines()
+                results[f"{name}-rounds"] = [json.loads(line) for line in lines]
+                RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         else:
             raise SystemExit(f"unknown stage {stage}")
 

@@ -23,7 +23,7 @@ def traffic() -> None:
     render   an episode of one recorded car (its own driver, or no action) as a GIF
     time     ego steps per second of the simulator, images included
     model    fit the forward model of ego views (deterministic or with a latent z)
-    policy   train a policy on the recordings: 1-step imitation, MPER or MPUR (through the model)
+    policy   train a policy on the recordings: 1-step imitation, MPER or MPUR (through the model), DAgger
     eval     PPUU's evaluation of a driver (a policy run, none, recorded, gradient MPC) on the test cars
     ppo      the model-free comparison: stable-baselines3 PPO on the simulator, evaluated the same way
 
@@ -61,6 +61,14 @@ def policy_cmd(cfg: PolicyConfig, run) -> dict:
     Examples:
       ebmlab world traffic policy --recording runs/traffic --kind imitation --out runs/il
       ebmlab world traffic policy --recording runs/traffic --model runs/model-stoch --kind mpur --out runs/mpur
+      ebmlab world traffic policy --recording runs/traffic --kind dagger --steps 1500 --batch-size 32 \
+          --lr 3e-4 --out runs/dagger
+
+    \b
+    DAgger (the best policy here: docs/RESULTS.md) needs no model: each round a
+    planner labels the states π reaches in a world of IDM drivers fitted to the
+    recording, and π is regressed on every label so far; --resume goes on after
+    the last finished round.
     """
     return train_policy(cfg, run)
 

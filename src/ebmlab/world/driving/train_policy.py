@@ -1,10 +1,12 @@
-"""``ebmlab world traffic policy``: train a driving policy on recorded traffic only (imitation, MPER or MPUR),
+"""``ebmlab world traffic policy``: train a driving policy on recorded traffic only (imitation, MPER, MPUR or DAgger),
 then evaluate it by PPUU's protocol on the test cars (:mod:`ebmlab.world.driving.evaluate`).
 
 MPER and MPUR train through a forward model from a ``world traffic model`` run
 (frozen); no step of the simulator is taken while training — the point of PPUU.
 Through a model with a kinematic ego, they train on a bank of the model's
-futures drawn once (:mod:`~ebmlab.world.driving.kinematic_ego`).
+futures drawn once (:mod:`~ebmlab.world.driving.kinematic_ego`). DAgger needs no
+model: a planner labels the states π reaches in a world imagined from the
+recording (:mod:`~ebmlab.world.driving.dagger`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ class PolicyConfig(TrainConfig):
     kind: str = field(
         default="mpur",
         metadata={
-            "help": "imitation (1 step), mper (through the model, stay near the recorded future) or mpur (through the model, costs + uncertainty).",
-            "choices": KINDS,
+            "help": "imitation (1 step), mper (through the model, stay near the recorded future), mpur (through the model, costs + uncertainty) or dagger (regression on a planner's labels of the states π reaches in an imagined world; no model).",
+            "choices": (*KINDS, "dagger"),
         },
     )
     model: str = field(
@@ -65,7 +67,29 @@ class PolicyConfig(TrainConfig):
         default=1024,
         metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."},
     )
-    steps: int = field(default=1000, metadata={"help": "Adam steps."})
+    dagger_rounds: int = field(default=7, metadata={"help": "dagger: rounds (the expert acts with β = 0.5^round)."})
+    dagger_cars: int = field(default=256, metadata={"help": "dagger: training cars driven per round."})
+    dagger_world: str = field(
+        default="fitted-idm",
+        metadata={
+            "help": "dagger: where the episodes are driven: a world of IDM fitted to the recording (fitted-idm) or of constant velocities (both within PPUU's rules), or the replay simulator (outside them).",
+            "choices": ("fitted-idm", "constant-velocity", "replay"),
+        },
+    )
+    dagger_expert: str = field(
+        default="future",
+        metadata={
+            "help": "dagger: the planner that labels, through the episodes' own future (future: privileged) or through the constant-velocity world.",
+            "choices": ("future", "constant-velocity"),
+        },
+    )
+    episode_steps: int = field(default=150, metadata={"help": "dagger: steps of each episode in an imagined world."})
+    average_steps: int = field(
+        default=750, metadata={"help": "dagger: π's weights averaged over each round's last so many steps (0: none)."}
+    )
+    lr_decay: float = field(default=1.0, metadata={"help": "dagger: the learning rate is lr × lr_decay^round."})
+    eval_rounds: bool = field(default=False, metadata={"help": "dagger: evaluate every round's π on the test cars."})
+    steps: int = field(default=1000, metadata={"help": "Adam steps (dagger: per round)."})
     batch_size: int = field(default=16, metadata={"help": "Recorded pasts per step."})
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate."})
     eval_cars: int = field(default=0, metadata={"help": "Test cars evaluated at the end (0: all of the test split)."})
@@ -77,8 +101,17 @@ class PolicyConfig(TrainConfig):
         super().__post_init__()
         check(bool(self.recording), "--recording is required (a file or a `world traffic record` run folder)")
         check(
-            self.kind == "imitation" or bool(self.model), f"--kind {self.kind} trains through a model: give --model RUN"
+            self.kind in ("imitation", "dagger") or bool(self.model),
+            f"--kind {self.kind} trains through a model: give --model RUN",
         )
+        check(self.kind != "dagger" or not self.model, "--kind dagger learns from a planner's labels: drop --model")
+        check(self.dagger_rounds >= 1 and self.dagger_cars >= 1, "--dagger-rounds and --dagger-cars must be >= 1")
+        check(self.episode_steps >= 1, "--episode-steps must be >= 1")
+        check(
+            self.average_steps >= 0 and (self.kind != "dagger" or self.average_steps <= self.steps),
+            "--average-steps must be in [0, --steps]",
+        )
+        check(0 < self.lr_decay <= 1, "--lr-decay must be in (0, 1]")
         check(
             self.horizon >= 1 and self.steps >= 1 and self.batch_size >= 1,
             "--horizon, --steps, --batch-size must be >= 1",
@@ -102,6 +135,10 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
     from ebmlab.world.driving.train_model import load_model
 
     rec = find_recording(cfg.recording)
+    if cfg.kind == "dagger":
+        from ebmlab.world.driving.dagger import train_dagger
+
+        return train_dagger(cfg, run, rec)
     train_cars = rec.split("train")
     model = None
     if cfg.kind != "imitation":
