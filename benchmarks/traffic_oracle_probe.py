@@ -28,34 +28,21 @@ drivers' next action on test windows (R², mean).
 With ``--plan-profile``, open-loop plans are optimised to convergence on 256
 recorded windows: which actions the 3-s cost prefers at each step of a plan.
 
-``--dagger ROUNDS`` trains π by DAgger (Ross, Gordon & Bagnell, AISTATS 2011) with the constant-velocity
-planner as the expert: each round drives ``--dagger-cars`` training cars (in replay mode, the planner acting with
-probability β = 0.5^round, else π), labels every visited state with the planner's action, and trains π by
-regression on all labels so far (``--steps`` per round, batch 32), then evaluates it on every test car.
-``--dagger-world constant-velocity`` or ``fitted-idm`` gathers within PPUU's rules instead: episodes of
-``--episode-steps`` steps in an imagined world (:mod:`ebmlab.world.driving.imagined`: the others driven on from the
-recording's present at their velocity, or by IDM fitted to the recording; no simulator), started at frames drawn
-along the training cars' crossings, and each round's π is scored on validation episodes of that world too.
-``--average N`` averages π's weights over each round's last N steps. ``--expert future`` labels with the planner
-through the gathering episodes' own future instead (:class:`~ebmlab.world.driving.mpc.FutureMpc`; in an imagined
-world, that world's next steps: a privileged expert, as in "learning by cheating"). Each round's π is kept under
-``runs/bench-traffic/dagger/`` (a state dict that ``--init`` takes), with its labels and optimiser, so that the same
-command run again resumes after the last finished round. ``--world-error`` measures how far each
-imagined world's cars drift from the recorded ones.
+DAgger, measured with this probe's ``--dagger`` options until 2026-12-07, is now a policy kind
+(``ebmlab world traffic policy --kind dagger``, :mod:`ebmlab.world.driving.dagger`; the ``dagger`` stage of
+``bench_traffic_ppuu.py``). ``--world-error`` measures how far each imagined world's cars drift from the recorded
+ones.
 
 ``--distil`` trains π instead by regression on what the planner would do on each
 window of the bank (the first action of a plan optimised from the data's mean,
 30 Adam steps): offline distillation. ``--trained-steps K`` trains π on its first K actions of each rollout only
 (:func:`~ebmlab.world.driving.kinematic_ego.kinematic_rollout`); ``--init RUN``
-starts π from a trained policy (a `world traffic policy` run, e.g. 1-step imitation, or a DAgger round's ``.pt``).
+starts π from a trained policy (a `world traffic policy` run: 1-step imitation, or DAgger).
 
     python benchmarks/traffic_oracle_probe.py --steps 1000 [--mask-speed start] [--trained-steps 1] [--init RUN]
     python benchmarks/traffic_oracle_probe.py --distil --futures constant-velocity --mask-speed max --bank-windows 2048 --steps 3000
-    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 32 --steps 1500 --mask-speed max
-    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 512 --dagger-world constant-velocity --episode-steps 50 --steps 1500 --mask-speed max
-    python benchmarks/traffic_oracle_probe.py --dagger 4 --dagger-cars 256 --dagger-world fitted-idm --episode-steps 150 --steps 1500 --mask-speed max [--average 750] [--expert future]
     python benchmarks/traffic_oracle_probe.py --world-error
-    python benchmarks/traffic_oracle_probe.py --init runs/bench-traffic/dagger/ROUND.pt --futures fitted-idm --mask-speed max --steps 500 --eval-every 250
+    python benchmarks/traffic_oracle_probe.py --init runs/bench-traffic/dagger-s1 --futures fitted-idm --mask-speed max --steps 500 --eval-every 250
     python benchmarks/traffic_oracle_probe.py --cost-table
     python benchmarks/traffic_oracle_probe.py --plan-profile --mask-speed max
     python benchmarks/traffic_oracle_probe.py --action-fit runs/bench-traffic/imitation-6000-s0
@@ -77,11 +64,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track  # noqa: E402
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
-from ebmlab.world.driving.imagined import WORLDS, fit_idm, imagined_episodes, imagined_futures, world_error  # noqa: E402
+from ebmlab.world.driving.imagined import fit_idm, imagined_futures, world_error  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import (  # noqa: E402
     MASK_SPEEDS,
     SampleBank,
-    _to_u8,
     calibrate_uncertainty,
     kinematic_mpur_loss,
     kinematic_rollout,
@@ -95,7 +81,6 @@ from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E40
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "traffic_oracle.json"
-WEIGHTS = ROOT / "runs" / "bench-traffic" / "dagger"  # each round's π (state dict), for --init
 
 
 def recorded_bank(
@@ -237,160 +222,6 @@ def recorded_future_mpc(rec, cars: int, mask_speed: str, futures: str = "recorde
     return episodes.summary()
 
 
-class DaggerDriver(PolicyDriver):
-    """DAgger (Ross, Gordon & Bagnell 2011) with the constant-velocity planner as the expert: at every step the
-    planner says what it would do (the label), and each car follows the planner with probability ``beta``,
-    otherwise π; the views, states and labels along the way are kept (uint8 views) for regression. With
-    ``first_iterations``, the planner's first decision of an episode gets that many Adam steps (a converged
-    first plan for short episodes), the later ones their usual number, warm-started."""
-
-    def __init__(self, policy, planner, beta: float, g: torch.Generator, first_iterations: int | None = None) -> None:
-        super().__init__(policy)
-        self.planner, self.beta, self.g = planner, beta, g
-        self.first_iterations, self.iterations = first_iterations or planner.iterations, planner.iterations
-
-    def start(self, episodes) -> None:
-        super().start(episodes)
-        self.planner.start(episodes)
-        self.planner.iterations = self.first_iterations
-        images, states = episodes.history()
-        self.frames, self.state_log, self.labels, self.alive = [_to_u8(images)], [states], [], []
-
-    def __call__(self, episodes, images, states):
-        a_star, b_star = self.planner(episodes, images, states)
-        self.planner.iterations = self.iterations
-        a_pi, b_pi = super().__call__(episodes, images, states)
-        expert = torch.rand(len(states), generator=self.g) < self.beta
-        self.frames.append(_to_u8(images)[:, None])
-        self.state_log.append(states[:, None])
-        self.labels.append(torch.stack([a_star, b_star], -1))
-        self.alive.append(~episodes.done)
-        return torch.where(expert, a_star, a_pi), torch.where(expert, b_star, b_pi)
-
-    def data(self) -> dict:
-        """Every (car, step) still running: its last C views and states (indices into the logs) and its label."""
-        frames, states = torch.cat(self.frames, 1), torch.cat(self.state_log, 1)
-        alive = torch.stack(self.alive, 1)
-        car, step = alive.nonzero(as_tuple=True)
-        return {"frames": frames, "states": states, "labels": torch.stack(self.labels, 1), "car": car, "step": step}
-
-
-def dagger(
-    rec,
-    rounds: int,
-    cars: int,
-    steps: int,
-    seed: int,
-    mask_speed: str,
-    started: float,
-    world: str = "replay",
-    episode_steps: int = 50,
-    average: int = 0,
-    expert: str = "constant-velocity",
-) -> None:
-    """DAgger rounds: round 0 the planner drives (β = 1), then β halves each round; after each round π is trained
-    by regression on everything gathered so far and evaluated on every test car (a row per round). ``world``
-    ``replay``: the gathering episodes step the replay simulator on training cars (outside PPUU's rules); one of
-    the imagined worlds: they run ``episode_steps`` steps there, from frames drawn along the training cars'
-    crossings (within them), and each round's π is also scored on 30-s episodes of 128 validation cars in that
-    world (no simulator: a choice of round within the rules). ``average``: π's weights averaged over each round's
-    last so many steps (0: the last step's). ``expert``: the planner that labels, through the constant-velocity
-    world or (``future``) through the gathering episodes' own future, privileged: in an imagined world, that
-    world's next steps. Each round's labels, π, optimiser and random state are kept, so that a rerun of the same
-    command resumes after the last round it finished."""
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    norm = Normalisation().fit(rec, rec.split("train"))
-    policy = DrivingPolicy()
-    policy.norm.load_state_dict(norm.state_dict())
-    opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
-    train = rec.split("train")
-    fit = fit_idm(rec) if world == "fitted-idm" else None
-    sets = []
-    where = "" if world == "replay" else f"-in-{world}-world-{episode_steps}steps"
-    for r in range(rounds):
-        beta = 0.5**r
-        name = f"dagger-{expert}-{mask_speed}{where}{f'-avg{average}' if average else ''}-round{r}-s{seed}"
-        saved = WEIGHTS / f"{name}-state.pt"
-        if saved.exists():  # a round finished before: its labels and where it left π
-            state = torch.load(saved, weights_only=False)
-            sets.append(state["set"])
-            policy.load_state_dict(torch.load(WEIGHTS / f"{name}.pt"))
-            opt.load_state_dict(state["opt"])
-            g.set_state(state["g"])
-            torch.set_rng_state(state["rng"])
-            print(f"round {r}: resumed from {saved.name}", flush=True)
-            continue
-        chosen = train[torch.randperm(len(train), generator=g)[:cars]]
-        planner = (FutureMpc if expert == "future" else ConstantVelocityMpc)(norm, 30, 5, mask_speed=mask_speed)
-        in_world = world != "replay"  # short episodes: their first plan converged (30 Adam steps), then warm starts
-        driver = DaggerDriver(policy.eval(), planner, beta, g, first_iterations=30 if in_world else None)
-        world_eps = imagined_episodes(rec, chosen, episode_steps, g, world, fit) if in_world else None
-        episodes, _ = drive(rec, driver, chosen, episodes=world_eps)
-        sets.append(driver.data())
-        gathered = episodes.summary()
-        labels = policy.norm.actions(sets[-1]["labels"][sets[-1]["car"], sets[-1]["step"]])
-        print("labels (normalised): mean", labels.mean(0).tolist(), "std", labels.std(0).tolist(), flush=True)
-        print(f"round {r} beta {beta}: {sum(len(d['car']) for d in sets)} labels; driven {gathered}", flush=True)
-        policy.train()
-        averaged = torch.optim.swa_utils.AveragedModel(policy) if average else None
-        for step in range(steps):
-            d = sets[int(torch.randint(len(sets), (1,), generator=g))]
-            i = torch.randint(len(d["car"]), (32,), generator=g)
-            car, t = d["car"][i], d["step"][i]
-            window = t[:, None] + torch.arange(1, C + 1)  # the views before the decision, the current last
-            views_ = d["frames"][car[:, None], window].float() / 255
-            pred = policy.normalised(
-                policy.encoder(views_.flatten(0, 1)).view(32, C, -1), d["states"][car[:, None], window]
-            )
-            loss = ((pred - policy.norm.actions(d["labels"][car, t])) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-            opt.step()
-            if averaged is not None and step >= steps - average:
-                averaged.update_parameters(policy)
-            if step % 200 == 0:
-                print(r, step, round(float(loss.detach()), 4), flush=True)
-        if averaged is not None:
-            with torch.no_grad():
-                for mine, mean in zip(policy.parameters(), averaged.module.parameters()):
-                    mine.copy_(mean)
-        validation = None
-        if in_world:
-            val = rec.split("val")[:128]
-            val_eps = imagined_episodes(rec, val, 300, torch.Generator().manual_seed(seed + 100), world, fit)
-            score = drive(rec, PolicyDriver(policy.eval()), val, episodes=val_eps)[0].summary()
-            validation = {k: score[k] for k in ("success_rate", "collision_rate", "offroad_rate", "mean_distance")}
-            print("validation in the imagined world:", validation, flush=True)
-        result = evaluate(rec, PolicyDriver(policy.eval()))
-        WEIGHTS.mkdir(parents=True, exist_ok=True)
-        torch.save(policy.state_dict(), WEIGHTS / f"{name}.pt")
-        state = {"set": sets[-1], "opt": opt.state_dict(), "g": g.get_state(), "rng": torch.get_rng_state()}
-        torch.save(state, WEIGHTS / f"{name}-state.tmp")
-        (WEIGHTS / f"{name}-state.tmp").replace(saved)  # whole or not at all
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results[name] = {
-            **result,
-            "round": r,
-            "beta": beta,
-            "labels": sum(len(d["car"]) for d in sets),
-            "cars_per_round": cars,
-            "steps_per_round": steps,
-            "batch": 32,
-            "world": world,
-            "expert": expert,
-            "episode_steps": episode_steps if world != "replay" else None,
-            "gathering": {k: gathered[k] for k in ("success_rate", "mean_distance")},
-            "averaged_steps": average,
-            "imagined_validation": validation,
-            "wall_s": round(time.time() - started, 1),
-            "date": time.strftime("%Y-%m-%d %H:%M"),
-        }
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        print(name, result, flush=True)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recording", default=str(ROOT / "runs" / "bench-traffic" / "record"))
@@ -438,32 +269,6 @@ def main() -> None:
         "--samples", type=int, default=10, help="--futures fitted-idm: noisy futures per window (MPUR's uncertainty)."
     )
     p.add_argument(
-        "--dagger",
-        type=int,
-        default=0,
-        metavar="ROUNDS",
-        help="DAgger with the constant-velocity planner as the expert, this many rounds; --steps per round.",
-    )
-    p.add_argument("--dagger-cars", type=int, default=48, help="--dagger: training cars driven per round.")
-    p.add_argument(
-        "--dagger-world",
-        default="replay",
-        choices=("replay",) + WORLDS,
-        help="--dagger: gather in the replay simulator (outside PPUU's rules) or an imagined world (within them).",
-    )
-    p.add_argument(
-        "--episode-steps", type=int, default=50, help="--dagger-world constant-velocity: steps per gathering episode."
-    )
-    p.add_argument(
-        "--average", type=int, default=0, help="--dagger: average π's weights over each round's last so many steps."
-    )
-    p.add_argument(
-        "--expert",
-        default="constant-velocity",
-        choices=("constant-velocity", "future"),
-        help="--dagger: the labelling planner plans through the constant-velocity world or the episodes' own future.",
-    )
-    p.add_argument(
         "--world-error",
         action="store_true",
         help="How far each imagined world's cars drift from the recorded ones over 30 s; train nothing.",
@@ -508,21 +313,6 @@ def main() -> None:
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(results[f"plan-profile-{args.mask_speed}"])
         return
-    if args.dagger:
-        dagger(
-            rec,
-            args.dagger,
-            args.dagger_cars,
-            args.steps,
-            args.seed,
-            args.mask_speed,
-            started,
-            args.dagger_world,
-            args.episode_steps,
-            args.average,
-            args.expert,
-        )
-        return
     if args.mpc:
         result = recorded_future_mpc(rec, args.mpc, args.mask_speed, args.futures)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -546,11 +336,7 @@ def main() -> None:
         samples=args.samples,
     )
     torch.manual_seed(args.seed)
-    if args.init.endswith(".pt"):  # a DAgger round's π
-        policy = DrivingPolicy()
-        policy.load_state_dict(torch.load(args.init))
-    else:
-        policy = load_policy(args.init)[0].train() if args.init else DrivingPolicy()
+    policy = load_policy(args.init)[0].train() if args.init else DrivingPolicy()
     policy.norm.load_state_dict(Normalisation().fit(rec, rec.split("train")).state_dict())
     opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(args.seed)
