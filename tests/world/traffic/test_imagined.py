@@ -7,7 +7,7 @@ import torch
 from ebmlab.errors import ConfigError
 from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_track
 from ebmlab.world.driving.imagined import FittedTrafficWorld, fit_idm, imagined_episodes, imagined_futures, world_error
-from ebmlab.world.driving.mpc import FutureMpc
+from ebmlab.world.driving.mpc import ConstantVelocityMpc, FittedWorldMpc, FutureMpc
 from ebmlab.world.traffic.drivers import DriverMix
 from ebmlab.world.traffic.episodes import Episodes, _frame, boxes_overlap, driven_on, seen_from, views
 
@@ -129,3 +129,29 @@ def test_fitted_world_futures_start_from_the_recorded_present_and_spread_with_th
         assert torch.allclose(futures[0][:, k, 0], one_step, atol=1e-4)
     assert torch.equal(futures[0][:, 0], futures[1][:, 0])  # the mean future: no noise, whatever the seed
     assert not torch.equal(futures[0][:, 1:, -1], futures[1][:, 1:, -1])  # the noisy ones differ
+
+
+def test_planner_through_the_fitted_world_predicts_the_replayed_traffic_better_than_constant_velocity(
+    small_recording, fit
+):
+    rec = small_recording
+    norm = Normalisation().fit(rec, rec.split("train"))
+    cars = rec.split("test")[:6]
+    episodes = Episodes(rec, cars, "replay")
+    fitted, constant = FittedWorldMpc(norm, rec, fit, horizon=30), ConstantVelocityMpc(norm, horizon=30)
+    for planner in (fitted, constant):
+        planner.start(episodes)
+    for _ in range(3):  # a few steps in, by the recorded actions
+        episodes.step(*episodes.recorded_action())
+        images, states = episodes.observe()
+        for planner in (fitted, constant):
+            planner.states = torch.cat([planner.states[:, 1:], states[:, None]], 1)
+    cx, cy = reference_track(fitted.states[:, -1], torch.arange(1, 31))
+    truth = seen_from(episodes.future(30), cx, cy, rec.road)
+    error = {
+        name: (p.futures(episodes) - truth).abs().mean(dim=(0, 2, 3)) for name, p in [("fit", fitted), ("cv", constant)]
+    }
+    assert error["fit"][0] < 1e-3  # one step on, the present frame moved at its velocities: exact
+    assert error["fit"][-10:].mean() < error["cv"][-10:].mean()  # 2-3 s on, the fitted drivers brake and follow
+    with pytest.raises(ConfigError, match="replay mode only"):
+        fitted.start(Episodes(rec, cars, "reactive"))

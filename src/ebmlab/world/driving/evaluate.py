@@ -130,7 +130,7 @@ class EvalConfig(TrainConfig):
     model: str = field(
         default="",
         metadata={
-            "help": "--driver mpc: the `world traffic model` run folder to plan through, or constant-velocity (no learning: every other car goes on at its current velocity)."
+            "help": "--driver mpc: the `world traffic model` run folder to plan through, constant-velocity (no learning: every other car goes on at its current velocity), or fitted-idm (the others driven on by IDM/MOBIL fitted to the training cars; replay mode)."
         },
     )
     mpc_horizon: int = field(default=10, metadata={"help": "--driver mpc: planning horizon in steps."})
@@ -156,6 +156,10 @@ class EvalConfig(TrainConfig):
         check(bool(self.recording), "--recording is required (a file or a `world traffic record` run folder)")
         check(self.cars >= 0, "--cars must be >= 0")
         check(self.driver != "mpc" or bool(self.model), "--driver mpc plans through a model: give --model RUN")
+        check(
+            self.model != "fitted-idm" or self.mode == "replay",
+            "--model fitted-idm plans from the recorded present: use it with --mode replay",
+        )
         check(self.mpc_horizon >= 1 and self.mpc_iterations >= 1, "--mpc-horizon and --mpc-iterations must be >= 1")
 
 
@@ -168,16 +172,17 @@ def make_driver(name: str, cfg: EvalConfig | None = None, rec: Recording | None 
         from ebmlab.world.driving.mpc import MpcDriver
         from ebmlab.world.driving.train_model import load_model
 
-        if cfg.model == "constant-velocity":
+        if cfg.model in ("constant-velocity", "fitted-idm"):
             from ebmlab.world.driving.data import Normalisation
-            from ebmlab.world.driving.mpc import ConstantVelocityMpc
+            from ebmlab.world.driving.imagined import fit_idm
+            from ebmlab.world.driving.mpc import ConstantVelocityMpc, FittedWorldMpc
 
-            return ConstantVelocityMpc(
-                Normalisation().fit(rec, rec.split("train")),
-                cfg.mpc_horizon,
-                cfg.mpc_iterations,
-                mask_speed=cfg.mask_speed,
-            )
+            norm = Normalisation().fit(rec, rec.split("train"))
+            if cfg.model == "fitted-idm":
+                return FittedWorldMpc(
+                    norm, rec, fit_idm(rec), cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed
+                )
+            return ConstantVelocityMpc(norm, cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed)
         return MpcDriver(load_model(cfg.model)[0], cfg.mpc_horizon, cfg.mpc_iterations, mask_speed=cfg.mask_speed)
     from ebmlab.world.driving.train_policy import load_policy
 

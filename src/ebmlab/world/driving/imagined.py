@@ -170,10 +170,20 @@ class FittedTrafficWorld(ConstantVelocityWorld):
     parameters (see the module doc); the replaced car drives on unseen, a ghost its followers follow."""
 
     def __init__(
-        self, rec: Recording, cars: torch.Tensor, offsets: torch.Tensor, max_steps: int, fit: IdmFit, seed: int = 0
+        self,
+        rec: Recording,
+        cars: torch.Tensor,
+        offsets: torch.Tensor,
+        max_steps: int,
+        fit: IdmFit,
+        seed: int = 0,
+        inflow: bool = True,
     ) -> None:
+        """``inflow`` False: no car enters (a prediction over a few seconds, where a drawn arrival would be
+        noise); otherwise cars enter at the recording's mean rate."""
         E, T, N = rec.shape
-        inflow = len(rec) / (E * T * rec.road.dt / 3600.0) / rec.road.lanes  # cars per hour per lane, as seen
+        rate = len(rec) / (E * T * rec.road.dt / 3600.0) / rec.road.lanes  # cars per hour per lane, as seen
+        inflow = rate if inflow else 0.0
         drivers = DriverMix(**{name: (getattr(fit, name),) * 2 for name in _IDM}, accel_noise=fit.noise)
         drivers = dataclasses.replace(drivers, politeness=(_POLITENESS, _POLITENESS))
         lo, hi = _PACE

@@ -18,7 +18,9 @@ that sees only the present — every other car goes on at its current velocity �
 the floor that a learnt world model must beat (docs/RESULTS.md). :class:`FutureMpc` plans through the
 episodes' own future (:meth:`~ebmlab.world.traffic.episodes.Episodes.future`: the recording in replay mode, an
 imagined world's next steps there): a perfect world model, the ceiling, and a privileged expert for a policy
-to learn from.
+to learn from. :class:`FittedWorldMpc` plans through the world fitted to the recording
+(:mod:`~ebmlab.world.driving.imagined`): at every decision the other cars are driven on from the present frame by
+IDM/MOBIL with parameters fitted to the training cars — a world model of ten fitted numbers, within PPUU's rules.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.driving.policy import _costs
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW
 
-__all__ = ["MpcDriver", "ConstantVelocityMpc", "FutureMpc"]
+__all__ = ["MpcDriver", "ConstantVelocityMpc", "FutureMpc", "FittedWorldMpc"]
 
 
 class MpcDriver(NoAction):
@@ -180,3 +182,41 @@ class FutureMpc(ConstantVelocityMpc):
 
         cx, cy = reference_track(self.states[:, -1], torch.arange(1, self.horizon + 1))
         return seen_from(episodes.future(self.horizon), cx, cy, episodes.road)
+
+
+class FittedWorldMpc(ConstantVelocityMpc):
+    """Gradient MPC through the world fitted to the recording: at every decision the other cars are driven on for
+    ``horizon`` steps from the present (recorded) frame by IDM/MOBIL with the fitted parameters, no noise and no
+    car entering (the mean future of the cars there now), the replaced car left in as a ghost its followers follow, as in replay mode. ``fit``: an
+    :class:`~ebmlab.world.driving.imagined.IdmFit` of the training cars. Replay mode only: there the present
+    frame is the recording's."""
+
+    def __init__(self, norm, rec, fit, horizon: int = 30, iterations: int = 5, lr: float = 0.1, gamma: float = 0.99,
+                 mask_speed: str = "max") -> None:  # fmt: skip
+        import dataclasses
+
+        super().__init__(norm, horizon, iterations, lr, gamma, mask_speed=mask_speed)
+        self.rec, self.fit, self.world = rec, dataclasses.replace(fit, noise=0.0), None
+
+    def start(self, episodes) -> None:
+        from ebmlab.errors import ConfigError
+
+        if episodes.mode != "replay" or hasattr(episodes, "offsets"):
+            raise ConfigError("gradient MPC through the fitted world plans in replay mode only (--mode replay)")
+        super().start(episodes)
+        self.world = None
+
+    @torch.no_grad()
+    def futures(self, episodes) -> torch.Tensor:
+        from ebmlab.world.driving.data import reference_track
+        from ebmlab.world.driving.imagined import FittedTrafficWorld
+        from ebmlab.world.traffic.episodes import seen_from
+
+        offsets = episodes.t - episodes.start  # the present frame, counted from where each episode began
+        if self.world is None:
+            self.world = FittedTrafficWorld(self.rec, episodes.cars, offsets, self.horizon + 1, self.fit, inflow=False)
+        else:
+            self.world.offsets = offsets
+            self.world.reset(torch.arange(len(episodes.cars)), episodes.cars)
+        cx, cy = reference_track(self.states[:, -1], torch.arange(1, self.horizon + 1))
+        return seen_from(self.world.future(self.horizon), cx, cy, episodes.road)
