@@ -24,6 +24,7 @@ already there are skipped, so the benchmark can be split over sessions; the
    (``--kin-policy-steps``, ``--bank-windows``); ``mpur-kin-start-sN``, ``mpur-kin-max-sN``, ``mpur-kin-det-max-sN``:
    MPUR with the proximity mask sized by the speed at each rollout's start, or the larger of it and the ego's; ``mpc-kin``, gradient MPC through ``model-kin`` (``mpc-kin-max``: the mask sized by the larger speed);
    ``mpc-cv``, the same planner (larger-speed mask) through the constant-velocity world, no learning;
+   ``mpc-fit``, through the world of IDM/MOBIL drivers fitted to the recording;
 8. ``dagger-sN``: DAgger in the world fitted to the recording with the privileged planner as the expert
    (``world traffic policy --kind dagger``, ``--dagger-rounds`` rounds of 256 cars × 15 s, 1,500 regression
    steps × 32, π averaged over each round's last 750), every round's π evaluated on the test cars; the
@@ -206,12 +207,9 @@ def main() -> None:
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)
-        elif stage in ("mpc", "mpc-kin", "mpc-kin-max", "mpc-cv"):
-            model = (
-                "constant-velocity"
-                if stage == "mpc-cv"
-                else str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
-            )
+        elif stage in ("mpc", "mpc-kin", "mpc-kin-max", "mpc-cv", "mpc-fit"):
+            worlds = {"mpc-cv": "constant-velocity", "mpc-fit": "fitted-idm"}
+            model = worlds.get(stage) or str(runs / ("model-kin" if stage.startswith("mpc-kin") else "model-stoch"))
             row(
                 stage,
                 "eval",
@@ -222,7 +220,7 @@ def main() -> None:
                     cars=args.mpc_cars,
                     mpc_horizon=args.mpc_horizon,
                     mpc_iterations=args.mpc_iterations,
-                    mask_speed="max" if stage.endswith(("-max", "-cv")) else "own",
+                    mask_speed="max" if stage.endswith(("-max", "-cv", "-fit")) else "own",
                 ),
                 run_eval,
             )
