@@ -92,6 +92,7 @@ FAMILIES = {
         "ring8",
         "--epochs",
         "2",
+        *("--batch-size", "64", "--r1", "0", "--refine", "none", "--lr-decay", "none"),  # the plain GAN, as measured
         "--checkpoint-every",
         "50",
         "--eval-every",

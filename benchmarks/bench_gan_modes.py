@@ -38,7 +38,7 @@ from pathlib import Path
 from seed_runs import ROOT, run_seeds, write_result
 
 CONFIGS = {
-    "logistic": ["--loss", "logistic", "--refine", "rejection"],
+    "logistic": ["--loss", "logistic", "--r1", "0", "--refine", "rejection"],  # the plain GAN, not the recipe
     "least-squares": ["--loss", "least-squares", "--refine", "rejection"],
     "wasserstein": ["--loss", "wasserstein", "--n-critic", "5", "--lr", "1e-4", "--beta2", "0.9"],
     "logistic-r1": ["--loss", "logistic", "--r1", "1", "--refine", "descent"],

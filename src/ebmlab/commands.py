@@ -25,10 +25,15 @@ from ebmlab.viz.report import write_report
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
 
-def _option_for(field: dataclasses.Field, kind: Any) -> click.Option:
+def _option_for(field: dataclasses.Field, kind: Any, recipes: tuple = ()) -> click.Option:
     flag = "--" + field.name.replace("_", "-")
     help_text = field.metadata.get("help", "")
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    by_recipe = [
+        f"{' '.join(str(v) for v in when.values())}: {recipe[field.name]}"
+        for when, recipe in recipes
+        if field.name in recipe
+    ]
     if typing.get_origin(kind) is tuple:
         shown = ",".join(str(v) for v in default)
         return click.Option(
@@ -39,6 +44,8 @@ def _option_for(field: dataclasses.Field, kind: Any) -> click.Option:
         return click.Option(
             [f"{flag}/{no_flag}", field.name], default=None, help=f"{help_text} [default: {'on' if default else 'off'}]"
         )
+    if by_recipe:  # shown beside the plain default: [default: 0.0; ring8 logistic: 0.5, grid25 logistic: 1.0]
+        default = f"{default}; {', '.join(by_recipe)}"
     choices = field.metadata.get("choices")
     ctype = click.Choice(list(choices)) if choices else _CLICK_TYPES.get(kind, click.STRING)
     return click.Option([flag, field.name], type=ctype, default=None, help=f"{help_text} [default: {default}]")
@@ -47,7 +54,8 @@ def _option_for(field: dataclasses.Field, kind: Any) -> click.Option:
 def config_options(config_cls: type) -> list[click.Option]:
     """One click option per field of ``config_cls``."""
     types = field_types(config_cls)
-    return [_option_for(f, types[f.name]) for f in dataclasses.fields(config_cls)]
+    recipes = getattr(config_cls, "RECIPES", ())
+    return [_option_for(f, types[f.name], recipes) for f in dataclasses.fields(config_cls)]
 
 
 def train_command(group: click.Group, name: str, config_cls: type, family: str) -> Callable:

@@ -279,3 +279,23 @@ def test_refit_refines_any_loss_with_a_fresh_logistic_critic(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
     m = json.loads((out / "metrics.json").read_text())
     assert "raw_high_quality" in m and 0 < m["acceptance_rate"] <= 1
+
+
+def test_the_command_line_starts_from_the_recipe_measured_for_the_data():
+    from ebmlab.gan.train import GanConfig
+    from ebmlab.runtime.config import resolve_config
+
+    ring = resolve_config(GanConfig, None, {})  # `ebmlab gan train` with no option
+    assert (ring.data, ring.loss, ring.r1, ring.refine, ring.epochs, ring.batch_size, ring.lr_decay) == (
+        "ring8", "logistic", 0.5, "descent", 60, 100, "cosine"
+    )  # fmt: skip
+    assert resolve_config(GanConfig, None, {"data": "grid25"}).r1 == 1.0
+    plain = resolve_config(GanConfig, None, {"r1": 0.0, "refine": "none"})  # options given win, the rest stays
+    assert (plain.r1, plain.refine, plain.epochs) == (0.0, "none", 60)
+    other = resolve_config(GanConfig, None, {"loss": "least-squares"})  # the recipe is the logistic loss's
+    assert (other.r1, other.refine, other.epochs, other.batch_size) == (0.0, "none", 25, 64)
+    images = resolve_config(GanConfig, None, {"data": "fashion-mnist"})
+    assert (images.r1, images.refine, images.batch_size) == (0.0, "none", 64)
+    assert GanConfig().r1 == 0.0 and GanConfig.for_data("grid25").r1 == 1.0  # Python: plain, or asked for
+    shown = CliRunner().invoke(cli, ["gan", "train", "--help"], terminal_width=200).output
+    assert "ring8 logistic: 0.5" in shown and "grid25 logistic: 1.0" in shown

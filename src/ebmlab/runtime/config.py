@@ -29,6 +29,12 @@ class TrainConfig:
     )
     log_every: int = field(default=10, metadata={"help": "Log metrics every this many steps."})
 
+    #: Defaults that depend on other values (the best recipe measured for a dataset): ``((when, defaults), …)``,
+    #: ``when`` a dict of field values that picks the recipe. The command line and a TOML file start from them
+    #: (options given still win); the dataclass's own defaults are what ``Config()`` gives in Python. See
+    #: :func:`recipe_defaults`.
+    RECIPES: typing.ClassVar[tuple[tuple[dict[str, Any], dict[str, Any]], ...]] = ()
+
     def __post_init__(self) -> None:
         check(self.checkpoint_every >= 1, "--checkpoint-every must be >= 1")
         check(self.log_every >= 1, "--log-every must be >= 1")
@@ -96,12 +102,25 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def recipe_defaults(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The defaults ``cls.RECIPES`` gives for ``values`` (the recipes whose ``when`` the values given, or the
+    fields' defaults, match), less those ``values`` already set."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    chosen: dict[str, Any] = {}
+    for when, recipe in getattr(cls, "RECIPES", ()):
+        if all(values.get(k, defaults.get(k)) == v for k, v in when.items()):
+            chosen.update(recipe)
+    return {k: v for k, v in chosen.items() if k not in values}
+
+
 def resolve_config(cls: type, config_file: str | Path | None, overrides: dict[str, Any]) -> Any:
-    """Defaults, then the TOML file, then the command-line overrides (None means not given)."""
+    """Defaults (the dataclass's, then its recipe for the values given), then the TOML file, then the
+    command-line overrides (None means not given)."""
     values: dict[str, Any] = {}
     if config_file is not None:
         values.update(load_toml(config_file))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    values = {**recipe_defaults(cls, values), **values}
     return config_from_dict(cls, values, source=str(config_file or "options"))
 
 
