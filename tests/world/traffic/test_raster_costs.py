@@ -2,8 +2,8 @@
 
 import torch
 
-from ebmlab.world.traffic.image_costs import image_costs
-from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, SCALE, WIDTH, rasterise
+from ebmlab.world.traffic.image_costs import image_costs, profile_costs
+from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, SCALE, WIDTH, rasterise, road_channels
 from ebmlab.world.traffic.road import Road
 
 ROAD = Road()
@@ -76,3 +76,23 @@ def test_costs_are_differentiable_in_the_image():
     costs = image_costs(image, torch.tensor([10.0]))
     (costs["proximity"] + costs["lane"]).sum().backward()
     assert image.grad[0, 1].abs().sum() > 0
+
+
+def test_costs_from_the_road_profiles_equal_the_image_costs_gradients_included():
+    y = torch.tensor([ROAD.lane_centre(2) + 0.8, ROAD.lane_centre(0) - 1.2, 0.4], requires_grad=True)  # off centre
+    cars = torch.rand(3, 2, HEIGHT, WIDTH, requires_grad=True)  # B×K cars channels
+    speed = torch.tensor([[3.0, 9.0], [0.0, 5.0], [12.0, 1.0]])
+    lanes, offroad = road_channels(y, ROAD)
+    images = torch.stack(
+        [lanes[:, None, None].expand(3, 2, HEIGHT, WIDTH), cars, torch.zeros_like(cars),
+         offroad[:, None, None].expand(3, 2, HEIGHT, WIDTH)], 2,
+    )  # fmt: skip
+    full, fast = image_costs(images, speed), profile_costs(cars, lanes[:, None], offroad[:, None], speed)
+    assert fast["lane"].abs().sum() > 0 and fast["offroad"].abs().sum() > 0  # the positions chosen pay both
+    for key in ("proximity", "lane", "offroad"):
+        assert torch.equal(full[key], fast[key]), key
+    grads = [
+        torch.autograd.grad(sum(c.sum() for c in co.values()), (y, cars), retain_graph=True) for co in (full, fast)
+    ]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)

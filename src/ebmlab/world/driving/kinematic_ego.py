@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from ebmlab.world.driving.data import TrafficWindows, reference_track
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.traffic.episodes import ego_state
-from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs
+from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs, profile_costs
 from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
 from ebmlab.world.traffic.recording import CONDITIONING
@@ -208,10 +208,25 @@ def _step_costs(batch: dict, states: torch.Tensor, road: Road) -> torch.Tensor:
 
 
 def _seen(
-    batch: dict, t: int, state: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, speed: torch.Tensor, road: Road
-) -> tuple[torch.Tensor, torch.Tensor]:
+    batch: dict,
+    t: int,
+    state: torch.Tensor,
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    speed: torch.Tensor,
+    road: Road,
+    views_needed: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     """The ego views (B×K×4×H×W) of an ego car in ``state`` (B×4) at step ``t`` of the batch's K futures, the
-    reference track at (cx, cy) (B×T each), and their weighted costs (B×K) with the mask sized by ``speed`` (B)."""
+    reference track at (cx, cy) (B×T each), and their weighted costs (B×K) with the mask sized by ``speed`` (B).
+    Without ``views_needed`` (a planner's rollout: nothing looks at them) the views are None and the same costs
+    come from the cars channel and the road's column profiles (:func:`profile_costs`), not full images."""
+    if not views_needed:
+        K = batch["futures"].shape[1]
+        shifted = shift_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t])
+        lanes, offroad = road_channels(state[:, 1], road)
+        costs = profile_costs(shifted, lanes[:, None], offroad[:, None], speed[:, None].expand(-1, K))
+        return None, _weighted(costs)
     views = ego_views(
         batch["futures"][:, :, t],
         state[:, 0] - cx[:, t],
@@ -274,7 +289,7 @@ def kinematic_rollout(
         x, y, psi, own = kinematic_step(x, y, psi, own, a[:, 0], a[:, 1], road.dt, straight_through=True)
         state = ego_state(x, y, psi, own)
         speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
-        views, costs = _seen(batch, t, state, cx, cy, speed, road)
+        views, costs = _seen(batch, t, state, cx, cy, speed, road, views_needed=actions is None)
         out["costs"].append(costs)
         out["states"].append(state), out["actions"].append(a)
         if actions is None:

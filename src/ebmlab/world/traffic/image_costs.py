@@ -18,7 +18,7 @@ import torch
 from ebmlab.world.traffic.raster import pixel_offsets
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["proximity_mask", "lane_mask", "image_costs", "COST_WEIGHTS"]
+__all__ = ["proximity_mask", "lane_mask", "image_costs", "profile_costs", "COST_WEIGHTS"]
 
 COST_WEIGHTS = {"proximity": 1.0, "lane": 0.2, "offroad": 1.0}  # PPUU's MPUR cost: proximity + 0.2 lane + 1 off-road
 LANE_WIDTH = Road().lane_width
@@ -42,8 +42,14 @@ def lane_mask(length: torch.Tensor) -> torch.Tensor:
     return along[..., :, None] * across[..., None, :]
 
 
+EGO_LENGTH, EGO_WIDTH = 4.7, 1.85  # m: the size the costs assume for the ego car unless told
+
+
 def image_costs(
-    images: torch.Tensor, speed: torch.Tensor, length: torch.Tensor | float = 4.7, width: torch.Tensor | float = 1.85
+    images: torch.Tensor,
+    speed: torch.Tensor,
+    length: torch.Tensor | float = EGO_LENGTH,
+    width: torch.Tensor | float = EGO_WIDTH,
 ) -> dict[str, torch.Tensor]:
     """Proximity, lane and off-road costs of images …×4×H×W for an ego car at ``speed`` (…), size (length, width)."""
     length = torch.as_tensor(length, dtype=images.dtype, device=images.device).expand_as(speed)
@@ -52,3 +58,19 @@ def image_costs(
     lane = lane_mask(length)
     top = lambda m, channel: (m * images[..., channel, :, :]).flatten(-2).amax(-1)  # noqa: E731
     return {"proximity": top(prox, 1), "lane": top(lane, 0), "offroad": top(lane, 3)}
+
+
+def profile_costs(
+    cars: torch.Tensor, lanes: torch.Tensor, offroad: torch.Tensor, speed: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """:func:`image_costs` (default ego size) of views whose lane and off-road channels are the same on every row
+    (a straight road seen square to it): from the cars channel (…×H×W) and those channels' column profiles (…×W),
+    without building the images. Equal to it, gradients included: the lane mask is a product of a row factor and
+    a column factor, so its maximum over the rows is taken first."""
+    prox = proximity_mask(speed, torch.full_like(speed, EGO_LENGTH), torch.full_like(speed, EGO_WIDTH))
+    across = lane_mask(torch.tensor(EGO_LENGTH, device=speed.device)).amax(-2)  # W: the best row, column by column
+    return {
+        "proximity": (prox * cars).flatten(-2).amax(-1),
+        "lane": (across * lanes).amax(-1).expand_as(speed),
+        "offroad": (across * offroad).amax(-1).expand_as(speed),
+    }
