@@ -32,7 +32,7 @@ from ebmlab.runtime.atomic import atomic_torch_save
 from ebmlab.world.driving.data import Normalisation
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate
 from ebmlab.world.driving.imagined import fit_idm, imagined_episodes
-from ebmlab.world.driving.kinematic_ego import _to_u8
+from ebmlab.world.driving.kinematic_ego import to_uint8
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, FutureMpc
 from ebmlab.world.driving.policy import DrivingPolicy
 from ebmlab.world.traffic.recording import CONDITIONING as C
@@ -62,14 +62,14 @@ class DaggerDriver(PolicyDriver):
         self.expert.start(episodes)
         self.expert.iterations = self.first_iterations
         images, states = episodes.history()
-        self.frames, self.state_log, self.labels, self.alive = [_to_u8(images)], [states], [], []
+        self.frames, self.state_log, self.labels, self.alive = [to_uint8(images)], [states], [], []
 
     def __call__(self, episodes, images, states):
         a_star, b_star = self.expert(episodes, images, states)
         self.expert.iterations = self.iterations
         a_pi, b_pi = super().__call__(episodes, images, states)
         follows = torch.rand(len(states), generator=self.g) < self.beta
-        self.frames.append(_to_u8(images)[:, None])
+        self.frames.append(to_uint8(images)[:, None])
         self.state_log.append(states[:, None])
         self.labels.append(torch.stack([a_star, b_star], -1))
         self.alive.append(~episodes.done)

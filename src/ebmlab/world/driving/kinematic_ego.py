@@ -141,7 +141,8 @@ class SampleBank:
         }
 
 
-def _to_u8(images: torch.Tensor) -> torch.Tensor:
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] as bytes (a quarter of the memory), for banks and DAgger's logs."""
     return (images * 255).round_().to(torch.uint8)
 
 
@@ -175,8 +176,8 @@ def build_bank(
         )
         model.eval()
         futures = torch.cat([first[:, None], rest.view(m, samples, *rest.shape[1:])], 1)[:, :, :, 1]
-        parts["futures"].append(_to_u8(futures))
-        parts["views"].append(_to_u8(w["views"]))
+        parts["futures"].append(to_uint8(futures))
+        parts["views"].append(to_uint8(w["views"]))
         parts["states"].append(w["states"][:, :C])
         parts["track"].append(w["track"])
         parts["size"].append(torch.stack([rec.cars["length"][w["cars"]], rec.cars["width"][w["cars"]]], -1))
