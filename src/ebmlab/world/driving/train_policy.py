@@ -18,6 +18,7 @@ import torch
 
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.runtime.run import load_exported_weights, read_run_config
+from ebmlab.world.driving.dagger import DAGGER_WORLDS, EXPERTS
 from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.policy import KINDS, DrivingPolicy, imitation_loss, mper_loss, mpur_loss
 from ebmlab.world.driving.record import find_recording
@@ -73,14 +74,14 @@ class PolicyConfig(TrainConfig):
         default="fitted-idm",
         metadata={
             "help": "dagger: where the episodes are driven: a world of IDM fitted to the recording (fitted-idm) or of constant velocities (both within PPUU's rules), or the replay simulator (outside them).",
-            "choices": ("fitted-idm", "constant-velocity", "replay"),
+            "choices": DAGGER_WORLDS,
         },
     )
     dagger_expert: str = field(
         default="future",
         metadata={
             "help": "dagger: the planner that labels, through the episodes' own future (future: privileged) or through the constant-velocity world.",
-            "choices": ("future", "constant-velocity"),
+            "choices": EXPERTS,
         },
     )
     episode_steps: int = field(default=150, metadata={"help": "dagger: steps of each episode in an imagined world."})
