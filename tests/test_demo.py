@@ -12,7 +12,18 @@ from click.testing import CliRunner
 
 from ebmlab.cli import cli
 
-RUNS = ("dict", "lista", "drsae", "topo", "gan-ring8", "gan-digits", "vae-digits", "world-pendulum", "sac-pendulum")
+RUNS = (
+    "dict",
+    "lista",
+    "drsae",
+    "topo",
+    "gan-ring8-saturating",
+    "gan-ring8",
+    "gan-digits",
+    "vae-digits",
+    "world-pendulum",
+    "sac-pendulum",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +48,7 @@ def test_quick_demo_writes_its_reports_and_an_index(demo):
     assert "code_error_T1" in lista
     topo = json.loads((tmp_path / "demo" / "topo" / "metrics.json").read_text())
     assert "neighbour_orientation_ratio" in topo and (tmp_path / "demo" / "topo" / "orientation_map.png").exists()
-    for name in ("gan-ring8", "gan-digits"):
+    for name in ("gan-ring8-saturating", "gan-ring8", "gan-digits"):
         assert (tmp_path / "demo" / name / "diagnostics.png").exists() and (
             tmp_path / "demo" / name / "samples.png"
         ).exists()
@@ -74,9 +85,14 @@ def test_gallery_draws_every_card_and_figure_in_a_headless_browser(demo):
     assert len(cards) == len(RUNS) + 3  # the runs, the traffic tour, two comparisons
     assert images >= len(cards) and drawn == images, (drawn, images)  # every figure found and decoded
     headlines = re.findall(r'<p class="headline">([^<]+)</p>', dom)
-    assert len(headlines) == len(RUNS) + 1 and all(len(h) > 10 for h in headlines)
+    assert len(headlines) == len(RUNS) + 1 + 2 and all(len(h) > 10 for h in headlines)  # + the pair's two
+    # the GAN pitfall and its cure: one wide card, both runs' figures side by side, explained with their numbers
+    pair = dom[dom.index('<div class="card pair"') :].split('<div class="card"')[0]
+    assert pair.count("<img") == 2 and "gan-ring8-saturating/report.html" in pair and "gan-ring8/report.html" in pair
+    saturating = json.loads((demo / "demo" / "gan-ring8-saturating" / "metrics.json").read_text())
+    assert "non-saturating" in pair and f"{saturating['high_quality']:.1%}" in pair
     # a run whose diagnostics warned says so on its card, with the cure
-    for run in ("gan-ring8", "gan-digits"):
+    for run in ("gan-ring8-saturating", "gan-ring8", "gan-digits"):
         card = dom[dom.index(f'data-run="{run}"') :].split('<div class="card"')[0]
         warned = json.loads((demo / "demo" / run / "metrics.json").read_text())["warn_mode_collapse"]
         assert ("mode collapse" in card) == bool(warned) and ("Cure" in card) == bool(warned)

@@ -17,7 +17,7 @@ from typing import Callable
 from ebmlab.runtime.atomic import atomic_write_text
 from ebmlab.runtime.run import read_run_info
 
-__all__ = ["write_index", "Card", "CARDS", "CURES"]
+__all__ = ["write_index", "Card", "CARDS", "CURES", "Pair"]
 
 Metrics = dict[str, float]
 
@@ -32,6 +32,17 @@ class Card:
     headline: Callable[[Metrics], str]
     what: str
     anchor: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two runs on one wide card, side by side: a ``pitfall`` and its ``cure`` (run folder names), with
+    ``explain``, made from their metrics, saying what differs and why."""
+
+    title: str
+    pitfall: str
+    cure: str
+    explain: Callable[[Metrics, Metrics], str]
 
 
 def _lista(m: Metrics) -> str:
@@ -148,6 +159,8 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0
 .card img{width:100%;height:220px;object-fit:contain;background:#f6f6f6;border-radius:4px}
 .card h2{font-size:1.1em;margin:.6em 0 .3em}.headline{font-size:1.25em;font-weight:600;margin:.3em 0}
 .what,.anchor,.folder{color:#555;font-size:.9em;margin:.3em 0}.anchor{color:#1a5d1a}
+.pair{grid-column:1/-1}.halves{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+.label{font-weight:600;margin:.2em 0}.explain{font-size:.95em;line-height:1.45}
 .warning{background:#fff4e5;border-left:4px solid #e69500;padding:.4em .6em;font-size:.9em;margin:.5em 0}
 """
 # the page marks how many of its figures the browser could draw (a headless browser's test reads it)
@@ -167,27 +180,60 @@ def _figure(run_dir: Path, card: Card | None) -> Path | None:
     return pngs[0] if pngs else None
 
 
-def _card_html(folder: Path, run_dir: Path) -> str:
-    info = read_run_info(run_dir)
-    family, name = info["family"], info["name"]
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    card = CARDS.get((family, name, "mixture") if "modes_captured" in metrics else (family, name))
+def _metrics(run_dir: Path) -> Metrics:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _card(family: str, name: str, metrics: Metrics) -> Card | None:
+    return CARDS.get((family, name, "mixture") if "modes_captured" in metrics else (family, name))
+
+
+def _headline(card: Card | None, metrics: Metrics) -> str:
     try:
         headline = card.headline(metrics) if card else ""
     except (KeyError, ValueError, TypeError):  # an older or partial run: show its numbers as they are
         headline = ""
-    if not headline:
-        headline = ", ".join(
-            f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in list(metrics.items())[:3]
-        )
+    return headline or ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in list(metrics.items())[:3]
+    )
+
+
+def _image(folder: Path, run_dir: Path, card: Card | None) -> str:
     report = html.escape(str((run_dir / "report.html").relative_to(folder)))
     figure = _figure(run_dir, card)
-    image = (
+    return (
         f"<a href='{report}'><img src='{html.escape(str(figure.relative_to(folder)))}' alt='{html.escape(figure.stem)}'></a>"
         if figure
         else ""
     )
+
+
+def _pair_html(folder: Path, pair: Pair) -> str:
+    halves, metrics = [], []
+    for label, run in (("pitfall", pair.pitfall), ("cure", pair.cure)):
+        run_dir = folder / run
+        info, m = read_run_info(run_dir), _metrics(run_dir)
+        metrics.append(m)
+        card = _card(info["family"], info["name"], m)
+        halves.append(
+            f"<div class='half'><p class='label'>{label}: <code>{html.escape(run)}</code></p>"
+            f"{_image(folder, run_dir, card)}<p class='headline'>{html.escape(_headline(card, m))}</p></div>"
+        )
+    return (
+        f"<div class='card pair' data-pair='{html.escape(pair.pitfall)}'><h2>{html.escape(pair.title)}</h2>"
+        f"<div class='halves'>{''.join(halves)}</div><p class='explain'>{pair.explain(*metrics)}</p></div>"
+    )
+
+
+def _card_html(folder: Path, run_dir: Path) -> str:
+    info = read_run_info(run_dir)
+    family, name = info["family"], info["name"]
+    metrics = _metrics(run_dir)
+    card = _card(family, name, metrics)
+    headline = _headline(card, metrics)
+    report = html.escape(str((run_dir / "report.html").relative_to(folder)))
+    image = _image(folder, run_dir, card)
     warnings = "".join(
         f"<p class='warning'><b>{meaning}</b>. Cure: {cure}.</p>"
         for key, (meaning, cure) in CURES.items()
@@ -207,12 +253,17 @@ def _card_html(folder: Path, run_dir: Path) -> str:
 
 
 def write_index(
-    folder: str | Path, run_dirs: list[Path], title: str = "ebmlab runs", extra: dict[str, str] | None = None
+    folder: str | Path,
+    run_dirs: list[Path],
+    title: str = "ebmlab runs",
+    extra: dict[str, str] | None = None,
+    pairs: tuple[Pair, ...] = (),
 ) -> Path:
-    """Write ``folder/index.html``: a card per run (see the module doc), then a card per ``extra`` page (text ->
-    path relative to ``folder``; its folder's first figure as the thumbnail)."""
+    """Write ``folder/index.html``: a card per run (see the module doc), a wide card per :class:`Pair` of runs
+    in ``folder``, then a card per ``extra`` page (text -> path relative to ``folder``; its folder's first figure
+    as the thumbnail)."""
     folder = Path(folder)
-    cards = [_card_html(folder, run_dir) for run_dir in run_dirs]
+    cards = [_card_html(folder, run_dir) for run_dir in run_dirs] + [_pair_html(folder, pair) for pair in pairs]
     for text, target in (extra or {}).items():
         pngs = sorted((folder / target).parent.glob("*.png"))
         image = (
