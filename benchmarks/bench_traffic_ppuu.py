@@ -28,7 +28,8 @@ already there are skipped, so the benchmark can be split over sessions; the
 8. ``dagger-sN``: DAgger in the world fitted to the recording with the privileged planner as the expert
    (``world traffic policy --kind dagger``, ``--dagger-rounds`` rounds of 256 cars × 15 s, 1,500 regression
    steps × 32, π averaged over each round's last 750), every round's π evaluated on the test cars; the
-   rounds' rows are copied from the run's metrics.jsonl into ``dagger-sN-rounds``.
+   rounds' rows are copied from the run's metrics.jsonl into ``dagger-sN-rounds`` (``--reactive dagger``: the
+   first seed's last π also in reactive mode, ``dagger-sN-reactive``).
 
 Usage::
 
@@ -238,10 +239,19 @@ def main() -> None:
                     seed=seed,
                 )
                 name = f"dagger-s{seed}"
+                fresh = name not in results
                 row(name, "policy", cfg, train_policy)
-                lines = (runs / name / "metrics.jsonl").read_text().splitlines()
-                results[f"{name}-rounds"] = [json.loads(line) for line in lines]
-                RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+                if fresh:  # the rounds of the run just made (a partial run's rows before it are replaced)
+                    lines = (runs / name / "metrics.jsonl").read_text().splitlines()
+                    results[f"{name}-rounds"] = [json.loads(line) for line in lines]
+                    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+                if seed == seeds[0] and stage in args.reactive.split(","):
+                    row(
+                        f"{name}-reactive",
+                        "eval",
+                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
+                        run_eval,
+                    )
         else:
             raise SystemExit(f"unknown stage {stage}")
 
