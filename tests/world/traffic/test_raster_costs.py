@@ -2,7 +2,15 @@
 
 import torch
 
-from ebmlab.world.traffic.image_costs import image_costs, profile_costs
+from ebmlab.world.driving.kinematic_ego import shift_views
+from ebmlab.world.traffic.image_costs import (
+    EGO_LENGTH,
+    EGO_WIDTH,
+    image_costs,
+    profile_costs,
+    proximity_mask,
+    proximity_window,
+)
 from ebmlab.world.traffic.raster import CHANNELS, HEIGHT, SCALE, WIDTH, rasterise, road_channels
 from ebmlab.world.traffic.road import Road
 
@@ -94,5 +102,30 @@ def test_costs_from_the_road_profiles_equal_the_image_costs_gradients_included()
     grads = [
         torch.autograd.grad(sum(c.sum() for c in co.values()), (y, cars), retain_graph=True) for co in (full, fast)
     ]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_the_planners_window_holds_every_pixel_the_proximity_mask_sees_and_gives_the_same_costs():
+    speed = torch.tensor([[0.0, 4.0], [11.0, 2.0]])
+    rows, cols = proximity_window(speed)
+    mask = proximity_mask(speed, torch.full_like(speed, EGO_LENGTH), torch.full_like(speed, EGO_WIDTH))
+    outside = mask.clone()
+    outside[..., rows, cols] = 0
+    assert float(outside.abs().max()) == 0 and float(mask[..., rows, cols].amax((-2, -1)).min()) == 1
+    assert rows.stop - rows.start < HEIGHT and cols.stop - cols.start < WIDTH  # a window, not the whole view
+    slow_rows, _ = proximity_window(torch.tensor([1.0]))
+    assert slow_rows.stop - slow_rows.start < rows.stop - rows.start  # it grows with the fastest car's speed
+    images = torch.rand(2, 2, HEIGHT, WIDTH)
+    dx, dy = torch.tensor([1.3, -7.0], requires_grad=True), torch.tensor([0.4, -0.9], requires_grad=True)
+    y = torch.tensor([ROAD.lane_centre(1) + 0.5, ROAD.lane_centre(4)])
+    lanes, offroad = road_channels(y, ROAD)
+    full = profile_costs(shift_views(images, dx, dy), lanes[:, None], offroad[:, None], speed)
+    seen = profile_costs(
+        shift_views(images, dx, dy, (rows, cols)), lanes[:, None], offroad[:, None], speed, (rows, cols)
+    )
+    for key in ("proximity", "lane", "offroad"):
+        assert torch.equal(full[key], seen[key]), key
+    grads = [torch.autograd.grad(sum(c.sum() for c in co.values()), (dx, dy)) for co in (full, seen)]
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-6)

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from ebmlab.world.driving.data import TrafficWindows, reference_track
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.traffic.episodes import ego_state
-from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs, profile_costs
+from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs, profile_costs, proximity_window
 from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
 from ebmlab.world.traffic.recording import CONDITIONING
@@ -56,15 +56,21 @@ __all__ = [
 ]
 
 
-def shift_views(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+def shift_views(
+    images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, window: tuple[slice, slice] | None = None
+) -> torch.Tensor:
     """Images B×K×H×W centred on a point, seen from (dx, dy) m away from it (B each; along, across the road):
-    bilinear, zero where the original view does not reach, differentiable in dx and dy."""
+    bilinear, zero where the original view does not reach, differentiable in dx and dy. With ``window`` (rows,
+    columns), only those pixels of the shifted view."""
     B = len(images)
     rows = (2 * torch.arange(HEIGHT, device=images.device) + 1) / HEIGHT - 1
     cols = (2 * torch.arange(WIDTH, device=images.device) + 1) / WIDTH - 1
+    if window is not None:
+        rows, cols = rows[window[0]], cols[window[1]]
     gy = rows[None, :, None] - (2 * SCALE / HEIGHT) * dx[:, None, None]
     gx = cols[None, None, :] + (2 * SCALE / WIDTH) * dy[:, None, None]
-    grid = torch.stack([gx.expand(B, HEIGHT, WIDTH), gy.expand(B, HEIGHT, WIDTH)], -1)
+    shape = (B, len(rows), len(cols))
+    grid = torch.stack([gx.expand(shape), gy.expand(shape)], -1)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -224,9 +230,10 @@ def _seen(
     come from the cars channel and the road's column profiles (:func:`profile_costs`), not full images."""
     if not views_needed:
         K = batch["futures"].shape[1]
-        shifted = shift_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t])
+        window = proximity_window(speed)  # only where the proximity mask can be > 0: the same costs, sooner
+        shifted = shift_views(batch["futures"][:, :, t], state[:, 0] - cx[:, t], state[:, 1] - cy[:, t], window)
         lanes, offroad = road_channels(state[:, 1], road)
-        costs = profile_costs(shifted, lanes[:, None], offroad[:, None], speed[:, None].expand(-1, K))
+        costs = profile_costs(shifted, lanes[:, None], offroad[:, None], speed[:, None].expand(-1, K), window)
         return None, _weighted(costs)
     views = ego_views(
         batch["futures"][:, :, t],

@@ -18,7 +18,7 @@ import torch
 from ebmlab.world.traffic.raster import pixel_offsets
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["proximity_mask", "lane_mask", "image_costs", "profile_costs", "COST_WEIGHTS"]
+__all__ = ["proximity_mask", "proximity_window", "lane_mask", "image_costs", "profile_costs", "COST_WEIGHTS"]
 
 COST_WEIGHTS = {"proximity": 1.0, "lane": 0.2, "offroad": 1.0}  # PPUU's MPUR cost: proximity + 0.2 lane + 1 off-road
 LANE_WIDTH = Road().lane_width
@@ -60,14 +60,31 @@ def image_costs(
     return {"proximity": top(prox, 1), "lane": top(lane, 0), "offroad": top(lane, 3)}
 
 
+def proximity_window(speed: torch.Tensor, length: float = EGO_LENGTH) -> tuple[slice, slice]:
+    """The rows and columns outside of which the proximity mask is 0 for every ego car of ``speed`` (…): one lane
+    width aside, the largest safe distance beyond the bumpers. A planner samples the cars channel only there."""
+    rows, cols = pixel_offsets(speed.device)
+    reach = length / 2 + 1.5 * float(speed.detach().abs().max()) + 1.0
+    inside = lambda offsets, limit: (offsets.abs() < limit).nonzero()[:, 0]  # noqa: E731  (a contiguous run)
+    r, c = inside(rows, reach), inside(cols, LANE_WIDTH)
+    return slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1)
+
+
 def profile_costs(
-    cars: torch.Tensor, lanes: torch.Tensor, offroad: torch.Tensor, speed: torch.Tensor
+    cars: torch.Tensor,
+    lanes: torch.Tensor,
+    offroad: torch.Tensor,
+    speed: torch.Tensor,
+    window: tuple[slice, slice] | None = None,
 ) -> dict[str, torch.Tensor]:
     """:func:`image_costs` (default ego size) of views whose lane and off-road channels are the same on every row
     (a straight road seen square to it): from the cars channel (…×H×W) and those channels' column profiles (…×W),
     without building the images. Equal to it, gradients included: the lane mask is a product of a row factor and
-    a column factor, so its maximum over the rows is taken first."""
+    a column factor, so its maximum over the rows is taken first. With ``window`` (:func:`proximity_window`),
+    ``cars`` holds only those rows and columns of the channel."""
     prox = proximity_mask(speed, torch.full_like(speed, EGO_LENGTH), torch.full_like(speed, EGO_WIDTH))
+    if window is not None:
+        prox = prox[..., window[0], window[1]]
     across = lane_mask(torch.tensor(EGO_LENGTH, device=speed.device)).amax(-2)  # W: the best row, column by column
     return {
         "proximity": (prox * cars).flatten(-2).amax(-1),
