@@ -209,6 +209,14 @@ def _image(folder: Path, run_dir: Path, card: Card | None) -> str:
     )
 
 
+def _warnings(metrics: Metrics) -> str:
+    return "".join(
+        f"<p class='warning'><b>{meaning}</b>. Cure: {cure}.</p>"
+        for key, (meaning, cure) in CURES.items()
+        if metrics.get(key)
+    )
+
+
 def _pair_html(folder: Path, pair: Pair) -> str:
     halves, metrics = [], []
     for label, run in (("pitfall", pair.pitfall), ("cure", pair.cure)):
@@ -217,11 +225,13 @@ def _pair_html(folder: Path, pair: Pair) -> str:
         metrics.append(m)
         card = _card(info["family"], info["name"], m)
         halves.append(
-            f"<div class='half'><p class='label'>{label}: <code>{html.escape(run)}</code></p>"
-            f"{_image(folder, run_dir, card)}<p class='headline'>{html.escape(_headline(card, m))}</p></div>"
+            f"<div class='half' data-run='{html.escape(run)}'><p class='label'>{label}: "
+            f"<a href='{html.escape(run)}/report.html'><code>{html.escape(run)}</code></a></p>"
+            f"{_image(folder, run_dir, card)}<p class='headline'>{html.escape(_headline(card, m))}</p>"
+            f"{_warnings(m)}</div>"
         )
     return (
-        f"<div class='card pair' data-pair='{html.escape(pair.pitfall)}'><h2>{html.escape(pair.title)}</h2>"
+        f"<div class='card pair'><h2>{html.escape(pair.title)}</h2>"
         f"<div class='halves'>{''.join(halves)}</div><p class='explain'>{pair.explain(*metrics)}</p></div>"
     )
 
@@ -234,11 +244,7 @@ def _card_html(folder: Path, run_dir: Path) -> str:
     headline = _headline(card, metrics)
     report = html.escape(str((run_dir / "report.html").relative_to(folder)))
     image = _image(folder, run_dir, card)
-    warnings = "".join(
-        f"<p class='warning'><b>{meaning}</b>. Cure: {cure}.</p>"
-        for key, (meaning, cure) in CURES.items()
-        if metrics.get(key)
-    )
+    warnings = _warnings(metrics)
     title = card.title if card else f"ebmlab {family} {name}"
     parts = [
         f"<div class='card' data-run='{html.escape(run_dir.name)}'>{image}",
@@ -259,11 +265,17 @@ def write_index(
     extra: dict[str, str] | None = None,
     pairs: tuple[Pair, ...] = (),
 ) -> Path:
-    """Write ``folder/index.html``: a card per run (see the module doc), a wide card per :class:`Pair` of runs
-    in ``folder``, then a card per ``extra`` page (text -> path relative to ``folder``; its folder's first figure
-    as the thumbnail)."""
+    """Write ``folder/index.html``: a card per run (see the module doc) — the two runs of a :class:`Pair` share one
+    wide card, where its pitfall's would be —, then a card per ``extra`` page (text -> path relative to
+    ``folder``; its folder's first figure as the thumbnail)."""
     folder = Path(folder)
-    cards = [_card_html(folder, run_dir) for run_dir in run_dirs] + [_pair_html(folder, pair) for pair in pairs]
+    first = {pair.pitfall: pair for pair in pairs}
+    second = {pair.cure for pair in pairs}
+    cards = [
+        _pair_html(folder, first[d.name]) if d.name in first else _card_html(folder, d)
+        for d in run_dirs
+        if d.name not in second
+    ]
     for text, target in (extra or {}).items():
         pngs = sorted((folder / target).parent.glob("*.png"))
         image = (
