@@ -125,6 +125,12 @@ def main() -> None:
         print(f"{name}: {shown} ({results[name]['wall_s']:.0f} s)", flush=True)
         return results[name]
 
+    def reactive(stage: str, name: str) -> None:
+        """The first seed's policy of a stage named by --reactive, evaluated in reactive mode too."""
+        if stage in args.reactive.split(","):
+            config = EvalConfig(recording=recording, driver=str(runs / name), mode="reactive")
+            row(f"{name}-reactive", "eval", config, run_eval)
+
     seeds = [int(s) for s in args.seeds.split(",")]
     for stage in args.stages.split(","):
         if stage == "record":
@@ -169,13 +175,8 @@ def main() -> None:
                 )
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
-                if seed == seeds[0] and stage in args.reactive.split(","):
-                    row(
-                        f"{name}-reactive",
-                        "eval",
-                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
-                        run_eval,
-                    )
+                if seed == seeds[0]:
+                    reactive(stage, name)
         elif stage in ("none", "recorded"):
             for mode in ("replay", "reactive"):
                 row(f"{stage}-{mode}", "eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
@@ -198,13 +199,8 @@ def main() -> None:
                 )
                 name = f"{stage}-s{seed}"
                 row(name, "policy", cfg, train_policy)
-                if seed == seeds[0] and stage in args.reactive.split(","):
-                    row(
-                        f"{name}-reactive",
-                        "eval",
-                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
-                        run_eval,
-                    )
+                if seed == seeds[0]:
+                    reactive(stage, name)
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)
@@ -245,13 +241,8 @@ def main() -> None:
                     lines = (runs / name / "metrics.jsonl").read_text().splitlines()
                     results[f"{name}-rounds"] = [json.loads(line) for line in lines]
                     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-                if seed == seeds[0] and stage in args.reactive.split(","):
-                    row(
-                        f"{name}-reactive",
-                        "eval",
-                        EvalConfig(recording=recording, driver=str(runs / name), mode="reactive"),
-                        run_eval,
-                    )
+                if seed == seeds[0]:
+                    reactive(stage, name)
         else:
             raise SystemExit(f"unknown stage {stage}")
 
