@@ -46,6 +46,16 @@ def _explain_ring_pair(pitfall: dict, cure: dict) -> str:
     )
 
 
+def _ring_pair(**settings) -> list[tuple[str, str, str, Any, Callable]]:
+    """The demo steps of :data:`RING_PAIR`: two GANs on the ring with the same ``settings``, each with its options."""
+    from ebmlab.gan.train import GanConfig, train_gan
+
+    return [
+        (folder, "gan", "train", GanConfig(data="ring8", **settings, **options), train_gan)
+        for folder, options in RING_PAIR.items()
+    ]
+
+
 def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
     """(folder, family, name, config, train function) of each demo run; ``quick`` shrinks them for tests."""
     from ebmlab.gan.train import GanConfig, train_gan
@@ -91,26 +101,8 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
                 TopoConfig(patch_size=8, n_patches=1000, map_side=5, steps=20, batch_size=200),
                 train_topo,
             ),
-            *(
-                (
-                    folder,
-                    "gan",
-                    "train",
-                    GanConfig(
-                        data="ring8",
-                        n_train=2000,
-                        batch_size=100,
-                        epochs=1,
-                        hidden_g=32,
-                        hidden_d=32,
-                        nz=8,
-                        eval_every=10,
-                        n_eval=500,
-                        **options,
-                    ),
-                    train_gan,
-                )
-                for folder, options in RING_PAIR.items()
+            *_ring_pair(
+                n_train=2000, batch_size=100, epochs=1, hidden_g=32, hidden_d=32, nz=8, eval_every=10, n_eval=500
             ),
             (
                 "gan-digits",
@@ -163,18 +155,7 @@ def _steps(quick: bool) -> list[tuple[str, str, str, Any, Callable]]:
         ),
         ("drsae", "sparse", "drsae", DrsaeConfig(data="mnist5k", unsup_epochs=2, sup_epochs=6), train_drsae),
         ("topo", "sparse", "topo", TopoConfig(n_patches=20000, steps=8000, lr=1e-2), train_topo),
-        *(
-            (
-                folder,
-                "gan",
-                "train",
-                GanConfig(
-                    data="ring8", batch_size=100, epochs=6, n_train=50000, eval_every=500, lr_decay="cosine", **options
-                ),
-                train_gan,
-            )
-            for folder, options in RING_PAIR.items()
-        ),
+        *_ring_pair(batch_size=100, epochs=6, n_train=50000, eval_every=500, lr_decay="cosine"),
         (
             "gan-mnist5k",
             "gan",
