@@ -102,6 +102,45 @@ def test_a_dagger_run_resumes_after_its_last_round(tmp_path, small_recording, in
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_mpur_trains_on_the_states_a_dagger_policy_reached(tmp_path, small_recording):
+    rec = str(small_recording.save(tmp_path / "rec.safetensors"))
+    runner = CliRunner()
+    dagger = runner.invoke(
+        cli, ["world", "traffic", "policy", "--recording", rec, *SMALL_DAGGER, "--out", str(tmp_path / "d")]
+    )
+    assert dagger.exit_code == 0, dagger.output
+    small_model = ["--steps", "2", "--batch-size", "2", "--future", "2", "--show-steps", "3", "--eval-windows", "2"]
+    model = runner.invoke(
+        cli, ["world", "traffic", "model", "--recording", rec, *small_model, "--out", str(tmp_path / "m")]
+    )
+    assert model.exit_code == 0, model.output
+    args = ["world", "traffic", "policy", "--recording", rec, "--model", str(tmp_path / "m"), "--kind", "mpur"]
+    args += ["--on-policy-states", str(tmp_path / "d"), "--init", str(tmp_path / "d"), "--regression-weight", "1"]
+    args += ["--steps", "2", "--batch-size", "2", "--horizon", "2", "--dropout-samples", "2", "--eval-cars", "2"]
+    result = runner.invoke(cli, [*args, "--log-every", "1", "--lr", "1e-12", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "p" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["regression_mse"] > 0 and r["task_cost"] >= 0 for r in rows if "regression_mse" in r)
+    assert sum("regression_mse" in r for r in rows) == 2
+    start = load_file(tmp_path / "d" / "policy.safetensors")
+    trained = load_file(tmp_path / "p" / "policy.safetensors")  # lr 1e-12: π is still the DAgger π it started from
+    assert all(torch.allclose(start[k], trained[k], atol=1e-6) for k in start)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--kind", "imitation", "--on-policy-states", "D"], "--on-policy-states is for --kind mpur"),
+        (["--kind", "mpur", "--model", "M", "--regression-weight", "1"], "needs --on-policy-states"),
+    ],
+)
+def test_bad_on_policy_inputs_are_one_line_errors(tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["world", "traffic", "policy", "--recording", "R", *extra, "--out", "out"])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [

@@ -38,7 +38,18 @@ from ebmlab.world.driving.policy import DrivingPolicy
 from ebmlab.world.traffic.recording import CONDITIONING as C
 from ebmlab.world.traffic.recording import Recording
 
-__all__ = ["DaggerDriver", "gather", "regress", "imagined_score", "train_dagger", "DAGGER_WORLDS", "EXPERTS"]
+__all__ = [
+    "DaggerDriver",
+    "gather",
+    "regress",
+    "labelled_windows",
+    "regression_loss",
+    "load_labels",
+    "imagined_score",
+    "train_dagger",
+    "DAGGER_WORLDS",
+    "EXPERTS",
+]
 
 DAGGER_WORLDS = ("fitted-idm", "constant-velocity", "replay")
 EXPERTS = ("future", "constant-velocity")
@@ -115,6 +126,40 @@ def gather(
     return driver.data(), episodes.summary()
 
 
+def labelled_windows(sets: list[dict], batch: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """``batch`` labelled states of one of ``sets`` (:meth:`DaggerDriver.data`; the set drawn uniformly, then its
+    states): the C views (floats in [0, 1]) and states that end at each, and the planner's label (B×2)."""
+    d = sets[int(torch.randint(len(sets), (1,), generator=g))]
+    i = torch.randint(len(d["car"]), (batch,), generator=g)
+    car, t = d["car"][i], d["step"][i]
+    window = t[:, None] + torch.arange(1, C + 1)  # the views before the decision, the current one last
+    return {
+        "images": d["frames"][car[:, None], window].float() / 255,
+        "states": d["states"][car[:, None], window],
+        "labels": d["labels"][car, t],
+    }
+
+
+def regression_loss(policy: DrivingPolicy, window: dict) -> torch.Tensor:
+    """Squared error between π's normalised action on ``window`` (:func:`labelled_windows`) and the label's."""
+    images = window["images"]
+    codes = policy.encoder(images.flatten(0, 1)).view(*images.shape[:2], -1)
+    pred = policy.normalised(codes, window["states"])
+    return ((pred - policy.norm.actions(window["labels"])) ** 2).mean()
+
+
+def load_labels(run_dir) -> list[dict]:
+    """The labelled states of every finished round of a ``--kind dagger`` run folder (``labels/roundN.pt``)."""
+    from pathlib import Path
+
+    from ebmlab.errors import DataError
+
+    files = sorted((Path(run_dir) / "labels").glob("round*.pt"), key=lambda f: int(f.stem[5:]))
+    if not files:
+        raise DataError(f"{run_dir} holds no labels/round*.pt: give a `world traffic policy --kind dagger` run folder")
+    return [torch.load(f, weights_only=True) for f in files]
+
+
 def regress(
     policy: DrivingPolicy,
     opt: torch.optim.Optimizer,
@@ -132,14 +177,7 @@ def regress(
     averaged = torch.optim.swa_utils.AveragedModel(policy) if average else None
     late = RunningMean()
     for step in progress(range(steps)) if progress else range(steps):
-        d = sets[int(torch.randint(len(sets), (1,), generator=g))]
-        i = torch.randint(len(d["car"]), (batch,), generator=g)
-        car, t = d["car"][i], d["step"][i]
-        window = t[:, None] + torch.arange(1, C + 1)  # the views before the decision, the current one last
-        views = d["frames"][car[:, None], window].float() / 255
-        codes = policy.encoder(views.flatten(0, 1)).view(batch, C, -1)
-        pred = policy.normalised(codes, d["states"][car[:, None], window])
-        loss = ((pred - policy.norm.actions(d["labels"][car, t])) ** 2).mean()
+        loss = regression_loss(policy, labelled_windows(sets, batch, g))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)

@@ -68,6 +68,21 @@ class PolicyConfig(TrainConfig):
         default=1024,
         metadata={"help": "mper/mpur through a kinematic-ego model: training windows whose futures are drawn once."},
     )
+    init: str = field(
+        default="", metadata={"help": "Start π from the weights of this `world traffic policy` run folder."}
+    )
+    on_policy_states: str = field(
+        default="",
+        metadata={
+            "help": "mpur: draw MPUR's pasts from the states a `--kind dagger` run's π reached (that run folder's labels/), instead of the recorded drivers'."
+        },
+    )
+    regression_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "mpur with --on-policy-states: weight of the regression onto the planner's labels of those states, kept beside MPUR's cost."
+        },
+    )
     dagger_rounds: int = field(default=7, metadata={"help": "dagger: rounds (the expert acts with β = 0.5^round)."})
     dagger_cars: int = field(default=256, metadata={"help": "dagger: training cars driven per round."})
     dagger_world: str = field(
@@ -121,6 +136,15 @@ class PolicyConfig(TrainConfig):
         check(self.dropout_samples >= 2, "--dropout-samples must be >= 2")
         check(self.eval_cars >= 0, "--eval-cars must be >= 0")
         check(self.bank_windows >= 1, "--bank-windows must be >= 1")
+        check(
+            not self.on_policy_states or self.kind == "mpur",
+            "--on-policy-states is for --kind mpur (MPUR on the states a DAgger π reached)",
+        )
+        check(self.regression_weight >= 0, "--regression-weight must be >= 0")
+        check(
+            self.regression_weight == 0 or bool(self.on_policy_states),
+            "--regression-weight needs --on-policy-states (the labels it regresses onto)",
+        )
 
 
 def load_policy(run_dir: str | Path) -> tuple[DrivingPolicy, PolicyConfig]:
@@ -151,10 +175,15 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
         policy.norm.load_state_dict(model.norm.state_dict())
     else:
         policy.norm.fit(rec, train_cars)
+    if cfg.init:
+        load_exported_weights(cfg.init, "policy", policy)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     if model is not None and model.kinematic:
+        check(not cfg.on_policy_states, "--on-policy-states needs a model with a learned ego (--ego learned)")
         loss = _kinematic_loss(cfg, run, rec, model, policy, g)
+    elif cfg.on_policy_states:
+        loss = _on_policy_loss(cfg, model, policy, g)
     else:
         future = cfg.horizon if cfg.kind == "mper" else 1
         windows = TrafficWindows(rec, train_cars, future)
@@ -213,5 +242,35 @@ def _kinematic_loss(cfg: PolicyConfig, run: Run, rec, model, policy, g: torch.Ge
             cfg.uncertainty_threshold,
             cfg.mask_speed,
         )
+
+    return loss
+
+
+def _on_policy_loss(cfg: PolicyConfig, model, policy, g: torch.Generator):
+    """MPUR's loss on pasts a DAgger π drove into (its run's labelled states), plus ``regression_weight`` × the
+    squared error to the planner's labels of the same states."""
+    from ebmlab.world.driving.dagger import labelled_windows, load_labels, regression_loss
+    from ebmlab.world.driving.policy import mpur_loss
+
+    sets = load_labels(cfg.on_policy_states)
+
+    def loss():
+        window = labelled_windows(sets, cfg.batch_size, g)
+        total, terms = mpur_loss(
+            policy,
+            model,
+            window,
+            cfg.horizon,
+            cfg.gamma,
+            cfg.uncertainty_weight,
+            cfg.uncertainty_threshold,
+            cfg.dropout_samples,
+            g,
+        )
+        if cfg.regression_weight > 0:
+            regression = regression_loss(policy, window)
+            total = total + cfg.regression_weight * regression
+            terms["regression_mse"] = regression.detach()
+        return total, terms
 
     return loss
