@@ -16,7 +16,9 @@ already there are skipped, so the benchmark can be split over sessions; the
 3. ``none``, ``recorded``: the references, evaluated in replay and reactive mode;
 4. ``imitation-sN``, ``mper-sN``, ``mpur-sN`` (stochastic model), ``mpur-det-sN``
    for the seeds given, each evaluated on every test car in replay mode (and in
-   reactive mode for the first seed of the policies named by ``--reactive``);
+   reactive mode for the first seed of the policies named by ``--reactive``); MPUR's
+   proximity mask sized by the ego's own speed, as PPUU's (``mpur-max-sN``: by the larger of
+   it and the speed at the rollout's start);
 5. ``ppo-sN``: stable-baselines3 PPO on the gymnasium environment (``--ppo-steps``);
 6. ``mpc``: gradient MPC through the stochastic model (z = 0) on the first ``--mpc-cars`` test cars;
 7. the ego separated from the world (Sobal et al. 2022): ``model-kin`` / ``model-kin-det``, the models with a
@@ -29,7 +31,12 @@ already there are skipped, so the benchmark can be split over sessions; the
    (``world traffic policy --kind dagger``, ``--dagger-rounds`` rounds of 256 cars × 15 s, 1,500 regression
    steps × 32, π averaged over each round's last 750), every round's π evaluated on the test cars; the
    rounds' rows are copied from the run's metrics.jsonl into ``dagger-sN-rounds`` (``--reactive dagger``: the
-   first seed's last π also in reactive mode, ``dagger-sN-reactive``).
+   first seed's last π also in reactive mode, ``dagger-sN-reactive``);
+9. ``mpur-on-dagger-sN``: MPUR through ``model-stoch`` started from ``dagger-sN``'s π, on the states that
+   run's π reached (its labels), with ``--regression-weight`` × the regression onto the planner's labels of
+   those states beside MPUR's cost (``mpur-on-dagger-wW-sN`` for a weight W other than 1);
+   ``mpur-on-dagger-noreg-sN``: the same without the regression; ``mpur-on-dagger-max-sN``: with the
+   larger-speed mask.
 
 Usage::
 
@@ -85,6 +92,12 @@ def main() -> None:
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-iterations", type=int, default=3)
     p.add_argument("--dagger-rounds", type=int, default=7)
+    p.add_argument(
+        "--regression-weight",
+        type=float,
+        default=1.0,
+        help="mpur-on-dagger: weight of the regression onto DAgger's labels.",
+    )
     args = p.parse_args()
     runs = Path(args.runs)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -180,12 +193,18 @@ def main() -> None:
         elif stage in ("none", "recorded"):
             for mode in ("replay", "reactive"):
                 row(f"{stage}-{mode}", "eval", EvalConfig(recording=recording, driver=stage, mode=mode), run_eval)
-        elif stage in ("imitation", "mper", "mpur", "mpur-det"):
+        elif stage in ("imitation", "mper", "mpur", "mpur-det", "mpur-max"):
             kind = stage.split("-")[0]
             model = str(runs / ("model-det" if stage in ("mpur-det", "mper") else "model-stoch"))
             for seed in seeds:
                 extra = (
-                    {"batch_size": args.mpur_batch, "dropout_samples": args.dropout_samples} if kind == "mpur" else {}
+                    {
+                        "batch_size": args.mpur_batch,
+                        "dropout_samples": args.dropout_samples,
+                        "mask_speed": "max" if stage.endswith("-max") else "own",
+                    }
+                    if kind == "mpur"
+                    else {}
                 )
                 cfg = PolicyConfig(
                     recording=recording,
@@ -201,6 +220,25 @@ def main() -> None:
                 row(name, "policy", cfg, train_policy)
                 if seed == seeds[0]:
                     reactive(stage, name)
+        elif stage in ("mpur-on-dagger", "mpur-on-dagger-noreg", "mpur-on-dagger-max"):
+            for seed in seeds:  # from the DAgger π of the same seed, on the states it reached (its labels)
+                dagger = str(runs / f"dagger-s{seed}")
+                cfg = PolicyConfig(
+                    recording=recording,
+                    kind="mpur",
+                    model=str(runs / "model-stoch"),
+                    init=dagger,
+                    on_policy_states=dagger,
+                    regression_weight=0.0 if stage.endswith("-noreg") else args.regression_weight,
+                    steps=args.policy_steps,
+                    seed=seed,
+                    lr=3e-4,
+                    batch_size=args.mpur_batch,
+                    dropout_samples=args.dropout_samples,
+                    mask_speed="max" if stage.endswith("-max") else "own",
+                )
+                weight = "" if cfg.regression_weight in (0.0, 1.0) else f"-w{cfg.regression_weight:g}"
+                row(f"{stage}{weight}-s{seed}", "policy", cfg, train_policy)
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)

@@ -82,6 +82,21 @@ def test_policy_losses_train_the_policy_only(windows, small_recording):
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_mpur_mask_sized_by_the_start_speed_prices_at_least_as_much(windows, small_recording):
+    w = windows.sample(8, torch.Generator().manual_seed(5))
+    model = _model(small_recording).eval()
+    policy = DrivingPolicy(frame_dim=16, hidden=32, width=4)
+    policy.norm.load_state_dict(model.norm.state_dict())
+    proximity = {}
+    for rule in ("own", "start", "max"):
+        _, terms = mpur_loss(policy, model, w, 4, uncertainty_weight=0.0, mask_speed=rule)
+        proximity[rule] = float(terms["proximity"])
+    assert proximity["max"] >= max(proximity["own"], proximity["start"]) - 1e-6
+    assert proximity["max"] > min(proximity["own"], proximity["start"])  # the rule reaches the cost
+    with pytest.raises(ValueError, match="mask_speed must be one of"):
+        mpur_loss(policy, model, w, 2, uncertainty_weight=0.0, mask_speed="fast")
+
+
 def test_dropout_uncertainty_is_the_spread_of_dropout_masks(windows, small_recording):
     w = windows.sample(3, torch.Generator().manual_seed(4))
     args = (w["images"][:, :CONDITIONING], w["states"][:, :CONDITIONING], w["actions"][:, :1])

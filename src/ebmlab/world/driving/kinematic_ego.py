@@ -36,7 +36,14 @@ from torch.nn import functional as F
 from ebmlab.world.driving.data import TrafficWindows, reference_track
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.traffic.episodes import ego_state
-from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs, profile_costs, proximity_window
+from ebmlab.world.traffic.image_costs import (
+    COST_WEIGHTS,
+    MASK_SPEEDS,
+    image_costs,
+    profile_costs,
+    proximity_window,
+)
+from ebmlab.world.traffic.image_costs import mask_speed as mask_speed_of
 from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
 from ebmlab.world.traffic.recording import CONDITIONING
@@ -247,9 +254,6 @@ def _seen(
     return views, _weighted(image_costs(views, speed[:, None].expand(views.shape[:2])))
 
 
-MASK_SPEEDS = ("own", "start", "max")
-
-
 def kinematic_rollout(
     policy,
     batch: dict,
@@ -296,7 +300,7 @@ def kinematic_rollout(
         a = acting[0].act(codes[0], states) if actions is None else actions[:, t]
         x, y, psi, own = kinematic_step(x, y, psi, own, a[:, 0], a[:, 1], road.dt, straight_through=True)
         state = ego_state(x, y, psi, own)
-        speed = {"own": own, "start": start_speed, "max": torch.maximum(own, start_speed)}[mask_speed]
+        speed = mask_speed_of(own, start_speed, mask_speed)
         views, costs = _seen(batch, t, state, cx, cy, speed, road, views_needed=actions is None)
         out["costs"].append(costs)
         out["states"].append(state), out["actions"].append(a)

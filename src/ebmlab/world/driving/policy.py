@@ -25,6 +25,7 @@ from torch import nn
 from ebmlab.world.driving.data import Normalisation
 from ebmlab.world.driving.model import FrameEncoder, TrafficModel
 from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs
+from ebmlab.world.traffic.image_costs import mask_speed as mask_speed_of
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW
 from ebmlab.world.traffic.recording import CONDITIONING
 
@@ -146,7 +147,11 @@ def mpur_loss(
     threshold: float = 0.5,
     samples: int = 10,
     generator=None,
+    mask_speed: str = "own",
 ):
+    """MPUR's loss from the windows' pasts; ``mask_speed`` sizes the proximity mask by the ego's own predicted
+    speed (``own``, PPUU), its speed at the window's last frame (``start``) or the larger (``max``):
+    :func:`~ebmlab.world.traffic.image_costs.mask_speed`."""
     C = CONDITIONING
     out = rollout(
         model,
@@ -158,7 +163,8 @@ def mpur_loss(
         uncertainty_samples=samples if uncertainty_weight > 0 else 0,
     )
     discount = gamma ** torch.arange(horizon, dtype=torch.float32)
-    costs = image_costs(out["images"], out["states"][..., 2:].norm(dim=-1))
+    start = window["states"][:, C - 1, 2:].norm(dim=-1)[:, None]
+    costs = image_costs(out["images"], mask_speed_of(out["states"][..., 2:].norm(dim=-1), start, mask_speed))
     weighted = sum(COST_WEIGHTS[k] * costs[k] for k in COST_WEIGHTS)
     task = (weighted * discount).sum(1).mean()
     terms = {k: costs[k].mean().detach() for k in costs}

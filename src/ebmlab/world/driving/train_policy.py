@@ -60,7 +60,7 @@ class PolicyConfig(TrainConfig):
     mask_speed: str = field(
         default="max",
         metadata={
-            "help": "mpur through a kinematic-ego model: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).",
+            "help": "mpur: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).",
             "choices": ("own", "start", "max"),
         },
     )
@@ -204,6 +204,7 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
                 cfg.uncertainty_threshold,
                 cfg.dropout_samples,
                 g,
+                cfg.mask_speed,
             )
 
     adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}")
@@ -266,6 +267,7 @@ def _on_policy_loss(cfg: PolicyConfig, model, policy, g: torch.Generator):
             cfg.uncertainty_threshold,
             cfg.dropout_samples,
             g,
+            cfg.mask_speed,
         )
         if cfg.regression_weight > 0:
             regression = regression_loss(policy, window)

@@ -18,7 +18,16 @@ import torch
 from ebmlab.world.traffic.raster import pixel_offsets
 from ebmlab.world.traffic.road import Road
 
-__all__ = ["proximity_mask", "proximity_window", "lane_mask", "image_costs", "profile_costs", "COST_WEIGHTS"]
+__all__ = [
+    "proximity_mask",
+    "proximity_window",
+    "lane_mask",
+    "image_costs",
+    "profile_costs",
+    "mask_speed",
+    "COST_WEIGHTS",
+    "MASK_SPEEDS",
+]
 
 COST_WEIGHTS = {"proximity": 1.0, "lane": 0.2, "offroad": 1.0}  # PPUU's MPUR cost: proximity + 0.2 lane + 1 off-road
 LANE_WIDTH = Road().lane_width
@@ -40,6 +49,19 @@ def lane_mask(length: torch.Tensor) -> torch.Tensor:
     along = (1 - (rows.abs() - length[..., None] / 2).clamp_min(0)).clamp_min(0)
     across = (1 - cols.abs() / 1.4).clamp_min(0)
     return along[..., :, None] * across[..., None, :]
+
+
+MASK_SPEEDS = ("own", "start", "max")
+
+
+def mask_speed(own: torch.Tensor, start: torch.Tensor, rule: str) -> torch.Tensor:
+    """The speed that sizes the proximity mask along a rollout: the ego's ``own`` at each step (PPUU), its speed
+    at the rollout's ``start`` (braking cannot shorten the mask, so the car behind that a replayed world sends
+    is seen in time), or the ``max`` of the two (speeding up still lengthens it). ``start`` broadcasts."""
+    if rule not in MASK_SPEEDS:
+        raise ValueError(f"mask_speed must be one of {MASK_SPEEDS}, not {rule!r}")
+    start = start.expand_as(own)
+    return {"own": own, "start": start, "max": torch.maximum(own, start)}[rule]
 
 
 EGO_LENGTH, EGO_WIDTH = 4.7, 1.85  # m: the size the costs assume for the ego car unless told
