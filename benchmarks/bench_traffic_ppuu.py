@@ -34,7 +34,8 @@ already there are skipped, so the benchmark can be split over sessions; the
    first seed's last π also in reactive mode, ``dagger-sN-reactive``);
 9. ``mpur-on-dagger-sN``: MPUR through ``model-stoch`` started from ``dagger-sN``'s π, on the states that
    run's π reached (its labels), with ``--regression-weight`` × the regression onto the planner's labels of
-   those states beside MPUR's cost (``mpur-on-dagger-wW-sN`` for a weight W other than 1);
+   those states beside MPUR's cost (``mpur-on-dagger-wW-sN`` for a weight W other than 1, ``…-lrL-sN`` for a
+   ``--finetune-lr`` L other than 3e-4, ``…-avgA-sN`` with π averaged over its last A steps);
    ``mpur-on-dagger-noreg-sN``: the same without the regression; ``mpur-on-dagger-max-sN``: with the
    larger-speed mask.
 
@@ -92,6 +93,10 @@ def main() -> None:
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-iterations", type=int, default=3)
     p.add_argument("--dagger-rounds", type=int, default=7)
+    p.add_argument("--finetune-lr", type=float, default=3e-4, help="mpur-on-dagger: Adam's learning rate.")
+    p.add_argument(
+        "--finetune-average", type=int, default=0, help="mpur-on-dagger: π averaged over its last so many steps."
+    )
     p.add_argument(
         "--regression-weight",
         type=float,
@@ -232,13 +237,16 @@ def main() -> None:
                     regression_weight=0.0 if stage.endswith("-noreg") else args.regression_weight,
                     steps=args.policy_steps,
                     seed=seed,
-                    lr=3e-4,
+                    lr=args.finetune_lr,
                     batch_size=args.mpur_batch,
                     dropout_samples=args.dropout_samples,
                     mask_speed="max" if stage.endswith("-max") else "own",
+                    average_last=args.finetune_average,
                 )
                 weight = "" if cfg.regression_weight in (0.0, 1.0) else f"-w{cfg.regression_weight:g}"
-                row(f"{stage}{weight}-s{seed}", "policy", cfg, train_policy)
+                lr = "" if cfg.lr == 3e-4 else f"-lr{cfg.lr:g}"
+                avg = f"-avg{cfg.average_last}" if cfg.average_last else ""
+                row(f"{stage}{weight}{lr}{avg}-s{seed}", "policy", cfg, train_policy)
         elif stage == "ppo":
             for seed in seeds:
                 row(f"ppo-s{seed}", "ppo", PpoConfig(recording=recording, steps=args.ppo_steps, seed=seed), train_ppo)

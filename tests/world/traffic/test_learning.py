@@ -191,6 +191,22 @@ def test_an_interrupted_model_run_resumes_exactly(tmp_path, small_recording, int
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_policy_averaged_over_its_last_steps_resumes_exactly(tmp_path, small_recording, interrupted):
+    rec = str(small_recording.save(tmp_path / "rec.safetensors"))
+    args = ["world", "traffic", "policy", "--recording", rec, "--kind", "imitation", "--steps", "6"]
+    args += ["--batch-size", "2", "--eval-cars", "2", "--checkpoint-every", "2", "--lr", "1e-2"]
+    for out, extra in (("plain", []), ("whole", ["--average-last", "4"])):
+        result = CliRunner().invoke(cli, [*args, *extra, "--out", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    cut = interrupted([*args, "--average-last", "4", "--out", str(tmp_path / "cut")], step=4)
+    assert cut.exit_code != 0
+    resumed = CliRunner().invoke(cli, ["world", "traffic", "policy", "--resume", str(tmp_path / "cut")])
+    assert resumed.exit_code == 0, resumed.output
+    weights = {n: load_file(tmp_path / n / "policy.safetensors") for n in ("plain", "whole", "cut")}
+    assert all(torch.equal(weights["whole"][k], weights["cut"][k]) for k in weights["whole"])
+    assert not all(torch.equal(weights["whole"][k], weights["plain"][k]) for k in weights["whole"])
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

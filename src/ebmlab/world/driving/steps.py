@@ -21,11 +21,17 @@ def adam_steps(
     generator: torch.Generator,
     loss: Callable[[], tuple[torch.Tensor, dict]],
     desc: str,
+    average: int = 0,
 ) -> None:
     """Take ``steps`` Adam steps on ``loss()`` (which draws its own batch from ``generator``), gradients clipped
     at norm 10; log means every ``log_every`` steps; checkpoint ``module`` (as ``name``), the optimiser and the
-    generator, so that a resumed run draws the batches an uninterrupted one would have."""
-    start = run.restore(**{name: module, "optimizer": opt})
+    generator, so that a resumed run draws the batches an uninterrupted one would have. With ``average``,
+    ``module`` ends as the mean of its weights over the last so many steps (the running mean is checkpointed too)."""
+    stateful = {name: module, "optimizer": opt}
+    averaged = torch.optim.swa_utils.AveragedModel(module) if average else None
+    if averaged is not None:
+        stateful["averaged"] = averaged
+    start = run.restore(**stateful)
     if start:
         generator.set_state(run.restored_extra["generator"])
     running = RunningMean()
@@ -35,9 +41,15 @@ def adam_steps(
         value.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
         opt.step()
+        if averaged is not None and step >= steps - average:
+            averaged.update_parameters(module)
         running.add(loss=value.detach(), **terms)
         done = step + 1
         if run.should_log(done, steps):
             run.log(done, **running.pop(run.dist))
         if run.should_checkpoint(done, steps):
-            run.save_checkpoint(done, extra={"generator": generator.get_state()}, **{name: module, "optimizer": opt})
+            run.save_checkpoint(done, extra={"generator": generator.get_state()}, **stateful)
+    if averaged is not None:
+        with torch.no_grad():
+            for mine, mean in zip(module.parameters(), averaged.module.parameters()):
+                mine.copy_(mean)

@@ -103,6 +103,10 @@ class PolicyConfig(TrainConfig):
     average_steps: int = field(
         default=750, metadata={"help": "dagger: π's weights averaged over each round's last so many steps (0: none)."}
     )
+    average_last: int = field(
+        default=0,
+        metadata={"help": "imitation, mper, mpur: π's weights averaged over the last so many steps (0: none)."},
+    )
     lr_decay: float = field(default=1.0, metadata={"help": "dagger: the learning rate is lr × lr_decay^round."})
     eval_rounds: bool = field(default=False, metadata={"help": "dagger: evaluate every round's π on the test cars."})
     steps: int = field(default=1000, metadata={"help": "Adam steps (dagger: per round)."})
@@ -128,6 +132,7 @@ class PolicyConfig(TrainConfig):
             "--average-steps must be in [0, --steps]",
         )
         check(0 < self.lr_decay <= 1, "--lr-decay must be in (0, 1]")
+        check(0 <= self.average_last <= self.steps, "--average-last must be in [0, --steps]")
         check(
             self.horizon >= 1 and self.steps >= 1 and self.batch_size >= 1,
             "--horizon, --steps, --batch-size must be >= 1",
@@ -207,7 +212,7 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
                 cfg.mask_speed,
             )
 
-    adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}")
+    adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}", cfg.average_last)
     policy.eval()
     run.export_weights("policy", policy.state_dict())
     return evaluate(rec, PolicyDriver(policy), run, cfg.eval_mode, cfg.eval_cars, gif_name=f"episode_{cfg.kind}")
