@@ -70,15 +70,19 @@ def proximity(images: torch.Tensor, speed: torch.Tensor, start: torch.Tensor) ->
     return out
 
 
+def actions(eps: Episodes, brake: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The replaced car's recorded action now, or braking at ``brake`` m/s² with no curvature."""
+    a, b = eps.recorded_action()
+    return (a, b) if brake is None else (torch.full_like(a, -brake), torch.zeros_like(b))
+
+
 def replay(rec, cars: torch.Tensor, brake: float | None) -> dict[str, torch.Tensor]:
     """Proximity costs (B×HORIZON each) along 30 replay steps, and who was hit from behind."""
     eps = Episodes(rec, cars, "replay", HORIZON + 1)
     start = eps.v.clone()
     out = {k: [] for k in PARTS}
     for _ in range(HORIZON):
-        a, b = eps.recorded_action()
-        if brake is not None:
-            a, b = torch.full_like(a, -brake), torch.zeros_like(b)
+        a, b = actions(eps, brake)
         eps.step(a, b)
         eps.done[:] = False  # keep measuring past a collision
         images, states = eps.observe()
@@ -98,9 +102,7 @@ def through_model(model, rec, cars: torch.Tensor, brake: float | None, g: torch.
     start = eps.v.clone()
     out = {k: [] for k in PARTS}
     for _ in range(HORIZON):
-        a, b = eps.recorded_action()
-        if brake is not None:
-            a, b = torch.full_like(a, -brake), torch.zeros_like(b)
+        a, b = actions(eps, brake)
         eps.step(a, b)  # only for the next recorded action; the model's own states are used below
         eps.done[:] = False
         action = torch.stack([a, b], -1)

@@ -199,18 +199,7 @@ def train_policy(cfg: PolicyConfig, run: Run) -> dict:
                 return imitation_loss(policy, window)
             if cfg.kind == "mper":
                 return mper_loss(policy, model, window, cfg.horizon, g)
-            return mpur_loss(
-                policy,
-                model,
-                window,
-                cfg.horizon,
-                cfg.gamma,
-                cfg.uncertainty_weight,
-                cfg.uncertainty_threshold,
-                cfg.dropout_samples,
-                g,
-                cfg.mask_speed,
-            )
+            return _mpur(cfg, policy, model, window, g)
 
     adam_steps(run, "policy", policy, opt, cfg.steps, g, loss, f"policy {cfg.kind}", cfg.average_last)
     policy.eval()
@@ -252,28 +241,32 @@ def _kinematic_loss(cfg: PolicyConfig, run: Run, rec, model, policy, g: torch.Ge
     return loss
 
 
+def _mpur(cfg: PolicyConfig, policy, model, window: dict, g: torch.Generator):
+    """MPUR's loss (:func:`~ebmlab.world.driving.policy.mpur_loss`) on ``window`` with the run's settings."""
+    return mpur_loss(
+        policy,
+        model,
+        window,
+        cfg.horizon,
+        cfg.gamma,
+        cfg.uncertainty_weight,
+        cfg.uncertainty_threshold,
+        cfg.dropout_samples,
+        g,
+        cfg.mask_speed,
+    )
+
+
 def _on_policy_loss(cfg: PolicyConfig, model, policy, g: torch.Generator):
     """MPUR's loss on pasts a DAgger π drove into (its run's labelled states), plus ``regression_weight`` × the
     squared error to the planner's labels of the same states."""
     from ebmlab.world.driving.dagger import labelled_windows, load_labels, regression_loss
-    from ebmlab.world.driving.policy import mpur_loss
 
     sets = load_labels(cfg.on_policy_states)
 
     def loss():
         window = labelled_windows(sets, cfg.batch_size, g)
-        total, terms = mpur_loss(
-            policy,
-            model,
-            window,
-            cfg.horizon,
-            cfg.gamma,
-            cfg.uncertainty_weight,
-            cfg.uncertainty_threshold,
-            cfg.dropout_samples,
-            g,
-            cfg.mask_speed,
-        )
+        total, terms = _mpur(cfg, policy, model, window, g)
         if cfg.regression_weight > 0:
             regression = regression_loss(policy, window)
             total = total + cfg.regression_weight * regression
