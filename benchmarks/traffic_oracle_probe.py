@@ -66,7 +66,6 @@ from ebmlab.world.driving.data import Normalisation, TrafficWindows, reference_t
 from ebmlab.world.driving.evaluate import PolicyDriver, drive, evaluate  # noqa: E402
 from ebmlab.world.driving.imagined import fit_idm, imagined_futures, world_error  # noqa: E402
 from ebmlab.world.driving.kinematic_ego import (  # noqa: E402
-    MASK_SPEEDS,
     SampleBank,
     calibrate_uncertainty,
     kinematic_mpur_loss,
@@ -77,6 +76,7 @@ from ebmlab.world.driving.policy import DrivingPolicy  # noqa: E402
 from ebmlab.world.driving.record import find_recording  # noqa: E402
 from ebmlab.world.driving.train_policy import load_policy  # noqa: E402
 from ebmlab.world.traffic.episodes import _frame, driven_on  # noqa: E402
+from ebmlab.world.traffic.image_costs import MASK_SPEEDS  # noqa: E402
 from ebmlab.world.traffic.kinematics import ACTION_HIGH, ACTION_LOW  # noqa: E402
 from ebmlab.world.traffic.recording import CONDITIONING as C  # noqa: E402
 

@@ -35,6 +35,7 @@ from ebmlab.world.driving.imagined import fit_idm, imagined_episodes
 from ebmlab.world.driving.kinematic_ego import to_uint8
 from ebmlab.world.driving.mpc import ConstantVelocityMpc, FutureMpc
 from ebmlab.world.driving.policy import DrivingPolicy
+from ebmlab.world.driving.steps import take_average
 from ebmlab.world.traffic.recording import CONDITIONING as C
 from ebmlab.world.traffic.recording import Recording
 
@@ -187,9 +188,7 @@ def regress(
         if step >= steps - 100:
             late.add(loss=loss.detach())
     if averaged is not None:
-        with torch.no_grad():
-            for mine, mean in zip(policy.parameters(), averaged.module.parameters()):
-                mine.copy_(mean)
+        take_average(policy, averaged)
     return late.pop()["loss"]
 
 

@@ -36,13 +36,7 @@ from torch.nn import functional as F
 from ebmlab.world.driving.data import TrafficWindows, reference_track
 from ebmlab.world.driving.model import TrafficModel
 from ebmlab.world.traffic.episodes import ego_state
-from ebmlab.world.traffic.image_costs import (
-    COST_WEIGHTS,
-    MASK_SPEEDS,
-    image_costs,
-    profile_costs,
-    proximity_window,
-)
+from ebmlab.world.traffic.image_costs import COST_WEIGHTS, image_costs, profile_costs, proximity_window
 from ebmlab.world.traffic.image_costs import mask_speed as mask_speed_of
 from ebmlab.world.traffic.kinematics import kinematic_step
 from ebmlab.world.traffic.raster import HEIGHT, SCALE, WIDTH, ego_channel, road_channels
@@ -50,7 +44,6 @@ from ebmlab.world.traffic.recording import CONDITIONING
 from ebmlab.world.traffic.road import Road
 
 __all__ = [
-    "MASK_SPEEDS",
     "shift_views",
     "ego_views",
     "track_views",
@@ -278,8 +271,6 @@ def kinematic_rollout(
     for how π will react). Each trained action thus sees at least ``horizon`` − k steps of its consequences,
     while with every action trained (None, PPUU) the last ones see almost none and learn the end of the
     horizon's lesson — brake, since the car behind arrives after it — everywhere (docs/RESULTS.md)."""
-    if mask_speed not in MASK_SPEEDS:
-        raise ValueError(f"mask_speed must be one of {MASK_SPEEDS}, not {mask_speed!r}")
     trained = horizon if trained_steps is None or actions is not None else trained_steps
     if not 1 <= trained <= horizon:
         raise ValueError(f"trained_steps must be in [1, horizon={horizon}], not {trained_steps}")

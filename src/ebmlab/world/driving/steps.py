@@ -9,7 +9,7 @@ from torch import nn
 
 from ebmlab.runtime import Run, RunningMean
 
-__all__ = ["adam_steps"]
+__all__ = ["adam_steps", "take_average"]
 
 
 def adam_steps(
@@ -50,6 +50,11 @@ def adam_steps(
         if run.should_checkpoint(done, steps):
             run.save_checkpoint(done, extra={"generator": generator.get_state()}, **stateful)
     if averaged is not None:
-        with torch.no_grad():
-            for mine, mean in zip(module.parameters(), averaged.module.parameters()):
-                mine.copy_(mean)
+        take_average(module, averaged)
+
+
+@torch.no_grad()
+def take_average(module: nn.Module, averaged: torch.optim.swa_utils.AveragedModel) -> None:
+    """Set ``module``'s parameters to the running mean kept by ``averaged`` (its buffers stay as they are)."""
+    for mine, mean in zip(module.parameters(), averaged.module.parameters()):
+        mine.copy_(mean)

@@ -23,6 +23,7 @@ from ebmlab.world.driving.data import TrafficWindows
 from ebmlab.world.driving.policy import KINDS, DrivingPolicy, imitation_loss, mper_loss, mpur_loss
 from ebmlab.world.driving.record import find_recording
 from ebmlab.world.driving.steps import adam_steps
+from ebmlab.world.traffic.image_costs import MASK_SPEEDS
 
 __all__ = ["PolicyConfig", "train_policy", "load_policy"]
 
@@ -61,7 +62,7 @@ class PolicyConfig(TrainConfig):
         default="max",
         metadata={
             "help": "mpur: the speed sizing the proximity mask, the larger of the ego's at each step and at the rollout's start (max, measured best: docs/RESULTS.md), the ego's own (own, PPUU's), or the start's (start).",
-            "choices": ("own", "start", "max"),
+            "choices": MASK_SPEEDS,
         },
     )
     bank_windows: int = field(
