@@ -24,11 +24,14 @@ def test_cost_is_the_negative_reward_of_every_step(env_id):
             else rng.uniform(-3, 3, size=1).astype(np.float32)
         )
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        rows.append((obs, action, next_obs, reward))
+        rows.append((obs, action, next_obs, reward, terminated))
         obs = next_obs
         if terminated or truncated:
             obs, _ = env.reset(seed=t)
-    s, a, s2, r = (torch.tensor(np.array(c), dtype=torch.float64) for c in zip(*rows))
+    s, a, s2, r, d = (torch.tensor(np.array(c), dtype=torch.float64) for c in zip(*rows))
+    # the termination test in torch says which steps ended their episode (a terminal value is zero after them)
+    assert torch.equal((cost.terminated(s2) > 0.5).double(), d)
+    assert d.any() != env_id.startswith("Pendulum"), "a termination was exercised where the task has one"
     if env_id.startswith("InvertedDouble"):  # the observation clips the angular velocities the reward uses
         inside = (s2[:, 6:8].abs() < 10).all(1)
         assert inside.float().mean() > 0.5

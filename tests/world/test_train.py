@@ -72,9 +72,39 @@ def test_eval_refuses_a_folder_that_is_not_a_world_run(tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch, interrupted):
+def test_a_td_value_learns_from_episodes_that_end_and_fits_only_when_due(tmp_path, monkeypatch):
+    """InvertedDoublePendulum-v5's episodes end when it falls: the buffer marks those steps, and the value's
+    fit (and the model's) waits for --fit-every new steps."""
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    args = [*SMALL, "--actor", "mpc", "--value-grid", "24x9", "--value-actions", "5"]  # the table resumed too
+    out = tmp_path / "idp"
+    args = [a if a != "Pendulum-v1" else "InvertedDoublePendulum-v5" for a in SMALL]
+    extra = ["--td-value", "--td-steps", "10", "--fit-every", "40", "--max-episode-steps", "0", "--env-steps", "150"]
+    result = CliRunner().invoke(cli, [*args, *extra, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    fits = [r["step"] for r in logged if "td_loss" in r]  # logged after the episode that followed the fit
+    episodes = [r for r in logged if "episode_steps" in r]
+    assert len(fits) >= 2 and len(fits) < len(episodes) - 1
+    starts = {r["step"]: r["step"] - r["episode_steps"] for r in episodes}
+    assert all(starts[b] - starts[a] >= 40 for a, b in zip(fits, fits[1:]))
+    data = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["states"]["data"]
+    ended = data["terminated"].nonzero()[:, 0]
+    assert len(ended) >= len(episodes) - 1  # every episode but perhaps the last (cut at --env-steps) fell
+    last_steps = torch.cat([(data["episode"][1:] != data["episode"][:-1]).nonzero()[:, 0], torch.tensor([149])])
+    assert set(ended.tolist()) <= set(last_steps.tolist())  # only an episode's last step ends it
+    assert (out / "value.safetensors").exists()
+    again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["--value-grid", "24x9", "--value-actions", "5"], ["--td-value", "--td-steps", "10", "--fit-every", "40"]],
+    ids=["table", "td"],
+)
+def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeypatch, interrupted, value):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    args = [*SMALL, "--actor", "mpc", *value]  # the value resumed too
     full = tmp_path / "full"
     assert CliRunner().invoke(cli, [*args, "--out", str(full)]).exit_code == 0
 
@@ -102,6 +132,8 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
         (["--env", "InvertedPendulum-v5"], "no known cost for InvertedPendulum-v5"),
         (["--value-grid", "720"], "--value-grid must be two sizes >= 2 like 720x321"),
         (["--env", "MountainCarContinuous-v0", "--value-grid", "30x30"], "a value table needs a chart"),
+        (["--td-value", "--value-grid", "30x30"], "--td-value and --value-grid are two terminal values"),
+        (["--td-value", "--gamma", "1"], "--gamma must be in [0, 1)"),
     ],
 )
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):

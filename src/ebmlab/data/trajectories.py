@@ -1,7 +1,8 @@
 """Transitions (s, a, r, s') collected by an agent: the replay buffer of a world-model run.
 
-A growing store of tensors — states, actions, rewards, next states, the index
-of the episode each step belongs to and, for an agent that sees pixels, the
+A growing store of tensors — states, actions, rewards, next states, whether
+the step ended its episode on failure or success (``terminated``: 1, a time
+limit: 0), the index of the episode each step belongs to and, for an agent that sees pixels, the
 frames it saw at s — read as whole tensors (``data.obs``, ``data.frames``…).
 Steps are appended to lists and joined once when read, so that collecting n
 steps costs O(n), frames included. ``state_dict``/``load_state_dict`` save it
@@ -15,7 +16,7 @@ import torch
 
 __all__ = ["Transitions"]
 
-FIELDS = ("obs", "act", "reward", "next_obs", "episode")
+FIELDS = ("obs", "act", "reward", "next_obs", "terminated", "episode")
 
 
 class Transitions:
@@ -26,6 +27,7 @@ class Transitions:
             "act": torch.zeros(0, act_dim),
             "reward": torch.zeros(0),
             "next_obs": torch.zeros(0, obs_dim),
+            "terminated": torch.zeros(0),
             "episode": torch.zeros(0, dtype=torch.long),
         }
         if frame_shape is not None:
@@ -42,19 +44,21 @@ class Transitions:
     act = property(lambda self: self._joined("act"))
     reward = property(lambda self: self._joined("reward"))
     next_obs = property(lambda self: self._joined("next_obs"))
+    terminated = property(lambda self: self._joined("terminated"))
     episode = property(lambda self: self._joined("episode"))
     frames = property(lambda self: self._joined("frames"))
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._parts["obs"])
 
-    def add(self, obs, act, reward: float, next_obs, episode: int, frames=None) -> None:
+    def add(self, obs, act, reward: float, next_obs, episode: int, frames=None, terminated: bool = False) -> None:
         """Append one step (arrays or tensors); ``frames`` is required when the buffer holds frames."""
         row = {
             "obs": torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1),
             "act": torch.as_tensor(act, dtype=torch.float32).reshape(1, -1),
             "reward": torch.tensor([float(reward)]),
             "next_obs": torch.as_tensor(next_obs, dtype=torch.float32).reshape(1, -1),
+            "terminated": torch.tensor([float(terminated)]),
             "episode": torch.tensor([episode]),
         }
         if "frames" in self._fields:
@@ -72,4 +76,6 @@ class Transitions:
 
     def load_state_dict(self, state: dict) -> None:
         for name in self._fields:
+            if name == "terminated" and name not in state:  # a checkpoint from before termination was kept
+                state = {**state, name: torch.zeros(len(state["obs"]))}
             self._parts[name] = [state[name].cpu()]

@@ -20,6 +20,7 @@ import torch
 
 from ebmlab.errors import ConfigError
 from ebmlab.runtime import Run, TrainConfig, check
+from ebmlab.world.dmc import TASKS as DMC_TASKS
 from ebmlab.world.envs import make_env
 from ebmlab.world.train import evaluate_episodes
 
@@ -58,6 +59,9 @@ ZOO = {
         "use_sde": True,
         "policy_kwargs": {"log_std_init": -3, "net_arch": [400, 300]},
     },
+    # the zoo has no settings for the DeepMind Control Suite: stable-baselines3's SAC defaults (the SAC paper's:
+    # two 256-unit layers, learning rate 3e-4, batch 256, τ 0.005, γ 0.99) after 1,000 random steps
+    **{("sac", f"dmc/{domain}-{task}-v0"): {"learning_starts": 1000} for domain, task in DMC_TASKS},
     ("ppo", "Pendulum-v1"): {
         "n_envs": 4,
         "n_steps": 1024,

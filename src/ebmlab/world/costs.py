@@ -36,6 +36,7 @@ from torch import nn
 from ebmlab.world.models import Normaliser, mlp
 
 __all__ = [
+    "plan_energy",
     "COSTS",
     "EnvCost",
     "PendulumCost",
@@ -44,6 +45,25 @@ __all__ = [
     "LearnedCost",
     "get_cost",
 ]
+
+
+def plan_energy(costs: torch.Tensor, states: torch.Tensor, terminal=None) -> torch.Tensor:
+    """E = Σ_t c_t (+ V(ŝ_H)) from the step costs c (B×H) and the imagined states ŝ_0..ŝ_H (B×(H+1)×D).
+
+    A ``terminal`` value that knows the task's termination (a ``terminated`` attribute, d(s) ∈ [0, 1]) makes the
+    plan episodic: with alive_t = Π_{k≤t} (1 − d(ŝ_k)),
+
+        E = Σ_t alive_t · c(ŝ_t, a_t, ŝ_{t+1}) + alive_H · V(ŝ_H),
+
+    so nothing after an imagined fall counts — neither the model's predictions past it, which leave the data,
+    nor the value there."""
+    if terminal is None:
+        return costs.sum(-1)
+    terminated = getattr(terminal, "terminated", None)
+    if terminated is None:
+        return costs.sum(-1) + terminal(states[:, -1])
+    alive = torch.cumprod(1 - terminated(states), -1)  # B×(H+1): alive at each imagined state
+    return (alive[:, :-1] * costs).sum(-1) + alive[:, -1] * terminal(states[:, -1])
 
 
 class EnvCost:
@@ -57,6 +77,11 @@ class EnvCost:
 
     def planning(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         return self(obs, action, next_obs)
+
+    def terminated(self, obs: torch.Tensor) -> torch.Tensor:
+        """d(s) ∈ [0, 1]: whether s ends the episode (soft where the environment's test is a threshold, so that
+        a plan's gradient feels it); zero for tasks that end only on a time limit."""
+        return obs.new_zeros(obs.shape[:-1])
 
 
 class PendulumCost(EnvCost):
@@ -91,6 +116,10 @@ class MountainCarCost(EnvCost):
         bonus = torch.sigmoid((next_obs[..., 0] - self.goal_position) / 0.01)
         return 0.1 * action[..., 0] ** 2 + self.shaping * deficit - 100.0 * bonus
 
+    def terminated(self, obs):
+        """The car at the flag (x ≥ 0.45) not rolling back (v ≥ 0)."""
+        return torch.sigmoid((obs[..., 0] - self.goal_position) / 0.01) * torch.sigmoid(obs[..., 1] / 1e-3)
+
 
 class InvertedDoublePendulumCost(EnvCost):
     action_low, action_high = -1.0, 1.0
@@ -113,6 +142,10 @@ class InvertedDoublePendulumCost(EnvCost):
     def planning(self, obs, action, next_obs):
         penalty, y = self._penalties(next_obs)
         return penalty - 10.0 * torch.sigmoid((y - 1) / 0.02)
+
+    def terminated(self, obs):
+        """The tip at or below y = 1 (the environment's own test)."""
+        return torch.sigmoid((1 - self.tip(obs)[1]) / 0.02)
 
 
 class LearnedCost(nn.Module):

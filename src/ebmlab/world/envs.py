@@ -4,7 +4,8 @@ An agent here plans with a differentiable cost, so an environment is supported
 when it has a continuous (Box) action space, a flat (1-D Box) observation, and
 a cost written in torch (:mod:`ebmlab.world.costs`). :func:`make_env` gives one
 line saying what is wrong otherwise: an unknown id, a discrete action space, an
-image observation, no known cost. ``observation="pixels"`` shows the agent the
+image observation, no known cost. The DeepMind Control Suite's tasks are there
+too, as ``dmc/<domain>-<task>-v0`` (:mod:`ebmlab.world.dmc`). ``observation="pixels"`` shows the agent the
 environment's rendering instead of its state (:mod:`ebmlab.world.perception`).
 """
 
@@ -25,7 +26,9 @@ def make_env(
     import gymnasium as gym
 
     from ebmlab.world.costs import COSTS
+    from ebmlab.world.dmc import register_dmc
 
+    register_dmc()
     if name not in gym.registry:
         close = [k for k in gym.registry if k.lower().startswith(name.lower().split("-")[0][:4])][:5]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

@@ -40,7 +40,7 @@ def load_agent(run_dir: Path):
     policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
     cost = build_cost(cfg, obs_dim, act_dim)
     perception = build_perception(cfg, obs_dim)
-    value = build_value(cfg)
+    value = build_value(cfg, obs_dim, cost)
     parts = {
         "model": model,
         "policy": policy,

@@ -24,21 +24,19 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ebmlab.world.costs import plan_energy
 from ebmlab.world.unrolled import unrolled
 
 __all__ = ["rollout_cost", "energy_and_grad", "GradientMPC", "CEM"]
 
 
 def rollout_cost(model, cost, obs: torch.Tensor, actions: torch.Tensor, terminal=None) -> torch.Tensor:
-    """E(a) = Σ_t c(ŝ_t, a_t, ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value V) for plans ``actions`` (B×H×A)
-    from one state ``obs`` (obs_dim); shape B."""
-    s = obs.expand(actions.shape[0], -1)
-    total = actions.new_zeros(actions.shape[0])
+    """E(a) (:func:`plan_energy`) for plans ``actions`` (B×H×A) from one state ``obs`` (obs_dim); shape B."""
+    states, costs = [obs.expand(actions.shape[0], -1)], []
     for t in range(actions.shape[1]):
-        s_next = model(s, actions[:, t])
-        total = total + cost(s, actions[:, t], s_next)
-        s = s_next
-    return total if terminal is None else total + terminal(s)
+        states.append(model(states[-1], actions[:, t]))
+        costs.append(cost(states[-2], actions[:, t], states[-1]))
+    return plan_energy(torch.stack(costs, -1), torch.stack(states, 1), terminal)
 
 
 def energy_and_grad(

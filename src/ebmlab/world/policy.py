@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ebmlab.world.costs import plan_energy
 from ebmlab.world.models import mlp
 
 __all__ = ["Policy", "policy_loss"]
@@ -66,10 +67,10 @@ def policy_loss(
 ) -> tuple[torch.Tensor, dict]:
     """Mean over ``start`` states (N×obs_dim) of Σ_t c(ŝ_t, π(ŝ_t), ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value,
     + the hinged uncertainty penalty)."""
-    s = start
-    energy = start.new_zeros(len(start))
+    states, costs = [start], []
     spread = start.new_zeros(len(start))
     for _ in range(horizon):
+        s = states[-1]
         a = policy(s)
         if uncertainty_weight > 0 and hasattr(model, "members"):
             members = model.members(s, a)  # K×N×obs_dim
@@ -78,9 +79,8 @@ def policy_loss(
             spread = spread + (var - uncertainty_threshold).clamp_min(0)
         else:
             s_next = model(s, a)
-        energy = energy + cost(s, a, s_next)
-        s = s_next
-    if terminal is not None:
-        energy = energy + terminal(s)
+        costs.append(cost(s, a, s_next))
+        states.append(s_next)
+    energy = plan_energy(torch.stack(costs, -1), torch.stack(states, 1), terminal)
     total = energy.mean() + uncertainty_weight * spread.mean()
     return total, {"planned_cost": energy.mean().detach(), "uncertainty": spread.mean().detach()}

@@ -1,10 +1,14 @@
 """The world-model agent's loop (``ebmlab world train``): collect, fit the model, act, add the data, refit.
 
 1. Seed data: ``seed_steps`` steps of uniformly random actions.
-2. Each round (one episode): fit the forward model (:mod:`ebmlab.world.models`)
+2. Each round (one episode; with ``--fit-every N``, the episodes until N new
+   steps have come in): fit the forward model (:mod:`ebmlab.world.models`)
    to all transitions so far (``fit_steps`` Adam steps; normalisation refitted);
    with ``--value-grid``, tabulate through it the cost still to come after a
    plan's last step, which ends the plans' energy (:mod:`ebmlab.world.value`);
+   with ``--td-value``, fit a value network to the buffer's transitions by
+   temporal differences instead, for states of any size
+   (:mod:`ebmlab.world.td_value`);
    with ``--actor policy``, train the policy through the model
    (:mod:`ebmlab.world.policy`); then run one episode with the actor — gradient
    MPC, CEM (:mod:`ebmlab.world.planners`) or the policy — and add its steps.
@@ -35,6 +39,7 @@ from ebmlab.world.models import Ensemble, ForwardModel
 from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
+from ebmlab.world.td_value import TDValue
 from ebmlab.world.value import ValueTable, get_chart
 
 __all__ = [
@@ -103,6 +108,12 @@ class WorldConfig(TrainConfig):
     z_dropout: float = field(default=0.5, metadata={"help": "--model latent: fraction of samples trained with z = 0."})
     ensemble: int = field(default=5, metadata={"help": "--model ensemble: number of members."})
     fit_steps: int = field(default=500, metadata={"help": "Adam steps of the model per round."})
+    fit_every: int = field(
+        default=0,
+        metadata={
+            "help": "Refit (model, value, policy) before an episode only once this many steps have come in since the last fit (0: before every episode; for tasks whose early episodes last a few steps)."
+        },
+    )
     batch_size: int = field(default=256, metadata={"help": "Transitions per model (and policy) step."})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the model."})
     horizon: int = field(default=30, metadata={"help": "Planning (and policy-training) horizon in steps."})
@@ -129,6 +140,22 @@ class WorldConfig(TrainConfig):
     )
     value_actions: int = field(
         default=21, metadata={"help": "--value-grid: evenly spaced actions per action dimension tried in each backup."}
+    )
+    td_value: bool = field(
+        default=False,
+        metadata={
+            "help": "A terminal value V(ŝ_H) ending every plan's energy, a network fitted each round by temporal differences on the real transitions (any state size; no bootstrap past a terminal step)."
+        },
+    )
+    gamma: float = field(default=0.99, metadata={"help": "--td-value: discount γ of the cost still to come."})
+    td_steps: int = field(default=500, metadata={"help": "--td-value: Adam steps of the value per round."})
+    td_lr: float = field(default=3e-4, metadata={"help": "--td-value: Adam learning rate of the value."})
+    td_tau: float = field(default=0.01, metadata={"help": "--td-value: Polyak rate τ of the target value per step."})
+    td_actions: int = field(
+        default=0,
+        metadata={
+            "help": "--td-value: 0, targets from the real transitions (the value of the agent that acted); K > 0, the best of K random actions through the model at the buffer's states (a fitted Bellman backup)."
+        },
     )
     uncertainty_weight: float = field(
         default=0.0,
@@ -175,13 +202,24 @@ class WorldConfig(TrainConfig):
             "value_actions",
         ):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("seed_steps", "mpc_iterations", "policy_steps", "max_episode_steps"):
+        for name in (
+            "seed_steps",
+            "mpc_iterations",
+            "policy_steps",
+            "max_episode_steps",
+            "td_steps",
+            "fit_every",
+            "td_actions",
+        ):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         check(self.cem_elites <= self.cem_population, "--cem-elites must be <= --cem-population")
         check(0 <= self.z_dropout <= 1, f"--z-dropout must be in [0, 1], got {self.z_dropout}")
-        for name in ("lr", "mpc_lr", "policy_lr"):
+        for name in ("lr", "mpc_lr", "policy_lr", "td_lr"):
             check(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         check(self.kl_weight >= 0 and self.uncertainty_weight >= 0, "--kl-weight and --uncertainty-weight must be >= 0")
+        check(0 <= self.gamma < 1, f"--gamma must be in [0, 1), got {self.gamma}")
+        check(0 < self.td_tau <= 1, f"--td-tau must be in (0, 1], got {self.td_tau}")
+        check(not (self.td_value and self.value_grid), "--td-value and --value-grid are two terminal values: pick one")
         if self.value_grid:
             get_chart(self.env)  # one line when the environment has no chart
             check(
@@ -223,9 +261,19 @@ def value_grid_size(text: str) -> tuple[int, int] | None:
     return size if min(size) >= 2 else None
 
 
-def build_value(cfg: WorldConfig) -> ValueTable | None:
-    """The tabulated terminal value (``--value-grid``), or None."""
+def build_value(cfg: WorldConfig, obs_dim: int, cost) -> ValueTable | TDValue | None:
+    """The terminal value: tabulated (``--value-grid``), learned by temporal differences (``--td-value``; gated by
+    the cost's termination test where it has one), or None."""
+    if cfg.td_value:
+        return TDValue(
+            obs_dim, cfg.hidden, gamma=cfg.gamma, tau=cfg.td_tau, terminated=getattr(cost, "terminated", None)
+        )
     return ValueTable(get_chart(cfg.env), value_grid_size(cfg.value_grid)) if cfg.value_grid else None
+
+
+def plan_terminal(cfg: WorldConfig, value):
+    """What ends a plan's energy: V itself (a table), γ^H V (a TD value), or None."""
+    return value.planning(cfg.horizon) if isinstance(value, TDValue) else value
 
 
 def build_actor(
@@ -236,10 +284,10 @@ def build_actor(
     low: torch.Tensor,
     high: torch.Tensor,
     perception: ConvEncoder | None = None,
-    value: ValueTable | None = None,
+    value: ValueTable | TDValue | None = None,
 ):
     """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
-    cost = cost.planning
+    cost, value = cost.planning, plan_terminal(cfg, value)
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         actor = GradientMPC(
@@ -334,14 +382,15 @@ def train_policy(
     opt,
     data: Transitions,
     g: torch.Generator,
-    value: ValueTable | None = None,
+    value: ValueTable | TDValue | None = None,
 ) -> dict:
     """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
     policy.obs_std.copy_(states.std(0).clamp_min(1e-6))
     frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
-    cost = cost.planning
+    frozen += [value] if isinstance(value, TDValue) else []
+    cost, value = cost.planning, plan_terminal(cfg, value)
     for m in frozen:
         m.requires_grad_(False)
     info: dict = {}
@@ -388,6 +437,7 @@ def run_episode(
                 next_info.get("state", next_obs),
                 episode,
                 frames=obs if "state" in info else None,
+                terminated=terminated,
             )
         total += float(reward)
         steps += 1
@@ -433,7 +483,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     perception = build_perception(cfg, obs_dim)
     if perception is not None:
         opt.add_param_group({"params": list(perception.parameters())})
-    value = build_value(cfg)
+    value = build_value(cfg, obs_dim, cost)
+    value_opt = torch.optim.Adam(value.nets.parameters(), lr=cfg.td_lr) if isinstance(value, TDValue) else None
     sweeps = cfg.max_episode_steps or getattr(env.spec, "max_episode_steps", None) or 1000  # the steps to come
     data = Transitions(obs_dim, act_dim, env.observation_space.shape if perception is not None else None)
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
@@ -443,8 +494,11 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         extra_state["perception"] = perception
     if value is not None:
         extra_state["value"] = value
+    if value_opt is not None:
+        extra_state["value_opt"] = value_opt
     done = run.restore(model=model, opt=opt, data=data, **extra_state)
     episode = int(run.restored_extra.get("episode", 0))
+    fitted_at = int(run.restored_extra.get("fitted_at", -1))  # the step of the last fit (-1: none yet)
     curve = list(run.restored_extra.get("curve", []))
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -464,9 +518,14 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         remaining = cfg.env_steps - done
         cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
         random_steps = max(0, cfg.seed_steps - done)
-        if random_steps < cap and len(data):  # the actor will act in this episode: fit to the data so far
+        due = fitted_at < 0 or done - fitted_at >= cfg.fit_every
+        if random_steps < cap and len(data) and due:  # the actor will act in this episode: fit to the data so far
+            fitted_at = done
             info.update(fit_model(cfg, model, opt, data, g, cost, perception))
-            if value is not None:
+            if value_opt is not None:
+                backup = (model, cost.planning, low, high, cfg.td_actions) if cfg.td_actions else None
+                info.update(value.fit(data, value_opt, cfg.td_steps, cfg.batch_size, g, backup))
+            elif value is not None:
                 info.update(value.fit(model, cost.planning, low, high, cfg.value_actions, sweeps))
             if policy is not None:
                 info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value))
@@ -484,6 +543,7 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             done,
             extra={
                 "episode": episode,
+                "fitted_at": fitted_at,
                 "curve": curve,
                 "generator": g.get_state(),
                 "actor_generator": _actor_generator(actor),

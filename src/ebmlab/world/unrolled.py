@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ebmlab.world.costs import plan_energy
 from ebmlab.world.models import Ensemble, ForwardModel
 
 __all__ = ["Unrolled", "unrolled"]
@@ -150,8 +151,7 @@ class Unrolled:
 
 
 def _energy(cost, terminal, traj: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    energy = cost(traj[:, :-1], actions, traj[:, 1:]).sum(-1)
-    return energy if terminal is None else energy + terminal(traj[:, -1])
+    return plan_energy(cost(traj[:, :-1], actions, traj[:, 1:]), traj, terminal)
 
 
 def _silu_slope(x: torch.Tensor) -> torch.Tensor:
