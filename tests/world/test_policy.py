@@ -14,7 +14,7 @@ def test_linear_policy_trained_through_the_model_approaches_lqr():
     start = torch.cat([torch.eye(2), -torch.eye(2)])
     losses = []
     for step in range(500):
-        loss, _ = policy_loss(policy, LinearModel(), quadratic_cost, start, horizon=60)
+        loss, *_ = policy_loss(policy, LinearModel(), quadratic_cost, start, horizon=60)
         opt.zero_grad()
         loss.backward()
         opt.step()

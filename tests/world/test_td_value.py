@@ -5,8 +5,9 @@ import torch
 
 from ebmlab.data.trajectories import Transitions
 from ebmlab.world.costs import InvertedDoublePendulumCost, plan_energy
-from ebmlab.world.td_value import TDValue, td_targets
-from lqr_system import A, B, Q, R, quadratic_cost
+from ebmlab.world.policy import Policy, policy_loss
+from ebmlab.world.td_value import TDValue, lambda_returns, td_targets
+from lqr_system import A, B, LinearModel, Q, R, quadratic_cost
 
 
 def test_a_terminal_transition_is_not_bootstrapped():
@@ -24,6 +25,18 @@ def test_the_targets_are_the_cost_alone_where_the_episode_ended():
     cost, next_obs = torch.full((2,), 2.0), torch.ones(2, 2)
     y = value.targets(cost, next_obs, torch.tensor([1.0, 0.0]))
     assert torch.allclose(y, torch.tensor([2.0, 2.0 + 0.99 * 110.0]))  # the larger (pessimistic) head bootstraps
+
+
+def test_lambda_returns_span_one_step_targets_to_the_discounted_sum_and_stop_at_a_termination():
+    costs = torch.tensor([[1.0, 2.0, 3.0]])
+    values = torch.tensor([[10.0, 20.0, 30.0, 40.0]])
+    going_on = torch.ones(1, 4)
+    one_step = lambda_returns(costs, values, going_on, gamma=0.5, lam=0.0)
+    assert torch.allclose(one_step, torch.tensor([[1 + 0.5 * 20, 2 + 0.5 * 30, 3 + 0.5 * 40]]))
+    whole = lambda_returns(costs, values, going_on, gamma=0.5, lam=1.0)
+    assert torch.allclose(whole[0, 0], torch.tensor(1 + 0.5 * 2 + 0.25 * 3 + 0.125 * 40))
+    ended = lambda_returns(costs, values, torch.tensor([[1.0, 1.0, 0.0, 1.0]]), gamma=0.5, lam=1.0)
+    assert torch.allclose(ended[0, 0], torch.tensor(1 + 0.5 * 2))  # the second step ends the episode
 
 
 def discounted_lqr(gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,3 +92,35 @@ def test_a_plan_that_falls_is_scored_by_its_costs_until_the_fall():
     assert torch.allclose(energy[0], -27.0 + terminal(upright[None])[0], atol=1e-2)  # d(upright) ~ 5e-5
     assert torch.allclose(energy[1], torch.tensor(-9.0), atol=1e-3)  # nothing after the fall counts
     assert torch.allclose(plan_energy(step_costs, states), step_costs.sum(-1))  # no value: the plain sum
+
+
+def test_a_value_fitted_on_a_policys_imagined_trajectories_learns_riccatis_value():
+    """--td-targets imagined: V regressed on TD(λ) returns of the LQR policy's rollouts through the model."""
+    gamma = 0.9
+    K, P = discounted_lqr(gamma)
+    policy = Policy(2, 1, layers=0)  # a = W s + b
+    with torch.no_grad():
+        policy.net[0].weight.copy_(-K.float())
+        policy.net[0].bias.zero_()
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    value = TDValue(2, hidden=64, gamma=gamma, tau=0.05)
+    box = 4 * torch.rand(4096, 2, generator=g) - 2
+    value.fit_statistics(box, box @ A.T, quadratic_cost(box, -box @ K.float().T, None))
+    opt = torch.optim.Adam(value.nets.parameters(), lr=1e-3)
+    for step in range(3000):
+        if step in (1500, 2500):
+            opt.param_groups[0]["lr"] /= 3
+        start = 4 * torch.rand(256, 2, generator=g) - 2
+        _, _, (states, costs) = policy_loss(policy, LinearModel(), quadratic_cost, start, horizon=5)
+        loss = value.imagined_loss(states, costs, lam=0.95)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        value.update_target()
+    test = (2 * torch.rand(512, 2, generator=g) - 1).double()
+    truth = ((test @ P) * test).sum(-1)
+    with torch.no_grad():
+        learned = value(test.float()).double()
+    error = (learned - truth).abs().mean() / truth.mean()
+    assert error < 0.07, f"mean error {error:.3f} of V's mean"

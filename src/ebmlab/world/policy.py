@@ -66,7 +66,8 @@ def policy_loss(
     terminal=None,
 ) -> tuple[torch.Tensor, dict]:
     """Mean over ``start`` states (N×obs_dim) of Σ_t c(ŝ_t, π(ŝ_t), ŝ_{t+1}) (+ V(ŝ_H) with a ``terminal`` value,
-    + the hinged uncertainty penalty)."""
+    + the hinged uncertainty penalty); returns it, its parts, and the imagined (states N×(H+1)×D, costs N×H),
+    detached."""
     states, costs = [start], []
     spread = start.new_zeros(len(start))
     for _ in range(horizon):
@@ -81,6 +82,8 @@ def policy_loss(
             s_next = model(s, a)
         costs.append(cost(s, a, s_next))
         states.append(s_next)
-    energy = plan_energy(torch.stack(costs, -1), torch.stack(states, 1), terminal)
+    costs, states = torch.stack(costs, -1), torch.stack(states, 1)
+    energy = plan_energy(costs, states, terminal)
     total = energy.mean() + uncertainty_weight * spread.mean()
-    return total, {"planned_cost": energy.mean().detach(), "uncertainty": spread.mean().detach()}
+    info = {"planned_cost": energy.mean().detach(), "uncertainty": spread.mean().detach()}
+    return total, info, (states.detach(), costs.detach())

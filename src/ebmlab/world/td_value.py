@@ -39,7 +39,21 @@ from torch import nn
 
 from ebmlab.world.models import mlp
 
-__all__ = ["td_targets", "TDValue"]
+__all__ = ["lambda_returns", "td_targets", "TDValue"]
+
+
+def lambda_returns(
+    costs: torch.Tensor, values: torch.Tensor, going_on: torch.Tensor, gamma: float, lam: float
+) -> torch.Tensor:
+    """TD(λ) targets along imagined trajectories (Sutton 1988; Dreamer, Hafner et al. 2020), costs B×H, values and
+    going_on = 1 − d(ŝ_t) B×(H+1):
+
+        R_H = V(ŝ_H),   R_t = c_t + γ (1 − d(ŝ_{t+1})) [(1 − λ) V(ŝ_{t+1}) + λ R_{t+1}];   returns R_0..R_{H−1}."""
+    out, R = [], values[:, -1]
+    for t in range(costs.shape[1] - 1, -1, -1):
+        R = costs[:, t] + gamma * going_on[:, t + 1] * ((1 - lam) * values[:, t + 1] + lam * R)
+        out.append(R)
+    return torch.stack(out[::-1], 1)
 
 
 def td_targets(cost: torch.Tensor, next_value: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -110,20 +124,15 @@ class TDValue(nn.Module):
         """y = c + γ (1 − d) V̄(s'), V̄ the larger of the target heads' costs."""
         return td_targets(cost, self.heads(next_obs, target=True).max(0).values, terminated, self.gamma)
 
-    @torch.no_grad()
-    def model_targets(
-        self, obs: torch.Tensor, model, cost, low: torch.Tensor, high: torch.Tensor, actions: int, generator
-    ) -> torch.Tensor:
-        """y = min_a c(s, a, ŝ') + γ (1 − d(ŝ')) V̄(ŝ'), ŝ' = model(s, a), over ``actions`` actions drawn uniformly
-        in the bounds: a Bellman backup through the model (value iteration, fitted) instead of the behaviour's
-        action."""
-        n = len(obs)
-        a = low + (high - low) * torch.rand(n * actions, len(low), generator=generator)
-        s = obs.repeat_interleave(actions, 0)
-        s_next = model(s, a)
-        d = self.terminated(s_next) if self.terminated is not None else torch.zeros(len(s))
-        y = self.targets(cost(s, a, s_next), s_next, d)
-        return torch.nan_to_num(y, nan=float("inf")).reshape(n, actions).min(1).values  # a diverging model: never
+    def imagined_loss(self, states: torch.Tensor, costs: torch.Tensor, lam: float) -> torch.Tensor:
+        """The squared error of V against the λ-returns (:func:`lambda_returns`, V̄ bootstrapping) of trajectories
+        a policy imagined through the model (states B×(H+1)×D, costs B×H), in units of σ_V; the states after an
+        imagined termination are left out."""
+        going_on = 1.0 - self.terminated(states) if self.terminated is not None else torch.ones(states.shape[:-1])
+        with torch.no_grad():
+            y = lambda_returns(costs, self.heads(states, target=True).max(0).values, going_on, self.gamma, lam)
+            weight = torch.cumprod(going_on, -1)[:, :-1]
+        return (weight * ((self.heads(states[:, :-1]) - y) / self.scale) ** 2).mean()
 
     @torch.no_grad()
     def update_target(self) -> None:
@@ -138,21 +147,16 @@ class TDValue(nn.Module):
         steps: int,
         batch_size: int,
         generator: torch.Generator,
-        backup: tuple | None = None,
     ) -> dict:
         """``steps`` Adam steps on minibatches of the buffer's transitions (statistics refitted first), each
         followed by a target update; the squared TD error in units of σ_V, every head against the same target.
-        Targets from the real transitions, or with ``backup = (model, cost, low, high, actions)`` from
-        :meth:`model_targets` at the buffer's states. Returns the last loss and the value's range there."""
+        Returns the last loss and the value's range on the buffer's states."""
         cost = -data.reward
         self.fit_statistics(data.obs, data.next_obs, cost)
         loss = torch.zeros(())
         for _ in range(steps):
             i = torch.randint(len(data), (batch_size,), generator=generator)
-            if backup is None:
-                y = self.targets(cost[i], data.next_obs[i], data.terminated[i])
-            else:
-                y = self.model_targets(data.obs[i], *backup, generator)
+            y = self.targets(cost[i], data.next_obs[i], data.terminated[i])
             loss = (((self.heads(data.obs[i]) - y) / self.scale) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

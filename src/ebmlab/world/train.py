@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 ACTORS = ("mpc", "cem", "policy")
+TD_TARGETS = ("real", "imagined")
 COST_KINDS = ("known", "learned")
 MODELS = ("deterministic", "latent", "ensemble")
 EVAL_SEED = 1_000_000  # evaluation episodes are seeded apart from training's
@@ -151,12 +152,14 @@ class WorldConfig(TrainConfig):
     td_steps: int = field(default=500, metadata={"help": "--td-value: Adam steps of the value per round."})
     td_lr: float = field(default=3e-4, metadata={"help": "--td-value: Adam learning rate of the value."})
     td_tau: float = field(default=0.01, metadata={"help": "--td-value: Polyak rate τ of the target value per step."})
-    td_actions: int = field(
-        default=0,
+    td_targets: str = field(
+        default="real",
         metadata={
-            "help": "--td-value: 0, targets from the real transitions (the value of the agent that acted); K > 0, the best of K random actions through the model at the buffer's states (a fitted Bellman backup)."
+            "help": "--td-value: targets from the real transitions (real: the value of the agent that acted), or TD(λ) returns along the trajectories the policy imagines through the model (imagined: the policy's own value; --actor policy).",
+            "choices": TD_TARGETS,
         },
     )
+    td_lambda: float = field(default=0.95, metadata={"help": "--td-targets imagined: λ of the TD(λ) returns."})
     uncertainty_weight: float = field(
         default=0.0,
         metadata={"help": "--actor policy with --model ensemble: weight λ of PPUU's hinged uncertainty penalty."},
@@ -209,7 +212,6 @@ class WorldConfig(TrainConfig):
             "max_episode_steps",
             "td_steps",
             "fit_every",
-            "td_actions",
         ):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         check(self.cem_elites <= self.cem_population, "--cem-elites must be <= --cem-population")
@@ -220,6 +222,12 @@ class WorldConfig(TrainConfig):
         check(0 <= self.gamma < 1, f"--gamma must be in [0, 1), got {self.gamma}")
         check(0 < self.td_tau <= 1, f"--td-tau must be in (0, 1], got {self.td_tau}")
         check(not (self.td_value and self.value_grid), "--td-value and --value-grid are two terminal values: pick one")
+        check(self.td_targets in TD_TARGETS, f"--td-targets must be one of {', '.join(TD_TARGETS)}")
+        check(
+            self.td_targets == "real" or self.actor == "policy",
+            "--td-targets imagined needs a policy to imagine with: --actor policy",
+        )
+        check(0 <= self.td_lambda <= 1, f"--td-lambda must be in [0, 1], got {self.td_lambda}")
         if self.value_grid:
             get_chart(self.env)  # one line when the environment has no chart
             check(
@@ -383,23 +391,35 @@ def train_policy(
     data: Transitions,
     g: torch.Generator,
     value: ValueTable | TDValue | None = None,
+    value_opt: torch.optim.Optimizer | None = None,
 ) -> dict:
-    """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states."""
+    """``policy_steps`` Adam steps of the policy through the frozen model (and cost) from buffer start states;
+    with ``--td-targets imagined``, each followed by a step of the value on the TD(λ) returns of the trajectories
+    the policy just imagined (and a target update)."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
     policy.obs_std.copy_(states.std(0).clamp_min(1e-6))
     frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
-    frozen += [value] if isinstance(value, TDValue) else []
-    cost, value = cost.planning, plan_terminal(cfg, value)
+    critic = value if cfg.td_value and cfg.td_targets == "imagined" else None
+    cost, terminal = cost.planning, plan_terminal(cfg, value)
     for m in frozen:
         m.requires_grad_(False)
     info: dict = {}
     for _ in range(cfg.policy_steps):
         start = data.obs[torch.randint(len(data), (cfg.batch_size,), generator=g)]
-        loss, info = policy_loss(policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight, terminal=value)
+        loss, info, (states, costs) = policy_loss(
+            policy, model, cost, start, cfg.horizon, cfg.uncertainty_weight, terminal=terminal
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if critic is not None:
+            value_loss = critic.imagined_loss(states, costs, cfg.td_lambda)
+            value_opt.zero_grad(set_to_none=True)
+            value_loss.backward()
+            value_opt.step()
+            critic.update_target()
+            info["td_loss"] = value_loss.detach()
     for m in frozen:
         m.requires_grad_(True)
     return {f"policy_{k}": float(v) for k, v in info.items()}
@@ -522,13 +542,14 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         if random_steps < cap and len(data) and due:  # the actor will act in this episode: fit to the data so far
             fitted_at = done
             info.update(fit_model(cfg, model, opt, data, g, cost, perception))
-            if value_opt is not None:
-                backup = (model, cost.planning, low, high, cfg.td_actions) if cfg.td_actions else None
-                info.update(value.fit(data, value_opt, cfg.td_steps, cfg.batch_size, g, backup))
+            if value_opt is not None and cfg.td_targets == "imagined":  # fitted beside the policy, below
+                value.fit_statistics(data.obs, data.next_obs, -data.reward)
+            elif value_opt is not None:
+                info.update(value.fit(data, value_opt, cfg.td_steps, cfg.batch_size, g))
             elif value is not None:
                 info.update(value.fit(model, cost.planning, low, high, cfg.value_actions, sweeps))
             if policy is not None:
-                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value))
+                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value, value_opt))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]
