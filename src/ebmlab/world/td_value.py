@@ -17,7 +17,7 @@ agent took, so V estimates the cost still to come under the agent that
 collected the data (the planner, mostly): fitted policy evaluation.
 
 A terminal state has no value after it. In a plan, d is the environment's
-termination written in torch (:meth:`EnvCost.terminated`, soft so that a plan's
+termination written in torch (:meth:`ebmlab.world.costs.EnvCost.terminated`, soft so that a plan's
 gradient feels it), and the energy is episodic
 (:func:`ebmlab.world.costs.plan_energy`):
 
