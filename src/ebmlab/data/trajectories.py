@@ -2,8 +2,8 @@
 
 A growing store of tensors — states, actions, rewards, next states, whether
 the step ended its episode on failure or success (``terminated``: 1, a time
-limit: 0), the index of the episode each step belongs to and, for an agent that sees pixels, the
-frames it saw at s — read as whole tensors (``data.obs``, ``data.frames``…).
+limit: 0), the index of the episode each step belongs to and, for an agent
+that sees pixels, the frames it saw at s — read as whole tensors (``data.obs``, ``data.frames``…).
 Steps are appended to lists and joined once when read, so that collecting n
 steps costs O(n), frames included. ``state_dict``/``load_state_dict`` save it
 in a run's checkpoint, so a resumed run refits its model on exactly the data it

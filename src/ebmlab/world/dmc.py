@@ -91,6 +91,7 @@ class DMCEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options=None):
         super().reset(seed=seed)
         if seed is not None:
+            self._env.close()
             self._env = self._load(seed)
         return self._flat(self._env.reset().observation), {}
 

@@ -5,8 +5,9 @@ when it has a continuous (Box) action space, a flat (1-D Box) observation, and
 a cost written in torch (:mod:`ebmlab.world.costs`). :func:`make_env` gives one
 line saying what is wrong otherwise: an unknown id, a discrete action space, an
 image observation, no known cost. The DeepMind Control Suite's tasks are there
-too, as ``dmc/<domain>-<task>-v0`` (:mod:`ebmlab.world.dmc`). ``observation="pixels"`` shows the agent the
-environment's rendering instead of its state (:mod:`ebmlab.world.perception`).
+too, as ``dmc/<domain>-<task>-v0`` (:mod:`ebmlab.world.dmc`).
+``observation="pixels"`` shows the agent the environment's rendering instead of
+its state (:mod:`ebmlab.world.perception`).
 """
 
 from __future__ import annotations

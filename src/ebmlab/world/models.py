@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Normaliser", "ForwardModel", "Ensemble", "PendulumDynamics", "mlp"]
+__all__ = ["Normaliser", "ForwardModel", "Ensemble", "PendulumDynamics", "mlp", "spread"]
 
 
 def mlp(n_in: int, n_out: int, hidden: int, layers: int, dropout: float = 0.0) -> nn.Sequential:
@@ -32,6 +32,12 @@ def mlp(n_in: int, n_out: int, hidden: int, layers: int, dropout: float = 0.0) -
             mods.append(nn.Dropout(dropout))
     mods.append(nn.Linear(hidden if layers else n_in, n_out))
     return nn.Sequential(*mods)
+
+
+def spread(x: torch.Tensor) -> torch.Tensor:
+    """The standard deviation of the rows of ``x``, at least 1e-6 (a constant feature is not divided by zero); ones
+    for a single row."""
+    return x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1])
 
 
 class Normaliser(nn.Module):
@@ -51,7 +57,7 @@ class Normaliser(nn.Module):
         states = torch.cat([obs, next_obs])
         for name, x in (("obs", states), ("act", act), ("delta", next_obs - obs)):
             getattr(self, f"{name}_mean").copy_(x.mean(0))
-            getattr(self, f"{name}_std").copy_(x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1]))
+            getattr(self, f"{name}_std").copy_(spread(x))
 
     def inputs(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return torch.cat([(obs - self.obs_mean) / self.obs_std, (act - self.act_mean) / self.act_std], dim=-1)

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ebmlab.world.models import spread
+
 __all__ = ["PixelObservations", "ConvEncoder", "Perceiving"]
 
 
@@ -76,7 +78,7 @@ class ConvEncoder(nn.Module):
     @torch.no_grad()
     def fit_statistics(self, states: torch.Tensor) -> None:
         self.state_mean.copy_(states.mean(0))
-        self.state_std.copy_(states.std(0).clamp_min(1e-6) if len(states) > 1 else torch.ones(states.shape[1]))
+        self.state_std.copy_(spread(states))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         lead = frames.shape[:-3]

@@ -37,7 +37,7 @@ import copy
 import torch
 from torch import nn
 
-from ebmlab.world.models import mlp
+from ebmlab.world.models import mlp, spread
 
 __all__ = ["lambda_returns", "td_targets", "TDValue"]
 
@@ -97,7 +97,7 @@ class TDValue(nn.Module):
         self.register_buffer("scale", torch.ones(()))  # σ_V: the size of a cost still to come
 
     def heads(self, s: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """Each head's V_ψ(s) (K×…), before the termination gate."""
+        """Each head's V_ψ(s) (K×…); the target network's with ``target``."""
         x = torch.maximum(torch.minimum((s - self.obs_mean) / self.obs_std, self.high), self.low)
         return torch.stack([net(x)[..., 0] for net in (self.target if target else self.nets)]) * self.scale
 
@@ -112,12 +112,12 @@ class TDValue(nn.Module):
         """The states' mean and spread (over both ends of the transitions) and σ_V = (|E c| + std c) / (1 − γ)."""
         states = torch.cat([obs, next_obs])
         self.obs_mean.copy_(states.mean(0))
-        self.obs_std.copy_(states.std(0).clamp_min(1e-6) if len(states) > 1 else torch.ones(states.shape[1]))
+        self.obs_std.copy_(spread(states))
         normalised = (states - self.obs_mean) / self.obs_std
         self.low.copy_(normalised.min(0).values)
         self.high.copy_(normalised.max(0).values)
-        spread = cost.std() if len(cost) > 1 else torch.zeros(())
-        self.scale.copy_(((cost.mean().abs() + spread) / (1 - self.gamma)).clamp_min(1e-3))
+        deviation = cost.std() if len(cost) > 1 else torch.zeros(())
+        self.scale.copy_(((cost.mean().abs() + deviation) / (1 - self.gamma)).clamp_min(1e-3))
 
     @torch.no_grad()
     def targets(self, cost: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:

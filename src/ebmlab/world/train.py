@@ -35,7 +35,7 @@ from ebmlab.data.trajectories import Transitions
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.costs import COSTS, LearnedCost, get_cost
 from ebmlab.world.envs import OBSERVATIONS, make_env, state_dim
-from ebmlab.world.models import Ensemble, ForwardModel
+from ebmlab.world.models import Ensemble, ForwardModel, spread
 from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
@@ -145,7 +145,7 @@ class WorldConfig(TrainConfig):
     td_value: bool = field(
         default=False,
         metadata={
-            "help": "A terminal value V(ŝ_H) ending every plan's energy, a network fitted each round by temporal differences on the real transitions (any state size; no bootstrap past a terminal step)."
+            "help": "A terminal value V(ŝ_H) ending every plan's energy, a network fitted by temporal differences (any state size; no bootstrap past a terminal step; see --td-targets)."
         },
     )
     gamma: float = field(default=0.99, metadata={"help": "--td-value: discount γ of the cost still to come."})
@@ -270,8 +270,8 @@ def value_grid_size(text: str) -> tuple[int, int] | None:
 
 
 def build_value(cfg: WorldConfig, obs_dim: int, cost) -> ValueTable | TDValue | None:
-    """The terminal value: tabulated (``--value-grid``), learned by temporal differences (``--td-value``; gated by
-    the cost's termination test where it has one), or None."""
+    """The terminal value: tabulated (``--value-grid``), learned by temporal differences (``--td-value``; it carries
+    the cost's termination test, which makes plans episodic), or None."""
     if cfg.td_value:
         return TDValue(
             obs_dim, cfg.hidden, gamma=cfg.gamma, tau=cfg.td_tau, terminated=getattr(cost, "terminated", None)
@@ -398,7 +398,7 @@ def train_policy(
     the policy just imagined (and a target update)."""
     states = torch.cat([data.obs, data.next_obs])  # it acts on predicted states too (see Normaliser.fit)
     policy.obs_mean.copy_(states.mean(0))
-    policy.obs_std.copy_(states.std(0).clamp_min(1e-6))
+    policy.obs_std.copy_(spread(states))
     frozen = [model, cost] if isinstance(cost, LearnedCost) else [model]
     critic = value if cfg.td_value and cfg.td_targets == "imagined" else None
     cost, terminal = cost.planning, plan_terminal(cfg, value)
