@@ -58,6 +58,9 @@ ENVS = {
             "world-mpc-value": ["--value-grid", "720x321", "--horizon", "10"],
             # the value learned by temporal differences on the real transitions, for any state size
             "world-mpc-td": ["--td-value", "--horizon", "10"],
+            # from pixels alone (issue 21): a world model in an embedding space, the two objectives at equal budget
+            "world-jepa": ["--observation", "pixels", "--perception", "jepa"],
+            "world-reconstruction": ["--observation", "pixels", "--perception", "reconstruction"],
         },
     },
     "MountainCarContinuous-v0": {

@@ -15,10 +15,8 @@ from ebmlab.world.train import (
     WorldConfig,
     agent_env,
     build_actor,
-    build_cost,
-    build_model,
-    build_perception,
     build_value,
+    build_world,
     evaluate_actor,
 )
 
@@ -35,17 +33,17 @@ def load_agent(run_dir: Path):
     env = agent_env(cfg)
     obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
+    channels = env.observation_space.shape[0] if cfg.observation == "pixels" else 2
     env.close()
-    model = build_model(cfg, obs_dim, act_dim)
-    policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
-    cost = build_cost(cfg, obs_dim, act_dim)
-    perception = build_perception(cfg, obs_dim)
-    value = build_value(cfg, obs_dim, cost)
+    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, channels)
+    policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
+    value = build_value(cfg, size, cost)
+    own = cfg.sees_embeddings  # the cost and the encoder are the latent world's own weights
     parts = {
         "model": model,
         "policy": policy,
-        "cost": cost if cfg.cost == "learned" else None,
-        "perception": perception,
+        "cost": cost if cfg.cost == "learned" and not own else None,
+        "perception": None if own else perception,
         "value": value,
     }
     parts = {name: module for name, module in parts.items() if module is not None}

@@ -13,6 +13,8 @@ from ebmlab.data.trajectories import Transitions  # noqa: E402
 
 __all__ = ["learning_curve_figure", "rollout_figure", "plan_figure", "open_loop"]
 
+SHOWN = 6  # state coordinates drawn at most (an embedding has dozens)
+
 
 def learning_curve_figure(curve: list[dict], title: str):
     """Evaluation return (mean ± std over episodes) against environment steps."""
@@ -46,7 +48,7 @@ def rollout_figure(model, data: Transitions, horizon: int):
     n = min(len(act), 3 * horizon)
     real = torch.cat([obs[:1], next_obs[:n]])
     predicted = open_loop(model, obs[0], act[:n])
-    dims = real.shape[1]
+    dims = min(real.shape[1], SHOWN)
     fig, axes = plt.subplots(1, dims, figsize=(3.2 * dims, 2.8), squeeze=False)
     for d, ax in enumerate(axes[0]):
         ax.plot(real[:, d], "k-", lw=1.5, label="real")
@@ -83,7 +85,7 @@ def plan_figure(actor, model, data: Transitions, horizon: int, plans: int = 4):
     last = data.episode == data.episode[-1]
     obs, act = data.obs[last], data.act[last]
     real = torch.cat([obs, data.next_obs[last][-1:]])
-    dims = real.shape[1]
+    dims = min(real.shape[1], SHOWN)
     fig, axes = plt.subplots(1, dims + 1, figsize=(3.2 * (dims + 1), 2.8), squeeze=False)
     for d, ax in enumerate(axes[0][:dims]):
         ax.plot(real[:, d], "k-", lw=1.2)

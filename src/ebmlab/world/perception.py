@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ebmlab.world.models import spread
 
-__all__ = ["PixelObservations", "ConvEncoder", "Perceiving"]
+__all__ = ["PixelObservations", "conv_trunk", "ConvEncoder", "Perceiving"]
 
 
 class PixelObservations(gym.Wrapper):
@@ -53,25 +53,31 @@ class PixelObservations(gym.Wrapper):
         return obs, reward, terminated, truncated, {**info, "state": state}
 
 
+def conv_trunk(channels: int, size: int, out: int) -> nn.Sequential:
+    """Frames (N×channels×size×size, in [0, 1]) → N×out: three stride-2 convolutions (32, 64, 64 channels, SiLU)
+    and two linear layers (256 SiLU units between)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 4, 2, 1),
+        nn.SiLU(),
+        nn.Conv2d(32, 64, 4, 2, 1),
+        nn.SiLU(),
+        nn.Conv2d(64, 64, 4, 2, 1),
+        nn.SiLU(),
+        nn.Flatten(),
+        nn.Linear(64 * (size // 8) ** 2, 256),
+        nn.SiLU(),
+        nn.Linear(256, out),
+    )
+
+
 class ConvEncoder(nn.Module):
-    """Frames (…×2×S×S uint8) → state estimate: three stride-2 convolutions (32, 64, 64 channels, SiLU) and two
-    linear layers, predicting the state in units of its spread in the data (buffers saved with the weights)."""
+    """Frames (…×2×S×S uint8) → state estimate: :func:`conv_trunk`, predicting the state in units of its spread
+    in the data (buffers saved with the weights)."""
 
     def __init__(self, state_dim: int, size: int = 64, channels: int = 2) -> None:
         super().__init__()
         self.size = size
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 1),
-            nn.SiLU(),
-            nn.Conv2d(32, 64, 4, 2, 1),
-            nn.SiLU(),
-            nn.Conv2d(64, 64, 4, 2, 1),
-            nn.SiLU(),
-            nn.Flatten(),
-            nn.Linear(64 * (size // 8) ** 2, 256),
-            nn.SiLU(),
-            nn.Linear(256, state_dim),
-        )
+        self.net = conv_trunk(channels, size, state_dim)
         self.register_buffer("state_mean", torch.zeros(state_dim))
         self.register_buffer("state_std", torch.ones(state_dim))
 

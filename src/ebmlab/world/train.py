@@ -35,6 +35,7 @@ from ebmlab.data.trajectories import Transitions
 from ebmlab.runtime import Run, TrainConfig, check
 from ebmlab.world.costs import COSTS, LearnedCost, get_cost
 from ebmlab.world.envs import OBSERVATIONS, make_env, state_dim
+from ebmlab.world.latent import OBJECTIVES, LatentWorld, fit_latent
 from ebmlab.world.models import Ensemble, ForwardModel, spread
 from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.planners import CEM, GradientMPC
@@ -49,6 +50,7 @@ __all__ = [
     "build_model",
     "build_cost",
     "build_perception",
+    "build_world",
     "build_value",
     "build_actor",
     "evaluate_actor",
@@ -58,6 +60,7 @@ ACTORS = ("mpc", "cem", "policy")
 TD_TARGETS = ("real", "imagined")
 COST_KINDS = ("known", "learned")
 MODELS = ("deterministic", "latent", "ensemble")
+PERCEPTIONS = ("supervised", *OBJECTIVES)
 EVAL_SEED = 1_000_000  # evaluation episodes are seeded apart from training's
 
 
@@ -91,7 +94,22 @@ class WorldConfig(TrainConfig):
         default=64, metadata={"help": "--observation pixels: frame side in pixels (a multiple of 8)."}
     )
     frame_batch: int = field(
-        default=64, metadata={"help": "--observation pixels: frames per step of the encoder's fit."}
+        default=64, metadata={"help": "--observation pixels: frame stacks (or sequences) per step of the encoder's fit."}
+    )
+    perception: str = field(
+        default="supervised",
+        metadata={
+            "help": "--observation pixels: a CNN regressed on the simulator's state (supervised), or a world model in an embedding space learned from pixels alone, never the state, kept from collapsing by VICReg's terms (jepa) or by a pixel decoder (reconstruction); both learn their own cost, whatever --cost says.",
+            "choices": PERCEPTIONS,
+        },
+    )
+    embedding_dim: int = field(default=32, metadata={"help": "--perception jepa/reconstruction: size of h(o)."})
+    consistency_steps: int = field(
+        default=10, metadata={"help": "--perception jepa/reconstruction: steps K each training sequence is unrolled."}
+    )
+    target_every: int = field(
+        default=250,
+        metadata={"help": "--perception jepa/reconstruction: fit steps between refreshes of the target encoder."},
     )
     cost: str = field(
         default="known",
@@ -186,6 +204,7 @@ class WorldConfig(TrainConfig):
             f"--frame-size must be a multiple of 8, got {self.frame_size}",
         )
         check(self.frame_batch >= 1, f"--frame-batch must be >= 1, got {self.frame_batch}")
+        check(self.perception in PERCEPTIONS, f"--perception must be one of {', '.join(PERCEPTIONS)}")
         for name in (
             "env_steps",
             "hidden",
@@ -203,6 +222,9 @@ class WorldConfig(TrainConfig):
             "eval_every",
             "eval_episodes",
             "value_actions",
+            "embedding_dim",
+            "consistency_steps",
+            "target_every",
         ):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in (
@@ -228,6 +250,10 @@ class WorldConfig(TrainConfig):
             "--td-targets imagined needs a policy to imagine with: --actor policy",
         )
         check(0 <= self.td_lambda <= 1, f"--td-lambda must be in [0, 1], got {self.td_lambda}")
+        check(
+            not (self.value_grid and self.sees_embeddings),
+            "--value-grid tabulates over the state's chart; a world model from pixels alone has none: use --td-value",
+        )
         if self.value_grid:
             get_chart(self.env)  # one line when the environment has no chart
             check(
@@ -236,11 +262,20 @@ class WorldConfig(TrainConfig):
             )
         agent_env(self).close()  # an unsuitable environment: one line, before any folder
 
+    @property
+    def sees_embeddings(self) -> bool:
+        """Whether the agent plans over embeddings of pixels learned without the state (a latent world model)."""
+        return self.observation == "pixels" and self.perception != "supervised"
+
 
 def agent_env(cfg: WorldConfig, seed: int | None = None):
     """The environment as the agent sees it (state or pixels), checked for a known cost unless it learns one."""
     return make_env(
-        cfg.env, seed=seed, need_cost=cfg.cost == "known", observation=cfg.observation, frame_size=cfg.frame_size
+        cfg.env,
+        seed=seed,
+        need_cost=cfg.cost == "known" and not cfg.sees_embeddings,
+        observation=cfg.observation,
+        frame_size=cfg.frame_size,
     )
 
 
@@ -257,7 +292,19 @@ def build_cost(cfg: WorldConfig, obs_dim: int, act_dim: int):
 
 def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
     """The CNN that estimates the state from frames (``--observation pixels``); None when the state is seen."""
-    return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" else None
+    return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" and not cfg.sees_embeddings else None
+
+
+def build_world(cfg: WorldConfig, obs_dim: int, act_dim: int, channels: int = 2):
+    """(model, cost, perception, the size of the states planned over): a :class:`LatentWorld` whose encoder is
+    the perception and whose cost is its own, with ``--perception jepa/reconstruction``; else the parts above."""
+    if cfg.sees_embeddings:
+        world = LatentWorld(
+            act_dim, cfg.embedding_dim, cfg.frame_size, channels, cfg.hidden, cfg.layers, objective=cfg.perception
+        )
+        return world, world.cost, world.encoder, cfg.embedding_dim
+    model, cost = build_model(cfg, obs_dim, act_dim), build_cost(cfg, obs_dim, act_dim)
+    return model, cost, build_perception(cfg, obs_dim), obs_dim
 
 
 def value_grid_size(text: str) -> tuple[int, int] | None:
@@ -294,8 +341,11 @@ def build_actor(
     perception: ConvEncoder | None = None,
     value: ValueTable | TDValue | None = None,
 ):
-    """The planner (or the policy) acting through the model; behind the encoder when the agent sees pixels."""
+    """The planner (or the policy) acting through the model (a latent world's dynamics); behind the encoder when
+    the agent sees pixels."""
     cost, value = cost.planning, plan_terminal(cfg, value)
+    if isinstance(model, LatentWorld):
+        model = model.dynamics
     g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         actor = GradientMPC(
@@ -458,6 +508,7 @@ def run_episode(
                 episode,
                 frames=obs if "state" in info else None,
                 terminated=terminated,
+                next_frames=next_obs if "state" in info else None,
             )
         total += float(reward)
         steps += 1
@@ -494,23 +545,23 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     env = agent_env(cfg, seed=cfg.seed)
     obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
-    model = build_model(cfg, obs_dim, act_dim)
-    cost = build_cost(cfg, obs_dim, act_dim)
-    learned = cost if isinstance(cost, LearnedCost) else None
+    frame_shape = env.observation_space.shape if cfg.observation == "pixels" else None
+    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, frame_shape[0] if frame_shape else 2)
+    world = model if isinstance(model, LatentWorld) else None  # its cost and encoder are its own parameters
+    learned = cost if isinstance(cost, LearnedCost) and world is None else None
     opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
-    policy = Policy(obs_dim, act_dim, low, high) if cfg.actor == "policy" else None
+    policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
     policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
-    perception = build_perception(cfg, obs_dim)
-    if perception is not None:
+    if perception is not None and world is None:
         opt.add_param_group({"params": list(perception.parameters())})
-    value = build_value(cfg, obs_dim, cost)
+    value = build_value(cfg, size, cost)
     value_opt = torch.optim.Adam(value.nets.parameters(), lr=cfg.td_lr) if isinstance(value, TDValue) else None
     sweeps = cfg.max_episode_steps or getattr(env.spec, "max_episode_steps", None) or 1000  # the steps to come
-    data = Transitions(obs_dim, act_dim, env.observation_space.shape if perception is not None else None)
+    data = Transitions(obs_dim, act_dim, frame_shape)  # with pixels the states are kept, for diagnostics only
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
     if learned is not None:
         extra_state["cost"] = learned
-    if perception is not None:
+    if perception is not None and world is None:
         extra_state["perception"] = perception
     if value is not None:
         extra_state["value"] = value
@@ -541,15 +592,23 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         due = fitted_at < 0 or done - fitted_at >= cfg.fit_every
         if random_steps < cap and len(data) and due:  # the actor will act in this episode: fit to the data so far
             fitted_at = done
-            info.update(fit_model(cfg, model, opt, data, g, cost, perception))
+            if world is not None:  # value and policy learn on the embeddings of the frames
+                terms, states = fit_latent(
+                    world, opt, data, cfg.fit_steps, cfg.frame_batch, cfg.consistency_steps, cfg.target_every, g
+                )
+                info.update(terms)
+            else:
+                info.update(fit_model(cfg, model, opt, data, g, cost, perception))
+                states = data
+            dynamics = world.dynamics if world is not None else model
             if value_opt is not None and cfg.td_targets == "imagined":  # fitted beside the policy, below
-                value.fit_statistics(data.obs, data.next_obs, -data.reward)
+                value.fit_statistics(states.obs, states.next_obs, -states.reward)
             elif value_opt is not None:
-                info.update(value.fit(data, value_opt, cfg.td_steps, cfg.batch_size, g))
+                info.update(value.fit(states, value_opt, cfg.td_steps, cfg.batch_size, g))
             elif value is not None:
                 info.update(value.fit(model, cost.planning, low, high, cfg.value_actions, sweeps))
             if policy is not None:
-                info.update(train_policy(cfg, policy, model, cost, policy_opt, data, g, value, value_opt))
+                info.update(train_policy(cfg, policy, dynamics, cost, policy_opt, states, g, value, value_opt))
         rng = np.random.default_rng([cfg.seed, episode])
         result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
         done += result["steps"]
@@ -591,8 +650,9 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         from ebmlab.world.figures import learning_curve_figure, plan_figure, rollout_figure
 
         run.save_figure("learning_curve", learning_curve_figure(curve, f"{cfg.env}: {cfg.actor}, {cfg.model} model"))
-        run.save_figure("rollouts", rollout_figure(model, data, cfg.horizon))
-        run.save_figure("plans", plan_figure(actor, model, data, cfg.horizon))
+        dynamics, states = (world.dynamics, world.encoded(data)) if world is not None else (model, data)
+        run.save_figure("rollouts", rollout_figure(dynamics, states, cfg.horizon))
+        run.save_figure("plans", plan_figure(actor, dynamics, states, cfg.horizon))
         run.export_weights("model", model.state_dict())
         if policy is not None:
             run.export_weights("policy", policy.state_dict())
