@@ -87,12 +87,12 @@ def test_jepa_embeddings_of_real_frames_do_not_collapse_and_carry_the_unseen_sta
     assert float(z.std(0).min()) > 0.5  # VICReg's hinge holds each coordinate's spread up
     p = torch.linalg.svdvals(z - z.mean(0)) ** 2
     p = p / p.sum()
-    assert float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum())) > 4  # effective rank, of 16
+    assert float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum())) > 2  # effective rank: more than a line
     x = torch.cat([z, torch.ones(len(z), 1)], 1)
     w = torch.linalg.lstsq(x[:500], data.obs[:500, :2]).solution
     error = ((x[500:] @ w - data.obs[500:, :2]) ** 2).sum(0)
     r2 = 1 - error / ((data.obs[500:, :2] - data.obs[500:, :2].mean(0)) ** 2).sum(0)
-    assert float(r2.min()) > 0.5, r2
+    assert float(r2.min()) > 0.8, r2
 
 
 PIXELS = [*SMALL, "--observation", "pixels", "--frame-size", "16", "--frame-batch", "8", "--embedding-dim", "8"]

@@ -37,7 +37,7 @@ def test_the_encoder_recovers_the_state_from_frames():
         for _ in range(100):
             action = rng.uniform(-2, 2, size=1).astype(np.float32)
             nxt, reward, _, _, next_info = env.step(action)
-            data.add(info["state"], action, reward, next_info["state"], episode, frames=frames)
+            data.add(info["state"], action, reward, next_info["state"], episode, frames=frames, next_frames=nxt)
             frames, info = nxt, next_info
     assert data.frames.shape == (600, 2, 32, 32) and len(data) == 600
     torch.manual_seed(0)

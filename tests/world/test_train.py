@@ -134,6 +134,10 @@ def test_interrupted_then_resumed_run_ends_with_the_same_model(tmp_path, monkeyp
         (["--env", "MountainCarContinuous-v0", "--value-grid", "30x30"], "a value table needs a chart"),
         (["--td-value", "--value-grid", "30x30"], "--td-value and --value-grid are two terminal values"),
         (["--td-value", "--gamma", "1"], "--gamma must be in [0, 1)"),
+        (
+            ["--observation", "pixels", "--perception", "jepa", "--value-grid", "30x30"],
+            "a world model from pixels alone has none",
+        ),
     ],
 )
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, extra, message):

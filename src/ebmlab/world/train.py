@@ -94,7 +94,8 @@ class WorldConfig(TrainConfig):
         default=64, metadata={"help": "--observation pixels: frame side in pixels (a multiple of 8)."}
     )
     frame_batch: int = field(
-        default=64, metadata={"help": "--observation pixels: frame stacks (or sequences) per step of the encoder's fit."}
+        default=64,
+        metadata={"help": "--observation pixels: frame stacks (or sequences) per step of the encoder's fit."},
     )
     perception: str = field(
         default="supervised",
@@ -658,7 +659,7 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             run.export_weights("policy", policy.state_dict())
         if learned is not None:
             run.export_weights("cost", learned.state_dict())
-        if perception is not None:
+        if perception is not None and world is None:
             run.export_weights("perception", perception.state_dict())
         if value is not None:
             run.export_weights("value", value.state_dict())
