@@ -26,8 +26,9 @@ every frame to one point; what keeps it from collapsing is the objective:
 Targets h̄(o') come from a copy of the encoder frozen for ``target_every``
 steps of the fit (a hard-updated target network; the whole buffer is encoded
 once per refresh, so a step runs the encoder on one frame stack per
-sequence only). The consistency error is measured in units of the embeddings'
-spread, so shrinking them gains nothing.
+sequence only). The consistency error is the mean squared difference per
+coordinate; VICReg's hinge holds the embeddings' spread at 1 or more (with a
+decoder their scale is left free).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class LatentWorld(nn.Module):
     ) -> tuple[torch.Tensor, dict]:
         """From the frames at a sequence's start (B×C×S×S), its K actions (B×K×A), rewards (B×K), target
         embeddings h̄(o_{k+1}) (B×K×d) and mask (B×K: 1 while the sequence stays in its episode): the mean
-        over steps, weighted ρ^k, of the consistency error (in units of the embeddings' spread) and of the cost's
+        over steps, weighted ρ^k, of the consistency error (mean square per coordinate) and of the cost's
         normalised squared error, plus the objective's own terms."""
         z0 = self.encoder(frames)
         states = [z0]
