@@ -206,10 +206,9 @@ def fit_latent(
     n, terms = len(data), {}
     frames, act, reward, episode = data.frames, data.act, data.reward, data.episode
     world.train()
+    world.encoder.fit_statistics(frames)
     for step in range(steps):
         if step % target_every == 0:
-            if step == 0:
-                world.encoder.fit_statistics(frames)
             latent = world.encoded(data)
             world.fit_statistics(latent)
             targets = latent.next_obs

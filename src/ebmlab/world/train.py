@@ -549,12 +549,14 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     frame_shape = env.observation_space.shape if cfg.observation == "pixels" else None
     model, cost, perception, size = build_world(cfg, obs_dim, act_dim, frame_shape[0] if frame_shape else 2)
     world = model if isinstance(model, LatentWorld) else None  # its cost and encoder are its own parameters
+    dynamics = world.dynamics if world is not None else model
+    estimator = perception if world is None else None  # the state estimator, fitted and saved on its own
     learned = cost if isinstance(cost, LearnedCost) and world is None else None
     opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
     policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
     policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
-    if perception is not None and world is None:
-        opt.add_param_group({"params": list(perception.parameters())})
+    if estimator is not None:
+        opt.add_param_group({"params": list(estimator.parameters())})
     value = build_value(cfg, size, cost)
     value_opt = torch.optim.Adam(value.nets.parameters(), lr=cfg.td_lr) if isinstance(value, TDValue) else None
     sweeps = cfg.max_episode_steps or getattr(env.spec, "max_episode_steps", None) or 1000  # the steps to come
@@ -562,8 +564,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
     if learned is not None:
         extra_state["cost"] = learned
-    if perception is not None and world is None:
-        extra_state["perception"] = perception
+    if estimator is not None:
+        extra_state["perception"] = estimator
     if value is not None:
         extra_state["value"] = value
     if value_opt is not None:
@@ -599,9 +601,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
                 )
                 info.update(terms)
             else:
-                info.update(fit_model(cfg, model, opt, data, g, cost, perception))
+                info.update(fit_model(cfg, model, opt, data, g, cost, estimator))
                 states = data
-            dynamics = world.dynamics if world is not None else model
             if value_opt is not None and cfg.td_targets == "imagined":  # fitted beside the policy, below
                 value.fit_statistics(states.obs, states.next_obs, -states.reward)
             elif value_opt is not None:
@@ -651,7 +652,7 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         from ebmlab.world.figures import learning_curve_figure, plan_figure, rollout_figure
 
         run.save_figure("learning_curve", learning_curve_figure(curve, f"{cfg.env}: {cfg.actor}, {cfg.model} model"))
-        dynamics, states = (world.dynamics, world.encoded(data)) if world is not None else (model, data)
+        states = world.encoded(data) if world is not None else data
         run.save_figure("rollouts", rollout_figure(dynamics, states, cfg.horizon))
         run.save_figure("plans", plan_figure(actor, dynamics, states, cfg.horizon))
         run.export_weights("model", model.state_dict())
@@ -659,8 +660,8 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             run.export_weights("policy", policy.state_dict())
         if learned is not None:
             run.export_weights("cost", learned.state_dict())
-        if perception is not None and world is None:
-            run.export_weights("perception", perception.state_dict())
+        if estimator is not None:
+            run.export_weights("perception", estimator.state_dict())
         if value is not None:
             run.export_weights("value", value.state_dict())
     return result
