@@ -35,7 +35,7 @@ def load_agent(run_dir: Path):
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     channels = env.observation_space.shape[0] if cfg.observation == "pixels" else 2
     env.close()
-    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, channels)
+    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, low, high, channels)
     policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
     value = build_value(cfg, size, cost)
     own = cfg.sees_embeddings  # the cost and the encoder are the latent world's own weights

@@ -41,6 +41,7 @@ from ebmlab.world.perception import ConvEncoder, Perceiving
 from ebmlab.world.planners import CEM, GradientMPC
 from ebmlab.world.policy import Policy, policy_loss
 from ebmlab.world.td_value import TDValue
+from ebmlab.world.tdmpc import MPPI, ValueWorld, fit_value_world, value_world_optimisers
 from ebmlab.world.value import ValueTable, get_chart
 
 __all__ = [
@@ -56,7 +57,7 @@ __all__ = [
     "evaluate_actor",
 ]
 
-ACTORS = ("mpc", "cem", "policy")
+ACTORS = ("mpc", "cem", "policy", "mppi")
 TD_TARGETS = ("real", "imagined")
 COST_KINDS = ("known", "learned")
 MODELS = ("deterministic", "latent", "ensemble")
@@ -72,7 +73,7 @@ class WorldConfig(TrainConfig):
     actor: str = field(
         default="mpc",
         metadata={
-            "help": "Gradient MPC (mpc), the cross-entropy method (cem), or a policy trained through the model (policy).",
+            "help": "Gradient MPC (mpc), the cross-entropy method (cem), a policy trained through the model (policy), or TD-MPC2's recipe (mppi: a latent model with reward, termination and Q heads and a policy prior, trained by latent consistency and temporal differences, planned through by MPPI over --horizon steps, 3 in TD-MPC2; it learns its own reward and value).",
             "choices": ACTORS,
         },
     )
@@ -150,6 +151,12 @@ class WorldConfig(TrainConfig):
     cem_population: int = field(default=400, metadata={"help": "CEM: action sequences per iteration."})
     cem_elites: int = field(default=40, metadata={"help": "CEM: sequences kept to refit the Gaussian."})
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
+    mppi_samples: int = field(default=512, metadata={"help": "--actor mppi: action sequences scored per iteration."})
+    mppi_iterations: int = field(default=6, metadata={"help": "--actor mppi: MPPI iterations per decision."})
+    updates_per_step: float = field(
+        default=1.0,
+        metadata={"help": "--actor mppi: updates of the model, Q and policy per new environment step (in each round)."},
+    )
     policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
     policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
     value_grid: str = field(
@@ -226,6 +233,8 @@ class WorldConfig(TrainConfig):
             "embedding_dim",
             "consistency_steps",
             "target_every",
+            "mppi_samples",
+            "mppi_iterations",
         ):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in (
@@ -245,6 +254,19 @@ class WorldConfig(TrainConfig):
         check(0 <= self.gamma < 1, f"--gamma must be in [0, 1), got {self.gamma}")
         check(0 < self.td_tau <= 1, f"--td-tau must be in (0, 1], got {self.td_tau}")
         check(not (self.td_value and self.value_grid), "--td-value and --value-grid are two terminal values: pick one")
+        check(
+            self.actor != "mppi" or not (self.td_value or self.value_grid),
+            "--actor mppi learns its own Q ending the plans: drop --td-value / --value-grid",
+        )
+        check(self.actor != "mppi" or self.observation == "state", "--actor mppi sees states (--observation state)")
+        check(
+            self.actor != "mppi" or self.embedding_dim % 8 == 0, "--actor mppi: --embedding-dim must be a multiple of 8"
+        )
+        check(
+            self.actor != "mppi" or self.mppi_samples > 64 + 24,
+            "--actor mppi: --mppi-samples must exceed its 64 elites and 24 policy samples",
+        )
+        check(self.updates_per_step > 0, f"--updates-per-step must be > 0, got {self.updates_per_step}")
         check(self.td_targets in TD_TARGETS, f"--td-targets must be one of {', '.join(TD_TARGETS)}")
         check(
             self.td_targets == "real" or self.actor == "policy",
@@ -274,7 +296,7 @@ def agent_env(cfg: WorldConfig, seed: int | None = None):
     return make_env(
         cfg.env,
         seed=seed,
-        need_cost=cfg.cost == "known" and not cfg.sees_embeddings,
+        need_cost=cfg.cost == "known" and not cfg.sees_embeddings and cfg.actor != "mppi",
         observation=cfg.observation,
         frame_size=cfg.frame_size,
     )
@@ -296,9 +318,13 @@ def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
     return ConvEncoder(obs_dim, cfg.frame_size) if cfg.observation == "pixels" and not cfg.sees_embeddings else None
 
 
-def build_world(cfg: WorldConfig, obs_dim: int, act_dim: int, channels: int = 2):
-    """(model, cost, perception, the size of the states planned over): a :class:`LatentWorld` whose encoder is
-    the perception and whose cost is its own, with ``--perception jepa/reconstruction``; else the parts above."""
+def build_world(cfg: WorldConfig, obs_dim: int, act_dim: int, low: torch.Tensor, high: torch.Tensor, channels: int = 2):
+    """(model, cost, perception, the size of the states planned over): a :class:`ValueWorld` that learns its own
+    reward and value (``--actor mppi``; no cost, no perception); a :class:`LatentWorld` whose encoder is the
+    perception and whose cost is its own, with ``--perception jepa/reconstruction``; else the parts above."""
+    if cfg.actor == "mppi":
+        world = ValueWorld(obs_dim, act_dim, low, high, cfg.embedding_dim, cfg.hidden, gamma=cfg.gamma, tau=cfg.td_tau)
+        return world, None, None, cfg.embedding_dim
     if cfg.sees_embeddings:
         world = LatentWorld(
             act_dim, cfg.embedding_dim, cfg.frame_size, channels, cfg.hidden, cfg.layers, objective=cfg.perception
@@ -344,10 +370,12 @@ def build_actor(
 ):
     """The planner (or the policy) acting through the model (a latent world's dynamics); behind the encoder when
     the agent sees pixels."""
+    g = torch.Generator().manual_seed(cfg.seed + 7)
+    if isinstance(model, ValueWorld):
+        return MPPI(model, cfg.horizon, g, cfg.mppi_samples, iterations=cfg.mppi_iterations)
     cost, value = cost.planning, plan_terminal(cfg, value)
     if isinstance(model, LatentWorld):
         model = model.dynamics
-    g = torch.Generator().manual_seed(cfg.seed + 7)
     if cfg.actor == "mpc":
         actor = GradientMPC(
             model,
@@ -547,21 +575,26 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     obs_dim, act_dim = state_dim(env), env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (env.action_space.low, env.action_space.high))
     frame_shape = env.observation_space.shape if cfg.observation == "pixels" else None
-    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, frame_shape[0] if frame_shape else 2)
+    model, cost, perception, size = build_world(cfg, obs_dim, act_dim, low, high, frame_shape[0] if frame_shape else 2)
     world = model if isinstance(model, LatentWorld) else None  # its cost and encoder are its own parameters
+    planned = model if isinstance(model, ValueWorld) else None  # its reward, value and policy are its own
     dynamics = world.dynamics if world is not None else model
     estimator = perception if world is None else None  # the state estimator, fitted and saved on its own
     learned = cost if isinstance(cost, LearnedCost) and world is None else None
     opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
     policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
     policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
+    if planned is not None:
+        opt, policy_opt = value_world_optimisers(planned, cfg.lr)
     if estimator is not None:
         opt.add_param_group({"params": list(estimator.parameters())})
     value = build_value(cfg, size, cost)
     value_opt = torch.optim.Adam(value.nets.parameters(), lr=cfg.td_lr) if isinstance(value, TDValue) else None
     sweeps = cfg.max_episode_steps or getattr(env.spec, "max_episode_steps", None) or 1000  # the steps to come
     data = Transitions(obs_dim, act_dim, frame_shape)  # with pixels the states are kept, for diagnostics only
-    extra_state = {"policy": policy, "policy_opt": policy_opt} if policy is not None else {}
+    extra_state = {"policy": policy} if policy is not None else {}
+    if policy_opt is not None:
+        extra_state["policy_opt"] = policy_opt
     if learned is not None:
         extra_state["cost"] = learned
     if estimator is not None:
@@ -594,8 +627,12 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         random_steps = max(0, cfg.seed_steps - done)
         due = fitted_at < 0 or done - fitted_at >= cfg.fit_every
         if random_steps < cap and len(data) and due:  # the actor will act in this episode: fit to the data so far
-            fitted_at = done
-            if world is not None:  # value and policy learn on the embeddings of the frames
+            new_steps, fitted_at = done - max(fitted_at, 0), done
+            if planned is not None:  # as many updates as new steps came in (times --updates-per-step)
+                updates = max(1, round(cfg.updates_per_step * new_steps))
+                info.update(fit_value_world(planned, opt, policy_opt, data, updates, cfg.batch_size, cfg.horizon, g))
+                states = data
+            elif world is not None:  # value and policy learn on the embeddings of the frames
                 terms, states = fit_latent(
                     world, opt, data, cfg.fit_steps, cfg.frame_batch, cfg.consistency_steps, cfg.target_every, g
                 )
@@ -652,9 +689,10 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         from ebmlab.world.figures import learning_curve_figure, plan_figure, rollout_figure
 
         run.save_figure("learning_curve", learning_curve_figure(curve, f"{cfg.env}: {cfg.actor}, {cfg.model} model"))
-        states = world.encoded(data) if world is not None else data
-        run.save_figure("rollouts", rollout_figure(dynamics, states, cfg.horizon))
-        run.save_figure("plans", plan_figure(actor, dynamics, states, cfg.horizon))
+        if planned is None:  # the figures of a model of the state (or of a latent world's embeddings)
+            states = world.encoded(data) if world is not None else data
+            run.save_figure("rollouts", rollout_figure(dynamics, states, cfg.horizon))
+            run.save_figure("plans", plan_figure(actor, dynamics, states, cfg.horizon))
         run.export_weights("model", model.state_dict())
         if policy is not None:
             run.export_weights("policy", policy.state_dict())
