@@ -110,3 +110,10 @@ def test_bad_mppi_options_are_one_line_errors(tmp_path, extra, message):
     result = CliRunner().invoke(cli, [*MPPI_RUN, *extra, "--out", str(tmp_path / "bad")])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_mppi_plans_three_steps_unless_told_and_the_planners_thirty():
+    from ebmlab.world.train import WorldConfig
+
+    assert WorldConfig(actor="mppi").horizon == 3 and WorldConfig().horizon == 30
+    assert WorldConfig(actor="mppi", horizon=5).horizon == 5

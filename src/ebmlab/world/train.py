@@ -10,8 +10,10 @@
    temporal differences instead, for states of any size
    (:mod:`ebmlab.world.td_value`);
    with ``--actor policy``, train the policy through the model
-   (:mod:`ebmlab.world.policy`); then run one episode with the actor — gradient
-   MPC, CEM (:mod:`ebmlab.world.planners`) or the policy — and add its steps.
+   (:mod:`ebmlab.world.policy`); with ``--actor mppi``, update TD-MPC2's
+   latent model, Q ensemble and policy prior instead, once per new step
+   (:mod:`ebmlab.world.tdmpc`); then run one episode with the actor — gradient
+   MPC, CEM (:mod:`ebmlab.world.planners`), the policy or MPPI — and add its steps.
 3. Every ``eval_every`` environment steps (and at the end), evaluate the actor on
    ``eval_episodes`` fresh episodes (seeds apart from training's): the mean return
    is ``eval_return``, logged against ``env_steps`` (the sample-efficiency curve).
@@ -137,7 +139,10 @@ class WorldConfig(TrainConfig):
     )
     batch_size: int = field(default=256, metadata={"help": "Transitions per model (and policy) step."})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the model."})
-    horizon: int = field(default=30, metadata={"help": "Planning (and policy-training) horizon in steps."})
+    horizon: int = field(
+        default=0,
+        metadata={"help": "Planning (and policy-training) horizon in steps (0: the actor's own, 30; 3 for mppi)."},
+    )
     mpc_iterations: int = field(
         default=5, metadata={"help": "Gradient MPC: Adam steps on the plan per decision (warm start)."}
     )
@@ -200,6 +205,8 @@ class WorldConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.horizon == 0:  # the actor's own: MPPI's model is trained over as many steps as it plans
+            object.__setattr__(self, "horizon", 3 if self.actor == "mppi" else 30)
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
