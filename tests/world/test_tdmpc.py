@@ -104,7 +104,11 @@ def test_an_interrupted_mppi_run_resumes_exactly(tmp_path, monkeypatch, interrup
 
 @pytest.mark.parametrize(
     "extra, message",
-    [(["--td-value"], "learns its own Q"), (["--embedding-dim", "12"], "multiple of 8")],
+    [
+        (["--td-value"], "learns its own Q"),
+        (["--embedding-dim", "12"], "multiple of 8"),
+        (["--observation", "pixels", "--perception", "jepa"], "drop --perception"),
+    ],
 )
 def test_bad_mppi_options_are_one_line_errors(tmp_path, extra, message):
     result = CliRunner().invoke(cli, [*MPPI_RUN, *extra, "--out", str(tmp_path / "bad")])
@@ -117,3 +121,17 @@ def test_mppi_plans_three_steps_unless_told_and_the_planners_thirty():
 
     assert WorldConfig(actor="mppi").horizon == 3 and WorldConfig().horizon == 30
     assert WorldConfig(actor="mppi", horizon=5).horizon == 5
+
+
+def test_an_mppi_run_from_pixels_learns_its_own_encoder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "pixels"
+    args = [*MPPI_RUN, "--observation", "pixels", "--frame-size", "16", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    weights = load_file(out / "model.safetensors")
+    assert weights["frames_fitted"] and weights["encoder.0.frame_std"] != 1  # the frames' statistics, fitted once
+    assert any(k.startswith("encoder.0.net.") for k in weights)
+    assert not (out / "perception.safetensors").exists()
+    again = CliRunner().invoke(cli, ["world", "eval", str(out), "--episodes", "1"])
+    assert again.exit_code == 0, again.output

@@ -2,7 +2,8 @@
 
 ``ebmlab world train --actor mppi``. One network, :class:`ValueWorld`, holds
 
-- an encoder h(s) → z (symlog inputs; frames through the conv trunk with ``--observation pixels``),
+- an encoder h(s) → z (symlog inputs; with ``--observation pixels``, stacked frames through the conv trunk of
+  :class:`~ebmlab.world.latent.FrameEncoder`, trained by these losses only, never the state),
 - latent dynamics z' = f(z, a),
 - an outcome head: the reward r(z, a) and whether the step ends the episode, d(z, a),
 - an ensemble of ``heads`` action values Q_i(z, a) with a Polyak target copy,
@@ -48,6 +49,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ebmlab.world.latent import FrameEncoder
 from ebmlab.world.td_value import td_targets
 
 __all__ = ["ValueWorld", "MPPI", "symlog", "symexp", "two_hot", "SimNorm"]
@@ -123,14 +125,17 @@ class ValueWorld(nn.Module):
         heads: int = 5,
         gamma: float = 0.99,
         tau: float = 0.01,
-        encoder: nn.Module | None = None,
+        frames: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         if latent % 8:
             raise ValueError(f"the latent size must be a multiple of 8 (SimNorm's groups), got {latent}")
         self.act_dim, self.gamma, self.tau = act_dim, gamma, tau
-        self.encoder = encoder if encoder is not None else _net(obs_dim, hidden, latent, SimNorm())
-        self.pixels = encoder is not None
+        self.pixels = frames is not None  # (channels, side) of the stacked frames it sees instead of the state
+        if self.pixels:
+            self.encoder = nn.Sequential(FrameEncoder(latent, frames[1], frames[0]), SimNorm())
+        else:
+            self.encoder = _net(obs_dim, hidden, latent, SimNorm())
         self.dynamics = _net(latent + act_dim, hidden, latent, SimNorm())
         self.outcome = _net(latent + act_dim, hidden, BINS + 1)  # reward bins, then the termination logit
         self.q = nn.ModuleList(_net(latent + act_dim, hidden, BINS) for _ in range(heads))
@@ -139,6 +144,14 @@ class ValueWorld(nn.Module):
         self.register_buffer("low", low.clone())
         self.register_buffer("high", high.clone())
         self.register_buffer("q_scale", torch.ones(()))
+        self.register_buffer("frames_fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit_frame_statistics(self, frames: torch.Tensor) -> None:
+        """The frames' mean and spread, once (from the first data; they then stay, for the encoder's sake)."""
+        if self.pixels and not self.frames_fitted:
+            self.encoder[0].fit_statistics(frames)
+            self.frames_fitted.fill_(True)
 
     def unit(self, action: torch.Tensor) -> torch.Tensor:
         return 2 * (action - self.low) / (self.high - self.low) - 1
@@ -276,7 +289,7 @@ class MPPI:
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         world, g, H, A = self.world, self.generator, self.horizon, self.world.act_dim
-        z = world.encode(torch.as_tensor(obs)[None].float() if world.pixels else obs[None])
+        z = world.encode(torch.as_tensor(obs)[None])
         prior, zp = [], z.expand(self.policy_samples, -1)
         for _ in range(H):
             action, _ = world.pi(zp, g)
@@ -325,6 +338,7 @@ def fit_value_world(
     n, terms = len(data), {}
     obs = data.frames if world.pixels else data.obs
     next_obs = data.next_frames if world.pixels else data.next_obs
+    world.fit_frame_statistics(obs)
     world.train()
     for _ in range(steps):
         start = torch.randint(n, (batch,), generator=generator)

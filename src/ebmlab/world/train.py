@@ -75,7 +75,7 @@ class WorldConfig(TrainConfig):
     actor: str = field(
         default="mpc",
         metadata={
-            "help": "Gradient MPC (mpc), the cross-entropy method (cem), a policy trained through the model (policy), or TD-MPC2's recipe (mppi: a latent model with reward, termination and Q heads and a policy prior, trained by latent consistency and temporal differences, planned through by MPPI over --horizon steps, 3 in TD-MPC2; it learns its own reward and value).",
+            "help": "Gradient MPC (mpc), the cross-entropy method (cem), a policy trained through the model (policy), or TD-MPC2's recipe (mppi: a latent model with reward, termination and Q heads and a policy prior, trained by latent consistency and temporal differences, planned through by MPPI over --horizon steps, 3 in TD-MPC2; it learns its own reward and value, and from pixels its own encoder, never the state).",
             "choices": ACTORS,
         },
     )
@@ -265,7 +265,10 @@ class WorldConfig(TrainConfig):
             self.actor != "mppi" or not (self.td_value or self.value_grid),
             "--actor mppi learns its own Q ending the plans: drop --td-value / --value-grid",
         )
-        check(self.actor != "mppi" or self.observation == "state", "--actor mppi sees states (--observation state)")
+        check(
+            self.actor != "mppi" or self.perception == "supervised",
+            "--actor mppi trains its own encoder from pixels, never the state: drop --perception",
+        )
         check(
             self.actor != "mppi" or self.embedding_dim % 8 == 0, "--actor mppi: --embedding-dim must be a multiple of 8"
         )
@@ -330,7 +333,10 @@ def build_world(cfg: WorldConfig, obs_dim: int, act_dim: int, low: torch.Tensor,
     reward and value (``--actor mppi``; no cost, no perception); a :class:`LatentWorld` whose encoder is the
     perception and whose cost is its own, with ``--perception jepa/reconstruction``; else the parts above."""
     if cfg.actor == "mppi":
-        world = ValueWorld(obs_dim, act_dim, low, high, cfg.embedding_dim, cfg.hidden, gamma=cfg.gamma, tau=cfg.td_tau)
+        frames = (channels, cfg.frame_size) if cfg.observation == "pixels" else None
+        world = ValueWorld(
+            obs_dim, act_dim, low, high, cfg.embedding_dim, cfg.hidden, gamma=cfg.gamma, tau=cfg.td_tau, frames=frames
+        )
         return world, None, None, cfg.embedding_dim
     if cfg.sees_embeddings:
         world = LatentWorld(
