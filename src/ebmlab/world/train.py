@@ -158,9 +158,11 @@ class WorldConfig(TrainConfig):
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
     mppi_samples: int = field(default=512, metadata={"help": "--actor mppi: action sequences scored per iteration."})
     mppi_iterations: int = field(default=6, metadata={"help": "--actor mppi: MPPI iterations per decision."})
-    updates_per_step: float = field(
-        default=1.0,
-        metadata={"help": "--actor mppi: updates of the model, Q and policy per new environment step (in each round)."},
+    updates_per_step: int = field(
+        default=1,
+        metadata={
+            "help": "--actor mppi: updates of the model, Q and policy after each step it acts (and as many per random step before it first acts)."
+        },
     )
     policy_steps: int = field(default=300, metadata={"help": "--actor policy: Adam steps of the policy per round."})
     policy_lr: float = field(default=1e-3, metadata={"help": "--actor policy: Adam learning rate."})
@@ -276,7 +278,7 @@ class WorldConfig(TrainConfig):
             self.actor != "mppi" or self.mppi_samples > 64 + 24,
             "--actor mppi: --mppi-samples must exceed its 64 elites and 24 policy samples",
         )
-        check(self.updates_per_step > 0, f"--updates-per-step must be > 0, got {self.updates_per_step}")
+        check(self.updates_per_step >= 1, f"--updates-per-step must be >= 1, got {self.updates_per_step}")
         check(self.td_targets in TD_TARGETS, f"--td-targets must be one of {', '.join(TD_TARGETS)}")
         check(
             self.td_targets == "real" or self.actor == "policy",
@@ -526,9 +528,11 @@ def run_episode(
     episode: int = 0,
     random_actions: int = 0,
     rng: np.random.Generator | None = None,
+    learn=None,
 ) -> dict:
-    """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random. An
-    environment that shows frames gives its state in ``info["state"]``: the data keep both."""
+    """One episode from ``env.reset(seed=seed)``; the first ``random_actions`` steps act at random, and after each
+    step the actor took ``learn()`` (if given) runs. An environment that shows frames gives its state in
+    ``info["state"]``: the data keep both."""
     obs, info = env.reset(seed=seed)
     if actor is not None:
         actor.reset()
@@ -552,6 +556,8 @@ def run_episode(
                 terminated=terminated,
                 next_frames=next_obs if "state" in info else None,
             )
+        if learn is not None and steps >= random_actions:
+            learn()
         total += float(reward)
         steps += 1
         obs, info = next_obs, next_info
@@ -638,11 +644,11 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
         remaining = cfg.env_steps - done
         cap = min(remaining, cfg.max_episode_steps) if cfg.max_episode_steps else remaining
         random_steps = max(0, cfg.seed_steps - done)
-        due = fitted_at < 0 or done - fitted_at >= cfg.fit_every
+        due = fitted_at < 0 or (planned is None and done - fitted_at >= cfg.fit_every)  # mppi learns as it acts
         if random_steps < cap and len(data) and due:  # the actor will act in this episode: fit to the data so far
-            new_steps, fitted_at = done - max(fitted_at, 0), done
-            if planned is not None:  # as many updates as new steps came in (times --updates-per-step)
-                updates = max(1, round(cfg.updates_per_step * new_steps))
+            fitted_at = done
+            if planned is not None:  # once, on the random steps: as many updates as steps (TD-MPC2's pretraining)
+                updates = cfg.updates_per_step * done
                 info.update(fit_value_world(planned, opt, policy_opt, data, updates, cfg.batch_size, cfg.horizon, g))
                 states = data
             elif world is not None:  # value and policy learn on the embeddings of the frames
@@ -661,8 +667,18 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
                 info.update(value.fit(model, cost.planning, low, high, cfg.value_actions, sweeps))
             if policy is not None:
                 info.update(train_policy(cfg, policy, dynamics, cost, policy_opt, states, g, value, value_opt))
+        learn = None
+        if planned is not None and fitted_at >= 0:  # updates interleaved with the steps it acts, as TD-MPC2's
+
+            def learn(info=info):
+                info.update(
+                    fit_value_world(
+                        planned, opt, policy_opt, data, cfg.updates_per_step, cfg.batch_size, cfg.horizon, g
+                    )
+                )
+
         rng = np.random.default_rng([cfg.seed, episode])
-        result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng)
+        result = run_episode(env, actor, cfg.seed * 1000 + episode, cap, data, episode, random_steps, rng, learn)
         done += result["steps"]
         episode += 1
         bar.update(result["steps"])
