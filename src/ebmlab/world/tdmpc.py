@@ -1,6 +1,6 @@
 """TD-MPC2's recipe: a latent model with reward, termination and value heads, planned through by MPPI.
 
-``ebmlab world train --actor mppi``. One network, :class:`ValueWorld`, holds
+``ebmlab world train --actor mppi``. One network, :class:`~ebmlab.world.tdmpc.ValueWorld`, holds
 
 - an encoder h(s) → z (symlog inputs; with ``--observation pixels``, stacked frames through the conv trunk of
   :class:`~ebmlab.world.latent.FrameEncoder`, trained by these losses only, never the state),
@@ -11,7 +11,7 @@
 
 every z a simplicial embedding (SimNorm: groups of 8 coordinates, each a
 softmax). Trained together on sequences of ``horizon`` + 1 real steps
-(:meth:`ValueWorld.update`): the dynamics by latent consistency,
+(:meth:`~ebmlab.world.tdmpc.ValueWorld.update`): the dynamics by latent consistency,
 ‖f(ẑ_t, a_t) − sg h(s_{t+1})‖² (no decoder, no reconstruction), the reward and
 the value by cross-entropy on two-hot targets in symlog space (so one set of
 bins serves rewards of 0.01 and returns of 900), Q's targets by temporal
@@ -26,7 +26,7 @@ imagined episode ends. The policy then climbs the average of two Q heads
 (scaled by the running spread of Q) with a small entropy bonus, on the latent
 states the model imagined.
 
-Planning (:class:`MPPI`): at each decision, action sequences over ``horizon``
+Planning (:class:`~ebmlab.world.tdmpc.MPPI`): at each decision, action sequences over ``horizon``
 steps — some from the policy prior, the rest from a Gaussian warm-started from
 the previous decision — are scored by the episodic return the model predicts,
 
@@ -112,7 +112,7 @@ def _net(n_in: int, hidden: int, n_out: int, last: nn.Module | None = None, drop
 
 class ValueWorld(nn.Module):
     """The encoder, dynamics, outcome head, Q ensemble and policy prior of TD-MPC2's recipe (see the module doc).
-    Actions inside are in [−1, 1] units; :meth:`unit` and :meth:`env_action` convert."""
+    Actions inside are in [−1, 1] units; :meth:`~ebmlab.world.tdmpc.ValueWorld.unit` and :meth:`~ebmlab.world.tdmpc.ValueWorld.env_action` convert."""
 
     def __init__(
         self,
@@ -262,7 +262,7 @@ class ValueWorld(nn.Module):
 
 
 class MPPI:
-    """Model-predictive path integral control over a :class:`ValueWorld` with its policy prior (see the module
+    """Model-predictive path integral control over a :class:`~ebmlab.world.tdmpc.ValueWorld` with its policy prior (see the module
     doc); TD-MPC2's numbers of samples, elites and iterations unless told."""
 
     def __init__(
@@ -333,7 +333,7 @@ def fit_value_world(
     horizon: int,
     generator: torch.Generator,
 ) -> dict:
-    """``steps`` updates (:meth:`ValueWorld.update`) on sequences of ``horizon`` transitions from random starts
+    """``steps`` updates (:meth:`~ebmlab.world.tdmpc.ValueWorld.update`) on sequences of ``horizon`` transitions from random starts
     in the buffer, each masked past its episode's end; returns the last update's terms."""
     n, terms = len(data), {}
     obs = data.frames if world.pixels else data.obs

@@ -331,7 +331,7 @@ def build_perception(cfg: WorldConfig, obs_dim: int) -> ConvEncoder | None:
 
 
 def build_world(cfg: WorldConfig, obs_dim: int, act_dim: int, low: torch.Tensor, high: torch.Tensor, channels: int = 2):
-    """(model, cost, perception, the size of the states planned over): a :class:`ValueWorld` that learns its own
+    """(model, cost, perception, the size of the states planned over): a :class:`~ebmlab.world.tdmpc.ValueWorld` that learns its own
     reward and value (``--actor mppi``; no cost, no perception); a :class:`LatentWorld` whose encoder is the
     perception and whose cost is its own, with ``--perception jepa/reconstruction``; else the parts above."""
     if cfg.actor == "mppi":
