@@ -11,8 +11,8 @@
    (:mod:`ebmlab.world.td_value`);
    with ``--actor policy``, train the policy through the model
    (:mod:`ebmlab.world.policy`); with ``--actor mppi``, update TD-MPC2's
-   latent model, Q ensemble and policy prior instead, once per new step
-   (:mod:`ebmlab.world.tdmpc`); then run one episode with the actor — gradient
+   latent model, Q ensemble and policy prior instead, once on the random steps
+   and then after each step it acts (:mod:`ebmlab.world.tdmpc`); then run one episode with the actor — gradient
    MPC, CEM (:mod:`ebmlab.world.planners`), the policy or MPPI — and add its steps.
 3. Every ``eval_every`` environment steps (and at the end), evaluate the actor on
    ``eval_episodes`` fresh episodes (seeds apart from training's): the mean return
@@ -600,11 +600,12 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
     dynamics = world.dynamics if world is not None else model
     estimator = perception if world is None else None  # the state estimator, fitted and saved on its own
     learned = cost if isinstance(cost, LearnedCost) and world is None else None
-    opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
     policy = Policy(size, act_dim, low, high) if cfg.actor == "policy" else None
-    policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
-    if planned is not None:
+    if planned is not None:  # one optimiser for the model and Q, one for its policy prior
         opt, policy_opt = value_world_optimisers(planned, cfg.lr)
+    else:
+        opt = torch.optim.Adam([*model.parameters(), *(learned.parameters() if learned else [])], lr=cfg.lr)
+        policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.policy_lr) if policy is not None else None
     if estimator is not None:
         opt.add_param_group({"params": list(estimator.parameters())})
     value = build_value(cfg, size, cost)
@@ -650,7 +651,6 @@ def train_world(cfg: WorldConfig, run: Run) -> dict:
             if planned is not None:  # once, on the random steps: as many updates as steps (TD-MPC2's pretraining)
                 updates = cfg.updates_per_step * done
                 info.update(fit_value_world(planned, opt, policy_opt, data, updates, cfg.batch_size, cfg.horizon, g))
-                states = data
             elif world is not None:  # value and policy learn on the embeddings of the frames
                 terms, states = fit_latent(
                     world, opt, data, cfg.fit_steps, cfg.frame_batch, cfg.consistency_steps, cfg.target_every, g
