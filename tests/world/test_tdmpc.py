@@ -27,6 +27,17 @@ def test_simnorm_puts_each_group_on_a_simplex():
     assert (groups >= 0).all() and torch.allclose(groups.sum(-1), torch.ones(5, 4))
 
 
+def test_simnorm_written_out_is_torchs_softmax_with_its_gradient_even_for_large_inputs():
+    x = (torch.randn(6, 32) * 40).requires_grad_()
+    weights = torch.randn(6, 32)
+    (SimNorm(8)(x) * weights).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    expected = x.unflatten(-1, (4, 8)).softmax(-1).flatten(-2)
+    (expected * weights).sum().backward()
+    assert torch.allclose(SimNorm(8)(x), expected, atol=1e-6) and torch.allclose(ours, x.grad, atol=1e-5)
+
+
 A, B = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
 
 

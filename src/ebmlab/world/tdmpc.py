@@ -95,7 +95,10 @@ class SimNorm(nn.Module):
         self.group = group
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (-1, self.group)).softmax(-1).flatten(-2)
+        # written out: torch's softmax over a last dimension of 8 is 4x slower on a CPU (2x with its backward)
+        x = x.unflatten(-1, (-1, self.group))
+        e = (x - x.amax(-1, keepdim=True).detach()).exp()
+        return (e / e.sum(-1, keepdim=True)).flatten(-2)
 
 
 def _block(n_in: int, n_out: int, dropout: float = 0.0) -> list[nn.Module]:

@@ -107,7 +107,12 @@ class WorldConfig(TrainConfig):
             "choices": PERCEPTIONS,
         },
     )
-    embedding_dim: int = field(default=32, metadata={"help": "--perception jepa/reconstruction: size of h(o)."})
+    embedding_dim: int = field(
+        default=0,
+        metadata={
+            "help": "--perception jepa/reconstruction or --actor mppi: size of h(o) (0: the actor's own, 32; 64 for mppi)."
+        },
+    )
     consistency_steps: int = field(
         default=10, metadata={"help": "--perception jepa/reconstruction: steps K each training sequence is unrolled."}
     )
@@ -124,7 +129,10 @@ class WorldConfig(TrainConfig):
     )
     env_steps: int = field(default=2000, metadata={"help": "Environment steps in all (seed data included)."})
     seed_steps: int = field(default=200, metadata={"help": "Steps of random actions before the first fit."})
-    hidden: int = field(default=200, metadata={"help": "Units per hidden layer of the forward model."})
+    hidden: int = field(
+        default=0,
+        metadata={"help": "Units per hidden layer of the forward model (0: the actor's own, 200; 128 for mppi)."},
+    )
     layers: int = field(default=3, metadata={"help": "Hidden layers of the forward model."})
     latent_dim: int = field(default=2, metadata={"help": "--model latent: size of z."})
     kl_weight: float = field(default=0.1, metadata={"help": "--model latent: weight of KL(q(z|s,a,s') ‖ N(0, I))."})
@@ -156,8 +164,8 @@ class WorldConfig(TrainConfig):
     cem_population: int = field(default=400, metadata={"help": "CEM: action sequences per iteration."})
     cem_elites: int = field(default=40, metadata={"help": "CEM: sequences kept to refit the Gaussian."})
     cem_iterations: int = field(default=5, metadata={"help": "CEM: iterations per decision."})
-    mppi_samples: int = field(default=512, metadata={"help": "--actor mppi: action sequences scored per iteration."})
-    mppi_iterations: int = field(default=6, metadata={"help": "--actor mppi: MPPI iterations per decision."})
+    mppi_samples: int = field(default=256, metadata={"help": "--actor mppi: action sequences scored per iteration."})
+    mppi_iterations: int = field(default=4, metadata={"help": "--actor mppi: MPPI iterations per decision."})
     updates_per_step: int = field(
         default=1,
         metadata={
@@ -209,6 +217,11 @@ class WorldConfig(TrainConfig):
         super().__post_init__()
         if self.horizon == 0:  # the actor's own: MPPI's model is trained over as many steps as it plans
             object.__setattr__(self, "horizon", 3 if self.actor == "mppi" else 30)
+        # MPPI's sizes: a decision (4 iterations of 256 plans over 3 steps) in under 20 ms on one CPU thread
+        if self.hidden == 0:
+            object.__setattr__(self, "hidden", 128 if self.actor == "mppi" else 200)
+        if self.embedding_dim == 0:
+            object.__setattr__(self, "embedding_dim", 64 if self.actor == "mppi" else 32)
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
