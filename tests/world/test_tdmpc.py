@@ -127,11 +127,14 @@ def test_bad_mppi_options_are_one_line_errors(tmp_path, extra, message):
     assert not (tmp_path / "bad").exists()
 
 
-def test_mppi_plans_three_steps_unless_told_and_the_planners_thirty():
+def test_mppi_has_its_own_sizes_unless_told_and_the_planners_theirs():
     from ebmlab.world.train import WorldConfig
 
-    assert WorldConfig(actor="mppi").horizon == 3 and WorldConfig().horizon == 30
-    assert WorldConfig(actor="mppi", horizon=5).horizon == 5
+    mppi, mpc = WorldConfig(actor="mppi"), WorldConfig()
+    assert (mppi.horizon, mppi.hidden, mppi.embedding_dim) == (3, 128, 64)
+    assert (mpc.horizon, mpc.hidden, mpc.embedding_dim) == (30, 200, 32)
+    told = WorldConfig(actor="mppi", horizon=5, hidden=96, embedding_dim=16)
+    assert (told.horizon, told.hidden, told.embedding_dim) == (5, 96, 16)
 
 
 def test_an_mppi_run_from_pixels_learns_its_own_encoder(tmp_path, monkeypatch):
