@@ -9,7 +9,16 @@ from safetensors.torch import load_file
 
 from ebmlab.cli import cli
 from ebmlab.data.trajectories import Transitions
-from ebmlab.world.tdmpc import MPPI, SimNorm, ValueWorld, decode, fit_value_world, two_hot, value_world_optimisers
+from ebmlab.world.tdmpc import (
+    MPPI,
+    SimNorm,
+    ValueWorld,
+    decode,
+    fit_value_world,
+    random_shift,
+    two_hot,
+    value_world_optimisers,
+)
 from world_small import SMALL
 
 
@@ -36,6 +45,19 @@ def test_simnorm_written_out_is_torchs_softmax_with_its_gradient_even_for_large_
     expected = x.unflatten(-1, (4, 8)).softmax(-1).flatten(-2)
     (expected * weights).sum().backward()
     assert torch.allclose(SimNorm(8)(x), expected, atol=1e-6) and torch.allclose(ours, x.grad, atol=1e-5)
+
+
+def test_random_shift_moves_each_frame_stack_whole_by_at_most_pad_pixels():
+    frames = torch.randint(0, 256, (20, 2, 2, 16, 16), dtype=torch.uint8)
+    moved = random_shift(frames, 3, torch.Generator().manual_seed(0))
+    assert moved.shape == frames.shape and moved.dtype == torch.uint8
+    padded = torch.nn.functional.pad(frames.reshape(40, 2, 16, 16).float(), (3,) * 4, mode="replicate")
+    offsets = set()
+    for i, stack in enumerate(moved.reshape(40, 2, 16, 16).float()):
+        found = [(y, x) for y in range(7) for x in range(7) if torch.equal(padded[i, :, y : y + 16, x : x + 16], stack)]
+        assert found  # both frames of a stack moved together, by whole pixels, edges repeated
+        offsets.add(found[0])
+    assert len(offsets) > 5  # and not all by the same amount
 
 
 A, B = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])

@@ -52,9 +52,10 @@ from torch.nn import functional as F
 from ebmlab.world.latent import FrameEncoder
 from ebmlab.world.td_value import td_targets
 
-__all__ = ["ValueWorld", "MPPI", "symlog", "symexp", "two_hot", "SimNorm"]
+__all__ = ["ValueWorld", "MPPI", "symlog", "symexp", "two_hot", "SimNorm", "random_shift"]
 
 BINS, LOW, HIGH = 101, -10.0, 10.0  # the support of the two-hot distributions, in symlog units
+SHIFT = 3  # pixels a frame may move when it is learnt from (TD-MPC2's, at 64 × 64)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -85,6 +86,19 @@ def decode(logits: torch.Tensor) -> torch.Tensor:
 def two_hot_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the logits (…×BINS) against the two-hot targets of y (…)."""
     return -(two_hot(y) * logits.log_softmax(-1)).sum(-1)
+
+
+def random_shift(frames: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Frames (…×C×S×S) each moved by a random whole number of pixels in [−pad, pad] along both axes, the edges
+    repeated (DrQ's augmentation, which TD-MPC2 applies to every frame it learns from)."""
+    x = frames.reshape(-1, *frames.shape[-3:])
+    n, _, side, _ = x.shape
+    padded = F.pad(x.float(), (pad,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    rows = (dy[:, None] + torch.arange(side))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(side))[:, None, None, :]
+    moved = padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+    return moved.to(frames.dtype).reshape(frames.shape)
 
 
 class SimNorm(nn.Module):
@@ -208,6 +222,8 @@ class ValueWorld(nn.Module):
         """One step of the model and Q (and one of the policy) on B sequences: the start states (B×D), the next
         states, actions in [−1, 1] units, rewards, terminations and masks (B×H: 1 while in the start's episode)."""
         horizon = act.shape[1]
+        if self.pixels:  # every frame moved by up to 3 pixels (frames of 64 × 64), each time it is learnt from
+            obs, next_obs = random_shift(obs, SHIFT, generator), random_shift(next_obs, SHIFT, generator)
         weight = mask * rho ** torch.arange(horizon, dtype=mask.dtype)
         weight = weight / weight.sum()
         with torch.no_grad():
