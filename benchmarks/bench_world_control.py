@@ -111,13 +111,16 @@ ENVS = {
 }
 
 
+def evaluations(folder: Path) -> list[dict]:
+    """A run's evaluations as logged: env step, mean return and, for the world agents, median decision time."""
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    keys = ("step", "eval_return", "decision_ms")
+    return [{k: r[k] for k in keys if k in r} for r in rows if "eval_return" in r]
+
+
 def first_step(folder: Path, threshold: float) -> int | None:
     """The first logged env step whose eval_return ≥ threshold (None if never)."""
-    for line in (folder / "metrics.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        if "eval_return" in r and r["eval_return"] >= threshold:
-            return r["step"]
-    return None
+    return next((r["step"] for r in evaluations(folder) if r["eval_return"] >= threshold), None)
 
 
 def main() -> None:
@@ -172,6 +175,7 @@ def main() -> None:
         rows = run_seeds(command, seeds, extra, out, ("eval_return", "best_eval_return", "env_steps"), args.parallel)
         for row in rows:
             row["steps_to"] = {str(t): first_step(out / f"seed{row['seed']}", t) for t in spec["thresholds"]}
+            row["evaluations"] = evaluations(out / f"seed{row['seed']}")
         result["agents"][name] = {"options": extra, "rows": rows}
     result["wall_s"] = round(time.time() - start, 1)
     result_name = f"world_{spec['name']}" + (f"_{args.tag}" if args.tag else "")
