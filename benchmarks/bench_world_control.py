@@ -45,11 +45,9 @@ from pathlib import Path
 from seed_runs import ROOT, run_seeds, write_result
 
 # TD-MPC2's recipe (issue 21) at its defaults, smaller than TD-MPC2's for a CPU (MPPI over 3 steps, 256 plans, 4
-# iterations, a policy prior and a Q ensemble; latent 64, layers of 128), one update per new step; γ and τ as the zoo's SAC for
-# InvertedDoublePendulum (0.98, 0.02); --horizon 3 overrides the task's own options
-MPPI = [
-    *("--actor", "mppi", "--horizon", "3", "--lr", "1e-3", "--gamma", "0.98", "--td-tau", "0.02", "--fit-every", "0"),
-]
+# iterations, a policy prior and a Q ensemble; latent 64, layers of 128), one update per new step; γ and τ as the
+# zoo's SAC for InvertedDoublePendulum (0.98, 0.02); --horizon 3 overrides the task's own options
+MPPI = ["--actor", "mppi", "--horizon", "3", "--lr", "1e-3", "--gamma", "0.98", "--td-tau", "0.02", "--fit-every", "0"]
 
 # per environment: the world agent's steps and options, the baselines' steps, the thresholds, the evaluation period
 ENVS = {

@@ -12,8 +12,9 @@
    with ``--actor policy``, train the policy through the model
    (:mod:`ebmlab.world.policy`); with ``--actor mppi``, update TD-MPC2's
    latent model, Q ensemble and policy prior instead, once on the random steps
-   and then after each step it acts (:mod:`ebmlab.world.tdmpc`); then run one episode with the actor — gradient
-   MPC, CEM (:mod:`ebmlab.world.planners`), the policy or MPPI — and add its steps.
+   and then after each step it acts (:mod:`ebmlab.world.tdmpc`); then run one
+   episode with the actor — gradient MPC, CEM (:mod:`ebmlab.world.planners`),
+   the policy or MPPI — and add its steps.
 3. Every ``eval_every`` environment steps (and at the end), evaluate the actor on
    ``eval_episodes`` fresh episodes (seeds apart from training's): the mean return
    is ``eval_return``, logged against ``env_steps`` (the sample-efficiency curve).
@@ -215,13 +216,11 @@ class WorldConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.horizon == 0:  # the actor's own: MPPI's model is trained over as many steps as it plans
-            object.__setattr__(self, "horizon", 3 if self.actor == "mppi" else 30)
-        # MPPI's sizes: a decision (4 iterations of 256 plans over 3 steps) in under 20 ms on one CPU thread
-        if self.hidden == 0:
-            object.__setattr__(self, "hidden", 128 if self.actor == "mppi" else 200)
-        if self.embedding_dim == 0:
-            object.__setattr__(self, "embedding_dim", 64 if self.actor == "mppi" else 32)
+        # 0: the actor's own (mppi's, the others'). MPPI's model is trained over as many steps as it plans, and
+        # sized for a decision (4 iterations of 256 plans over 3 steps) in under 20 ms on one CPU thread
+        for name, own in {"horizon": (3, 30), "hidden": (128, 200), "embedding_dim": (64, 32)}.items():
+            if getattr(self, name) == 0:
+                object.__setattr__(self, name, own[0] if self.actor == "mppi" else own[1])
         check(self.actor in ACTORS, f"--actor must be one of {', '.join(ACTORS)}, got {self.actor!r}")
         check(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.cost in COST_KINDS, f"--cost must be one of {', '.join(COST_KINDS)}, got {self.cost!r}")
