@@ -45,9 +45,12 @@ from pathlib import Path
 from seed_runs import ROOT, run_seeds, write_result
 
 # TD-MPC2's recipe (issue 21) at its defaults, smaller than TD-MPC2's for a CPU (MPPI over 3 steps, 256 plans, 4
-# iterations, a policy prior and a Q ensemble; latent 64, layers of 128), one update per new step; γ and τ as the
-# zoo's SAC for InvertedDoublePendulum (0.98, 0.02); --horizon 3 overrides the task's own options
-MPPI = ["--actor", "mppi", "--horizon", "3", "--lr", "1e-3", "--gamma", "0.98", "--td-tau", "0.02", "--fit-every", "0"]
+# iterations, a policy prior and a Q ensemble; latent 64, layers of 128), one update per new step; --horizon 3
+# overrides the task's own options. γ and τ: the zoo's SAC for InvertedDoublePendulum (0.98, 0.02), or TD-MPC2's for
+# the Control Suite's episodes of 500 steps (0.99 = 1 − 5/500, 0.01) with its 2,500 random steps (5 episodes)
+MPPI = ["--actor", "mppi", "--horizon", "3", "--lr", "1e-3", "--fit-every", "0"]
+ZOO_IDP = ["--gamma", "0.98", "--td-tau", "0.02"]
+TDMPC2_DMC = ["--gamma", "0.99", "--td-tau", "0.01", "--seed-steps", "2500"]
 
 # per environment: the world agent's steps and options, the baselines' steps, the thresholds, the evaluation period
 ENVS = {
@@ -68,7 +71,16 @@ ENVS = {
             "world-reconstruction": ["--observation", "pixels", "--perception", "reconstruction"],
             # TD-MPC2's recipe from pixels alone: its encoder learns from the latent model's losses only; 400 random
             # steps (two episodes), batches of 64 frame stacks
-            "world-mppi-pixels": [*MPPI, "--observation", "pixels", "--seed-steps", "400", "--batch-size", "64"],
+            "world-mppi-pixels": [
+                *MPPI,
+                *ZOO_IDP,
+                "--observation",
+                "pixels",
+                "--seed-steps",
+                "400",
+                "--batch-size",
+                "64",
+            ],
         },
     },
     "MountainCarContinuous-v0": {
@@ -85,7 +97,7 @@ ENVS = {
         "variants": {
             "world-mpc-td": ["--td-value"],
             # TD-MPC2's recipe, 1,000 random steps
-            "world-mppi": [*MPPI, "--seed-steps", "1000"],
+            "world-mppi": [*MPPI, *ZOO_IDP, "--seed-steps", "1000"],
         },
         "baselines": {"sac": 20000},
         "thresholds": (1000.0, 9000.0),
@@ -98,7 +110,8 @@ ENVS = {
     **{
         f"dmc/{task}-v0": {
             "world": (100000, ["--cost", "learned"]),
-            "variants": {"world-mpc-td": ["--td-value"]},  # the 30-step plans see 0.6 s; a swing-up takes longer
+            # the 30-step plans see 0.6 s; a swing-up takes longer
+            "variants": {"world-mpc-td": ["--td-value"], "world-mppi": [*MPPI, *TDMPC2_DMC]},
             "baselines": {"sac": 100000},
             "thresholds": (target,),
             "eval_every": 10000,
@@ -170,7 +183,8 @@ def main() -> None:
     }
     for name, (command, extra) in agents.items():
         out = Path(args.out) / name
-        rows = run_seeds(command, seeds, extra, out, ("eval_return", "best_eval_return", "env_steps"), args.parallel)
+        keys = ("eval_return", "best_eval_return", "env_steps")
+        rows = run_seeds(command, seeds, extra, out, keys, args.parallel, resumable=command != ["world", "baseline"])
         for row in rows:
             row["steps_to"] = {str(t): first_step(out / f"seed{row['seed']}", t) for t in spec["thresholds"]}
             row["evaluations"] = evaluations(out / f"seed{row['seed']}")

@@ -3,6 +3,12 @@
 Shared by the benchmarks that report a claim over seeds. Arguments after ``--``
 on a benchmark's command line are passed on to every run; ``parallel`` runs go
 at once, each with one torch thread when more than one runs.
+
+Given the same ``--out`` again, a benchmark picks up where it stopped: a seed
+whose folder holds a finished run (``metrics.json``) is read, not rerun; one
+holding an interrupted run is continued with ``--resume`` (or, for a command
+that cannot resume, set aside as ``seedS.interrupted-<time>`` and started
+again), so a benchmark longer than a session can be split over sessions.
 """
 
 from __future__ import annotations
@@ -28,10 +34,29 @@ def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv[:i], argv[i + 1 :]
 
 
+def seed_command(command: list[str], seed: int, extra: list[str], folder: Path, resumable: bool) -> list[str] | None:
+    """The ``ebmlab`` arguments that bring ``folder`` to a finished run: a new run, ``--resume`` of an interrupted
+    one (a command that cannot resume: the folder set aside, a new run), or None when it has finished."""
+    if (folder / "metrics.json").exists():
+        return None
+    if (folder / "config.json").exists():
+        if resumable:
+            return [*command, "--resume", str(folder)]
+        folder.rename(folder.with_name(f"{folder.name}.interrupted-{time.strftime('%Y%m%d-%H%M%S')}"))
+    return [*command, "--seed", str(seed), *extra, "--out", str(folder)]
+
+
 def run_seeds(
-    command: list[str], seeds: list[int], extra: list[str], out: str | Path, keys: tuple[str, ...], parallel: int = 1
+    command: list[str],
+    seeds: list[int],
+    extra: list[str],
+    out: str | Path,
+    keys: tuple[str, ...],
+    parallel: int = 1,
+    resumable: bool = True,
 ) -> list[dict]:
-    """Run ``ebmlab <command> --seed S <extra> --out OUT/seedS`` per seed; return the chosen metrics per seed.
+    """Run ``ebmlab <command> --seed S <extra> --out OUT/seedS`` per seed (or continue it: see the module doc);
+    return the chosen metrics per seed.
 
     A key the run did not write (e.g. a second layer's metric for one layer) is left out of its row.
     """
@@ -42,19 +67,28 @@ def run_seeds(
     }
     if parallel > 1:
         env["OMP_NUM_THREADS"] = "1"
+    Path(out).mkdir(parents=True, exist_ok=True)
     rows, pending = [], list(seeds)
     running: dict[int, subprocess.Popen] = {}
     while pending or running:
         while pending and len(running) < parallel:
             seed = pending.pop(0)
-            folder = Path(out) / f"seed{seed}"
-            cmd = [sys.executable, "-m", "ebmlab", *command, "--seed", str(seed), *extra, "--out", str(folder)]
-            running[seed] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            args = seed_command(command, seed, extra, Path(out) / f"seed{seed}", resumable)
+            if args is None:  # finished in an earlier call
+                running[seed] = None
+                continue
+            cmd = [sys.executable, "-m", "ebmlab", *args]
+            # its messages to a file: a pipe nobody reads until the end fills up and stops a long run
+            with open(Path(out) / f"seed{seed}.stderr", "a") as log:
+                running[seed] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         for seed, proc in list(running.items()):
-            if proc.poll() is not None:
+            if proc is None or proc.poll() is not None:
                 del running[seed]
-                if proc.returncode:
-                    sys.exit(f"seed {seed} failed: {proc.stderr.read().strip()}")
+                if proc is not None and proc.returncode in (130, 143):  # Ctrl-C, SIGTERM: a checkpoint was written
+                    sys.exit(f"seed {seed} stopped; the same command with the same --out continues it")
+                if proc is not None and proc.returncode:
+                    message = (Path(out) / f"seed{seed}.stderr").read_text().strip().splitlines()[-1:]
+                    sys.exit(f"seed {seed} failed: {' '.join(message)}")
                 m = json.loads((Path(out) / f"seed{seed}" / "metrics.json").read_text())
                 rows.append({"seed": seed, **{k: m[k] for k in keys if k in m}})
                 print(json.dumps(rows[-1]), flush=True)

@@ -32,6 +32,15 @@ def test_spaces_and_an_episode_of_500_steps_at_action_repeat_2():
     env.close()
 
 
+def test_the_suite_warns_once_not_at_every_seeded_reset(caplog):
+    env = make_env("dmc/cheetah-run-v0", seed=0, need_cost=False)  # cheetah's model uses a deprecated attribute
+    with caplog.at_level("WARNING", logger="absl"):
+        for seed in range(3):
+            env.reset(seed=seed)  # each a fresh load of the task
+    assert len([r for r in caplog.records if r.name == "absl"]) <= 1
+    env.close()
+
+
 def _episode(env, seed: int, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first, _ = env.reset(seed=seed)
     out = [env.step(a) for a in actions]

@@ -24,6 +24,7 @@ ebmlab sets ``egl`` unless the user has chosen.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import gymnasium as gym
@@ -45,8 +46,27 @@ TASKS = (
 DOMAINS = {"cup": "ball_in_cup"}  # the short names the papers use
 
 
+class _Once(logging.Filter):
+    """Lets each distinct message through once: the suite's loader repeats its warnings (a deprecated attribute in
+    cheetah's model) at every load, and an environment reloads at every seeded reset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def _suite():
     os.environ.setdefault("MUJOCO_GL", "egl")
+    absl = logging.getLogger("absl")
+    if not any(isinstance(f, _Once) for f in absl.filters):
+        absl.addFilter(_Once())
     try:
         from dm_control import suite
     except ImportError as exc:
