@@ -28,9 +28,11 @@ Usage::
     python benchmarks/bench_world_control.py --env Pendulum-v1 --agents world-mpc-td --tag td
     python benchmarks/bench_world_control.py --env Pendulum-v1 --agents world --world-options="--observation pixels" --tag pixels
 
-Writes benchmarks/results/world_<env>.json and prints a table: per agent and
-seed, the final return and the first evaluated step at which each threshold is
-reached.
+Writes benchmarks/results/world_<env>.json (again as each seed finishes) and
+prints a table: per agent and seed, the final return and the first evaluated
+step at which each threshold is reached. Run again with the same ``--out``, it
+continues: finished seeds are read, interrupted ones resumed (the Control
+Suite's 100,000-step runs take longer than a session).
 """
 
 from __future__ import annotations
@@ -181,17 +183,25 @@ def main() -> None:
         "thresholds": spec["thresholds"],
         "agents": {},
     }
-    for name, (command, extra) in agents.items():
-        out = Path(args.out) / name
-        keys = ("eval_return", "best_eval_return", "env_steps")
-        rows = run_seeds(command, seeds, extra, out, keys, args.parallel, resumable=command != ["world", "baseline"])
+    result_name = f"world_{spec['name']}" + (f"_{args.tag}" if args.tag else "")
+
+    def record(name: str, extra: list[str], out: Path, rows: list[dict]) -> None:
+        """The agent's rows so far into the result file, each with its curve and steps to the thresholds."""
         for row in rows:
             row["steps_to"] = {str(t): first_step(out / f"seed{row['seed']}", t) for t in spec["thresholds"]}
             row["evaluations"] = evaluations(out / f"seed{row['seed']}")
         result["agents"][name] = {"options": extra, "rows": rows}
-    result["wall_s"] = round(time.time() - start, 1)
-    result_name = f"world_{spec['name']}" + (f"_{args.tag}" if args.tag else "")
-    write_result(result_name, result)
+        result["wall_s"] = round(time.time() - start, 1)
+        write_result(result_name, result)
+
+    for name, (command, extra) in agents.items():
+        out = Path(args.out) / name
+        keys = ("eval_return", "best_eval_return", "env_steps")
+        resumable = command != ["world", "baseline"]
+        rows = run_seeds(
+            command, seeds, extra, out, keys, args.parallel, resumable, lambda rows: record(name, extra, out, rows)
+        )
+        record(name, extra, out, rows)
     heads = " | ".join(f"steps to {t:g}" for t in spec["thresholds"])
     print(f"\n| agent | seed | final return | best return | {heads} |")
     print("| --- | ---: | ---: | ---: |" + " ---: |" * len(spec["thresholds"]))

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +55,11 @@ def run_seeds(
     keys: tuple[str, ...],
     parallel: int = 1,
     resumable: bool = True,
+    finished: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Run ``ebmlab <command> --seed S <extra> --out OUT/seedS`` per seed (or continue it: see the module doc);
-    return the chosen metrics per seed.
+    return the chosen metrics per seed. ``finished`` is given the rows so far each time a seed ends (to write them
+    while the others run).
 
     A key the run did not write (e.g. a second layer's metric for one layer) is left out of its row.
     """
@@ -92,6 +95,8 @@ def run_seeds(
                 m = json.loads((Path(out) / f"seed{seed}" / "metrics.json").read_text())
                 rows.append({"seed": seed, **{k: m[k] for k in keys if k in m}})
                 print(json.dumps(rows[-1]), flush=True)
+                if finished is not None:
+                    finished(sorted(rows, key=lambda r: r["seed"]))
         time.sleep(1)
     return sorted(rows, key=lambda r: r["seed"])
 
