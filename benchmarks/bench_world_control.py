@@ -113,7 +113,12 @@ ENVS = {
         f"dmc/{task}-v0": {
             "world": (100000, ["--cost", "learned"]),
             # the 30-step plans see 0.6 s; a swing-up takes longer
-            "variants": {"world-mpc-td": ["--td-value"], "world-mppi": [*MPPI, *TDMPC2_DMC]},
+            "variants": {
+                "world-mpc-td": ["--td-value"],
+                "world-mppi": [*MPPI, *TDMPC2_DMC],
+                # from 64 × 64 pixels alone, batches of 64 frame stacks as on Pendulum (TD-MPC2's 256: 4× the time)
+                "world-mppi-pixels": [*MPPI, *TDMPC2_DMC, "--observation", "pixels", "--batch-size", "64"],
+            },
             "baselines": {"sac": 100000},
             "thresholds": (target,),
             "eval_every": 10000,
